@@ -1,0 +1,26 @@
+"""Declares the one compiled extension, hotalign._core; all metadata lives in pyproject.toml.
+
+The C++ core is header-only (cpp/include/hotalign), so pip and CMake compile the same headers.
+Set HOTALIGN_NATIVE=1 to compile with -march=native (off by default: wheels must run anywhere).
+"""
+
+import os
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import setup
+
+extra_compile_args = ["-O3"]
+if os.environ.get("HOTALIGN_NATIVE") == "1":
+    extra_compile_args.append("-march=native")
+
+ext_modules = [
+    Pybind11Extension(
+        "hotalign._core",
+        ["src/hotalign/_core.cpp"],
+        include_dirs=["cpp/include"],
+        cxx_std=17,
+        extra_compile_args=extra_compile_args,
+    )
+]
+
+setup(ext_modules=ext_modules, cmdclass={"build_ext": build_ext})

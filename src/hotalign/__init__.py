@@ -1,0 +1,34 @@
+"""hotalign: hierarchical optimal transport for representational alignment.
+
+Exact CPU transport solvers (network simplex, Jonker-Volgenant assignment) in a header-only C++
+core, and the HOT method of Shah & Khosla (2025) built on them.
+"""
+
+from . import datasets
+from .costs import ZScore, correlation_cost, zscore
+from .estimator import HOT
+from .evaluation import Evaluation, evaluate
+from .grid import GridResult, solve_grid
+from .results import TransportResult
+from .transport import MaxIterError, emd, emd2, linear_sum_assignment, solve_transport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HOT",
+    "Evaluation",
+    "GridResult",
+    "MaxIterError",
+    "TransportResult",
+    "ZScore",
+    "__version__",
+    "correlation_cost",
+    "datasets",
+    "emd",
+    "emd2",
+    "evaluate",
+    "linear_sum_assignment",
+    "solve_grid",
+    "solve_transport",
+    "zscore",
+]

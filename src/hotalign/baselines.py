@@ -1,0 +1,56 @@
+"""Layer-weight matrices of HOT and its baselines (SPEC: "Baselines").
+
+Every method reconstructs layer l of X as ``sum_m w[l, m] Y_m W_lm^T`` with the same unit plans;
+they differ only in the L x M layer weights ``w``:
+
+- ``hot``: ``L * P`` (the layer plan).
+- ``perm_p``: the rows of ``L * P`` randomly permuted (seeded): layer correspondences broken,
+  unit plans kept.
+- ``single_best``: weight 1 on ``argmax_m P[l, m]``.
+- ``pairwise_best``: weight 1 on ``argmin_m C[l, m]`` (training costs): the standard greedy
+  layer-wise method; several l may pick the same m, and some m none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["METHODS", "layer_weights"]
+
+METHODS = ("hot", "perm_p", "single_best", "pairwise_best")
+
+
+def _one_hot(index, M):
+    w = np.zeros((index.size, M))
+    w[np.arange(index.size), index] = 1.0
+    return w
+
+
+def layer_weights(method, P, C, random_state=None) -> np.ndarray:
+    """Layer weights (L, M) of ``method`` for a fitted layer plan P and layer costs C.
+
+    Parameters
+    ----------
+    method : {"hot", "perm_p", "single_best", "pairwise_best"}
+    P : ndarray, shape (L, M)
+        HOT layer plan (rows sum to 1/L).
+    C : ndarray, shape (L, M)
+        Unit-level transport costs on the training rows.
+    random_state : int or numpy.random.Generator, optional
+        Seed of the row permutation of ``perm_p``.
+
+    Returns
+    -------
+    ndarray, shape (L, M); each row sums to 1.
+    """
+    L, M = P.shape
+    if method == "hot":
+        return L * P
+    if method == "perm_p":
+        rng = np.random.default_rng(random_state)
+        return L * P[rng.permutation(L)]
+    if method == "single_best":
+        return _one_hot(np.argmax(P, axis=1), M)
+    if method == "pairwise_best":
+        return _one_hot(np.argmin(C, axis=1), M)
+    raise ValueError(f"methods: unknown method {method!r}; choose from {list(METHODS)}")

@@ -1,0 +1,131 @@
+"""Synthetic activations with known structure, for the demo, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["make_activation_pair", "make_hierarchy"]
+
+
+def make_activation_pair(n_stimuli=2000, n_units=384, m_units=None, *, n_latent=64,
+                         noise=1.0, random_state=0):
+    """Two layers' activations driven by one stimulus latent, Y's units a noisy permuted copy.
+
+    Parameters
+    ----------
+    n_stimuli : int
+        Number of stimuli T (rows).
+    n_units : int
+        Width n of the first layer.
+    m_units : int, optional
+        Width m of the second layer (default ``n_units``). Unit j of Y copies unit
+        ``permutation[j]`` of a pool of ``max(n, m)`` units, of which X holds the first ``n``.
+    n_latent : int
+        Dimension of the shared stimulus latent.
+    noise : float
+        Standard deviation of Y's private noise relative to a unit's spread (0: exact copies).
+    random_state : int or numpy.random.Generator
+
+    Returns
+    -------
+    X : ndarray, shape (n_stimuli, n_units)
+    Y : ndarray, shape (n_stimuli, m_units)
+    permutation : ndarray of int64, shape (m_units,)
+        ``Y[:, j]`` is a noisy copy of pool unit ``permutation[j]`` (a column of X when < n).
+    """
+    rng = np.random.default_rng(random_state)
+    m_units = n_units if m_units is None else m_units
+    pool = max(n_units, m_units)
+    latent = rng.standard_normal((n_stimuli, n_latent))
+    units = latent @ rng.standard_normal((n_latent, pool)) / np.sqrt(n_latent)
+    units += 0.5 * rng.standard_normal(units.shape)
+    perm = rng.permutation(pool)[:m_units]
+    Y = units[:, perm] + noise * units.std(axis=0)[perm] * rng.standard_normal((n_stimuli, m_units))
+    return units[:, :n_units].copy(), Y, perm.astype(np.int64)
+
+
+def make_hierarchy(n_stimuli=1000, x_widths=(64, 64, 64, 64), y_widths=(96, 96, 96, 96, 96, 96),
+                   *, n_latent=16, noise=0.5, n_heavy_tailed=2, random_state=0):
+    """Two synthetic "networks" that read out one stimulus latent along a processing hierarchy.
+
+    A chain of S stages (S = min(L, M)) transforms a Gaussian stimulus latent: each stage mixes
+    the previous one nonlinearly with fresh variability, so adjacent stages are related but
+    distinct. Each stage owns a pool of units with random tuning to its latent. A layer sits at
+    a position ``p`` in [0, S-1] (evenly spaced over its network's depth); each of its units is
+    drawn from stage ``floor(p)`` or ``ceil(p)`` with probability given by the fractional part,
+    as a deeper network spreads a stage over several neighbouring layers. Units are a random
+    subset of the stage pool in random order, plus private noise, and a few are heavy-tailed.
+    Units of the two networks with the same stage and pool index are planted partners, and the
+    planted layer map sends X layer l to the Y layer nearest in position.
+
+    Parameters
+    ----------
+    n_stimuli : int
+        Number of stimuli T (rows of every layer).
+    x_widths, y_widths : sequence of int
+        Units per layer of each network (depths L = len(x_widths), M = len(y_widths)).
+    n_latent : int
+        Dimension of each stage's latent.
+    noise : float
+        Private noise per unit, relative to the unit's spread.
+    n_heavy_tailed : int
+        Units per layer passed through a heavy-tailed transform (exp), as real activations have.
+    random_state : int or numpy.random.Generator
+
+    Returns
+    -------
+    X : list of ndarray, shapes (n_stimuli, x_widths[l])
+    Y : list of ndarray, shapes (n_stimuli, y_widths[m])
+    truth : dict
+        ``layer_map`` (int array (L,): the planted Y layer of each X layer), ``x_position``,
+        ``y_position`` (float arrays), and per layer ``x_units`` / ``y_units``: (stage, pool
+        index) of every unit, an int array of shape (width, 2).
+    """
+    rng = np.random.default_rng(random_state)
+    L, M = len(x_widths), len(y_widths)
+    if L < 1 or M < 1:
+        raise ValueError("x_widths and y_widths must each name at least one layer")
+    S = min(L, M)
+
+    def positions(depth):
+        if depth == 1:
+            return np.zeros(1)
+        return np.arange(depth) * (S - 1) / (depth - 1)
+
+    x_pos, y_pos = positions(L), positions(M)
+    pool_size = max(max(x_widths), max(y_widths))
+    latent = rng.standard_normal((n_stimuli, n_latent))
+    pools = []
+    for _ in range(S):
+        drive = latent @ (rng.standard_normal((n_latent, pool_size)) / np.sqrt(n_latent))
+        pools.append(np.maximum(drive, 0.0) + 0.1 * drive)
+        mix = np.linalg.qr(rng.standard_normal((n_latent, n_latent)))[0]
+        latent = np.tanh(latent @ mix) + 0.6 * rng.standard_normal(latent.shape)
+        latent /= latent.std(axis=0)
+
+    def layers(widths, pos):
+        out, units = [], []
+        for width, p in zip(widths, pos):
+            lo = int(np.floor(p + 1e-9))
+            hi = min(lo + 1, S - 1)
+            stage = np.where(rng.random(width) < p - lo, hi, lo)
+            idx = rng.permutation(pool_size)[:width]
+            A = np.stack([pools[s][:, i] for s, i in zip(stage, idx)], axis=1)
+            A += noise * A.std(axis=0) * rng.standard_normal(A.shape)
+            heavy = rng.choice(width, size=min(n_heavy_tailed, width), replace=False)
+            A[:, heavy] = np.exp(A[:, heavy] / A[:, heavy].std(axis=0))
+            out.append(A)
+            units.append(np.stack([stage, idx], axis=1).astype(np.int64))
+        return out, units
+
+    X, x_units = layers(x_widths, x_pos)
+    Y, y_units = layers(y_widths, y_pos)
+    layer_map = np.array([int(np.argmin(np.abs(y_pos - p))) for p in x_pos], dtype=np.int64)
+    truth = {
+        "layer_map": layer_map,
+        "x_position": x_pos,
+        "y_position": y_pos,
+        "x_units": x_units,
+        "y_units": y_units,
+    }
+    return X, Y, truth

@@ -1,0 +1,293 @@
+"""The HOT estimator: two-level hierarchical optimal transport between two systems."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ._validation import check_int
+from .costs import ZScore, as_float_dtype, check_constant_policy
+from .grid import check_layers, solve_pairs
+from .hierarchy import layer_plan, reconstruct, unit_correlations
+from .results import TransportResult
+
+__all__ = ["HOT"]
+
+
+class HOT:
+    """Hierarchical optimal transport (Shah & Khosla, 2025) between two layered systems.
+
+    Level 1 solves, for every layer pair (l, m), the exact transport between the units of
+    ``X[l]`` and ``Y[m]`` under the correlation distance ``1 - pearson`` with uniform marginals
+    (the Soft Matching distance); level 2 solves the L x M transport on those costs. Layer l
+    is reconstructed from Y as ``sum_m L P[l, m] Y_m W_lm^T`` (``W = n_l Q``, rows sum to 1),
+    and scored by the mean Pearson correlation of its units with their reconstructions.
+
+    Parameters
+    ----------
+    constant_units : {"exclude", "cost_one", "raise"}
+        Units constant on the training rows: dropped from the transport and the score (and
+        counted), kept with cost 1 against every unit, or an error.
+    n_threads : int, optional
+        Worker threads for the layer-pair grid (default: all available CPUs).
+    dtype : {"float64", "float32"}
+        Precision of the standardised layers and cost tiles; solves always run in double.
+
+    Attributes
+    ----------
+    layer_costs_ : ndarray, shape (L, M)
+        ``C[l, m] = <K_lm, Q_lm>``, unit-level transport costs (correlation distances).
+    layer_plan_ : ndarray, shape (L, M)
+        Layer plan P: rows sum to 1/L, columns to 1/M (a permutation / L when L == M).
+    unit_plans_ : list of list of TransportResult
+        ``unit_plans_[l][m]``: sparse plan Q_lm over the original unit indices, shape
+        (n_l, n_m). Excluded constant units carry no mass and NaN potentials.
+    distance_ : float
+        ``<C, P>``, the network-level alignment distance (lower = more alike).
+    constant_units_ : dict
+        ``{"X": [indices per layer], "Y": [...]}``: units constant on the training rows.
+    n_constant_units_ : int
+        Total number of such units.
+    x_scalers_, y_scalers_ : list of ZScore
+        Training-row statistics of every layer, reused on held-out rows.
+    n_layers_x_, n_layers_y_ : int
+        L and M.
+
+    Examples
+    --------
+    >>> import hotalign
+    >>> X, Y, truth = hotalign.datasets.make_hierarchy(n_stimuli=300, random_state=0)
+    >>> hot = hotalign.HOT().fit(X, Y)
+    >>> hot.layer_plan_.argmax(axis=1).tolist() == truth["layer_map"].tolist()
+    True
+
+    References
+    ----------
+    S. Shah, M. Khosla, "Representational Alignment Across Model Layers and Brain Regions with
+    Hierarchical Optimal Transport", arXiv:2510.01706, 2025.
+    """
+
+    def __init__(self, constant_units="exclude", n_threads=None, dtype="float64"):
+        self.constant_units = constant_units
+        self.n_threads = n_threads
+        self.dtype = dtype
+
+    # -- scikit-learn estimator protocol ------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p for p in sig.parameters if p != "self")
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator, as a dict (scikit-learn protocol)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set parameters (scikit-learn protocol); returns self."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for HOT; valid: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"HOT({args})"
+
+    # -- fitting -------------------------------------------------------------------------------
+    def _check_params(self):
+        policy = check_constant_policy(self.constant_units)
+        n_threads = check_int(self.n_threads, "n_threads", minimum=1, allow_none=True)
+        dtype = as_float_dtype(self.dtype)
+        return policy, n_threads, dtype
+
+    def fit(self, X, Y):
+        """Fit unit plans, layer costs and the layer plan on the rows given.
+
+        Parameters
+        ----------
+        X : list of array_like, shapes (T, n_l)
+            Layers of the first system (rows = stimuli, columns = units).
+        Y : list of array_like, shapes (T, n_m)
+            Layers of the second system, the same T stimuli in the same order.
+
+        Returns
+        -------
+        self
+        """
+        policy, n_threads, dtype = self._check_params()
+        X, Y = _check_systems(X, Y)
+        self.x_scalers_ = [ZScore().fit(A, f"X[{l}]") for l, A in enumerate(X)]
+        self.y_scalers_ = [ZScore().fit(A, f"Y[{m}]") for m, A in enumerate(Y)]
+        kept_x = _kept_units(self.x_scalers_, policy, "X")
+        kept_y = _kept_units(self.y_scalers_, policy, "Y")
+        Zx = [s.transform(A, dtype, columns=k) for s, A, k in zip(self.x_scalers_, X, kept_x)]
+        Zy = [s.transform(A, dtype, columns=k) for s, A, k in zip(self.y_scalers_, Y, kept_y)]
+        grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=True)
+
+        widths_x = [A.shape[1] for A in X]
+        widths_y = [A.shape[1] for A in Y]
+        self.unit_plans_ = [
+            [
+                _to_original_units(grid.plans[l][m], kept_x[l], kept_y[m], widths_x[l], widths_y[m])
+                for m in range(len(Y))
+            ]
+            for l in range(len(X))
+        ]
+        self.layer_costs_ = grid.costs
+        self.layer_plan_ = layer_plan(grid.costs)
+        self.distance_ = float(np.sum(self.layer_costs_ * self.layer_plan_))
+        self.constant_units_ = {
+            "X": [np.flatnonzero(s.constant_) for s in self.x_scalers_],
+            "Y": [np.flatnonzero(s.constant_) for s in self.y_scalers_],
+        }
+        self.n_constant_units_ = int(
+            sum(c.size for c in self.constant_units_["X"] + self.constant_units_["Y"])
+        )
+        self.n_layers_x_, self.n_layers_y_ = len(X), len(Y)
+        return self
+
+    # -- prediction and scoring ----------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "layer_plan_"):
+            raise ValueError("this HOT instance is not fitted yet: call fit(X, Y) first")
+
+    def _standardize_y(self, Y):
+        Y = check_layers(Y, "Y", min_rows=1)
+        if len(Y) != self.n_layers_y_:
+            raise ValueError(f"Y must have {self.n_layers_y_} layers as in fit, got {len(Y)}")
+        out = []
+        for m, (s, A) in enumerate(zip(self.y_scalers_, Y)):
+            if A.shape[1] != s.mean_.shape[0]:
+                raise ValueError(
+                    f"Y[{m}] must have {s.mean_.shape[0]} units as in fit, got {A.shape[1]}"
+                )
+            out.append(s.transform(A, np.float64))
+        return out
+
+    def predict(self, Y, layer_weights=None):
+        """Reconstruct every layer of X from (held-out) rows of Y.
+
+        Parameters
+        ----------
+        Y : list of array_like, shapes (T', n_m)
+            Layers of the second system on the rows to predict.
+        layer_weights : ndarray, shape (L, M), optional
+            Mixture weights of the Y layers for each X layer; default ``L * layer_plan_`` (HOT).
+            Baselines pass their own (see :func:`hotalign.evaluate`).
+
+        Returns
+        -------
+        list of ndarray, shapes (T', n_l)
+            Reconstructions in standardised units (z-scores of the training rows).
+        """
+        self._check_fitted()
+        weights = self.n_layers_x_ * self.layer_plan_ if layer_weights is None else layer_weights
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != self.layer_plan_.shape:
+            raise ValueError(
+                f"layer_weights must have shape {self.layer_plan_.shape}, got {weights.shape}"
+            )
+        return reconstruct(self._standardize_y(Y), self.unit_plans_, weights)
+
+    def layer_scores(self, X, Y, layer_weights=None, return_counts=False):
+        """Per-layer reconstruction scores: mean Pearson over units of X[l] and Xhat_l.
+
+        Units constant on these rows (or excluded as constant in training) are left out of
+        the mean and counted.
+
+        Parameters
+        ----------
+        X, Y : list of array_like
+            Held-out rows of both systems.
+        layer_weights : ndarray, shape (L, M), optional
+            As in :meth:`predict`.
+        return_counts : bool
+            Also return the number of units left out per layer.
+
+        Returns
+        -------
+        scores : ndarray, shape (L,)
+        n_left_out : ndarray of int, shape (L,)
+            Only if ``return_counts``.
+        """
+        self._check_fitted()
+        X = check_layers(X, "X", min_rows=2)
+        if len(X) != self.n_layers_x_:
+            raise ValueError(f"X must have {self.n_layers_x_} layers as in fit, got {len(X)}")
+        Y = check_layers(Y, "Y", min_rows=1)
+        if X[0].shape[0] != Y[0].shape[0]:
+            raise ValueError("X and Y must hold the same held-out stimuli (row counts differ)")
+        Xhat = self.predict(Y, layer_weights)
+        scores = np.empty(len(X))
+        left_out = np.zeros(len(X), dtype=np.int64)
+        for l, (A, B) in enumerate(zip(X, Xhat)):
+            if A.shape[1] != B.shape[1]:
+                raise ValueError(f"X[{l}] must have {B.shape[1]} units as in fit, got {A.shape[1]}")
+            r = unit_correlations(A, B)
+            ok = np.isfinite(r)
+            if not ok.any():
+                raise ValueError(
+                    f"no unit of X[{l}] can be scored: every unit is constant on these rows "
+                    "or was excluded as constant in training"
+                )
+            scores[l] = r[ok].mean()
+            left_out[l] = r.size - ok.sum()
+        return (scores, left_out) if return_counts else scores
+
+    def score(self, X, Y):
+        """HOT score: mean over layers of :meth:`layer_scores` (higher is better)."""
+        return float(np.mean(self.layer_scores(X, Y)))
+
+
+def _check_systems(X, Y):
+    X = check_layers(X, "X", min_rows=3)
+    Y = check_layers(Y, "Y", min_rows=3)
+    if X[0].shape[0] != Y[0].shape[0]:
+        raise ValueError(
+            f"X and Y must hold the same stimuli: X has {X[0].shape[0]} rows (T), Y has "
+            f"{Y[0].shape[0]}"
+        )
+    return X, Y
+
+
+def _kept_units(scalers, policy, name):
+    kept = []
+    for k, s in enumerate(scalers):
+        const = np.flatnonzero(s.constant_)
+        if const.size and policy == "raise":
+            raise ValueError(
+                f"{name}[{k}] has units constant on the training rows: {const[:10].tolist()}"
+                f"{' ...' if const.size > 10 else ''} (constant_units='raise')"
+            )
+        if policy == "exclude":
+            idx = np.flatnonzero(~s.constant_)
+            if idx.size == 0:
+                raise ValueError(f"{name}[{k}]: every unit is constant on the training rows")
+        else:
+            idx = np.arange(s.constant_.size)
+        kept.append(idx)
+    return kept
+
+
+def _to_original_units(res: TransportResult, kept_x, kept_y, n, m) -> TransportResult:
+    if len(kept_x) == n and len(kept_y) == m:
+        return res
+    u = np.full(n, np.nan)
+    v = np.full(m, np.nan)
+    u[kept_x] = res.u
+    v[kept_y] = res.v
+    return TransportResult(
+        rows=kept_x[res.rows],
+        cols=kept_y[res.cols],
+        weights=res.weights,
+        cost=res.cost,
+        u=u,
+        v=v,
+        status=res.status,
+        n_iter=res.n_iter,
+        shape=(n, m),
+        method=res.method,
+    )

@@ -1,0 +1,187 @@
+"""The paper's evaluation protocol: random train/test splits, HOT against its baselines."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import check_int
+from .baselines import METHODS, layer_weights
+from .estimator import HOT, _check_systems
+
+__all__ = ["Evaluation", "evaluate"]
+
+_LABELS = {
+    "hot": "HOT",
+    "perm_p": "Perm-P",
+    "single_best": "Single-Best OT",
+    "pairwise_best": "Pairwise-Best OT",
+}
+
+
+@dataclass(eq=False)
+class Evaluation:
+    """Scores of HOT and the baselines over random splits.
+
+    Attributes
+    ----------
+    methods : tuple of str
+    split_scores : dict of str -> ndarray, shape (n_splits,)
+        Held-out score of each method on each split.
+    layer_scores : dict of str -> ndarray, shape (n_splits, L)
+        Per-layer held-out scores.
+    layer_plans : ndarray, shape (n_splits, L, M)
+        HOT's layer plan fitted on each split.
+    layer_costs : ndarray, shape (n_splits, L, M)
+    distances : ndarray, shape (n_splits,)
+        ``<C, P>`` of each split (lower = more alike).
+    n_left_out : dict of str -> ndarray, shape (n_splits, L)
+        Units left out of each layer's score (constant on held-out rows or in training).
+    params : dict
+        The arguments of the run.
+    """
+
+    methods: tuple
+    split_scores: dict
+    layer_scores: dict
+    layer_plans: np.ndarray
+    layer_costs: np.ndarray
+    distances: np.ndarray
+    n_left_out: dict
+    params: dict = field(default_factory=dict)
+
+    def mean(self, method="hot") -> float:
+        """Mean held-out score of a method over the splits."""
+        return float(np.mean(self.split_scores[method]))
+
+    def std(self, method="hot") -> float:
+        """Standard deviation over the splits (ddof=0)."""
+        return float(np.std(self.split_scores[method]))
+
+    def to_dict(self) -> dict:
+        """Plain Python types only (JSON-serialisable)."""
+        return {
+            "params": self.params,
+            "scores": {
+                m: {
+                    "mean": self.mean(m),
+                    "std": self.std(m),
+                    "splits": self.split_scores[m].tolist(),
+                    "layers_mean": self.layer_scores[m].mean(axis=0).tolist(),
+                }
+                for m in self.methods
+            },
+            "distance": {"mean": float(self.distances.mean()), "splits": self.distances.tolist()},
+            "layer_plan_mean": self.layer_plans.mean(axis=0).tolist(),
+            "layer_costs_mean": self.layer_costs.mean(axis=0).tolist(),
+            "n_left_out": {m: self.n_left_out[m].tolist() for m in self.methods},
+        }
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def table(self) -> str:
+        """Markdown table: method, mean ± std of the held-out score over splits."""
+        n = len(next(iter(self.split_scores.values())))
+        lines = [
+            f"| method | score (mean ± std over {n} splits, higher is better) |",
+            "|---|---|",
+        ]
+        for m in self.methods:
+            lines.append(f"| {_LABELS.get(m, m)} | {self.mean(m):.4f} ± {self.std(m):.4f} |")
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+
+def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0,
+             estimator=None, progress=None) -> Evaluation:
+    """Fit HOT on random training rows and score it and its baselines on the held-out rows.
+
+    The protocol of Shah & Khosla (2025): for each of ``n_splits`` random splits, fit on
+    ``1 - test_size`` of the rows (unit plans, layer costs and layer plan, z-scoring statistics),
+    then reconstruct X from Y on the held-out rows with each method's layer weights (see
+    :mod:`hotalign.baselines`) and score by mean per-unit Pearson correlation.
+
+    Parameters
+    ----------
+    X, Y : list of array_like, shapes (T, n_l) and (T, n_m)
+        The two systems (same stimuli, same row order).
+    methods : sequence of str
+        Any of ``"hot"``, ``"perm_p"``, ``"single_best"``, ``"pairwise_best"``.
+    n_splits : int
+        Number of random splits (1 <= n_splits <= T).
+    test_size : float
+        Held-out fraction, in (0, 1); both parts need at least 3 rows.
+    random_state : int
+        Seeds the splits and Perm-P's permutations.
+    estimator : HOT, optional
+        Estimator to fit (default ``HOT()``); its parameters are kept.
+    progress : callable, optional
+        ``progress(split_done, n_splits)`` after each split.
+
+    Returns
+    -------
+    Evaluation
+    """
+    methods = tuple(methods)
+    if not methods:
+        raise ValueError("methods must name at least one method")
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"methods: unknown method {m!r}; choose from {list(METHODS)}")
+    X, Y = _check_systems(X, Y)
+    T = X[0].shape[0]
+    n_splits = check_int(n_splits, "n_splits", minimum=1)
+    if n_splits > T:
+        raise ValueError(f"n_splits must be at most the number of rows T={T}, got {n_splits}")
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)):
+        raise ValueError(f"test_size must be a float in (0, 1), got {test_size!r}")
+    if not 0.0 < float(test_size) < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    n_test = int(round(float(test_size) * T))
+    if n_test < 3 or T - n_test < 3:
+        raise ValueError(
+            f"test_size={test_size} leaves {n_test} held-out and {T - n_test} training rows of "
+            f"T={T}; both need at least 3"
+        )
+    estimator = HOT() if estimator is None else estimator
+    rng = np.random.default_rng(random_state)
+    L, M = len(X), len(Y)
+    split_scores = {m: np.empty(n_splits) for m in methods}
+    layer_scores = {m: np.empty((n_splits, L)) for m in methods}
+    left_out = {m: np.zeros((n_splits, L), dtype=np.int64) for m in methods}
+    plans = np.empty((n_splits, L, M))
+    costs = np.empty((n_splits, L, M))
+    distances = np.empty(n_splits)
+    for s in range(n_splits):
+        order = rng.permutation(T)
+        test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+        model = estimator.fit([A[train] for A in X], [B[train] for B in Y])
+        plans[s], costs[s], distances[s] = model.layer_plan_, model.layer_costs_, model.distance_
+        X_test = [A[test] for A in X]
+        Y_test = [B[test] for B in Y]
+        perm_seed = rng.integers(2**63)
+        for m in methods:
+            w = layer_weights(m, model.layer_plan_, model.layer_costs_, random_state=perm_seed)
+            scores, counts = model.layer_scores(X_test, Y_test, w, return_counts=True)
+            layer_scores[m][s] = scores
+            left_out[m][s] = counts
+            split_scores[m][s] = scores.mean()
+        if progress is not None:
+            progress(s + 1, n_splits)
+    params = {
+        "methods": list(methods),
+        "n_splits": n_splits,
+        "test_size": float(test_size),
+        "random_state": random_state,
+        "estimator": repr(estimator),
+        "n_stimuli": T,
+        "x_widths": [A.shape[1] for A in X],
+        "y_widths": [B.shape[1] for B in Y],
+    }
+    return Evaluation(methods, split_scores, layer_scores, plans, costs, distances, left_out,
+                      params)

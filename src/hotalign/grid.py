@@ -1,0 +1,226 @@
+"""Many exact solves at once: the L x M grid of layer pairs.
+
+Every pair (l, m) needs the correlation-distance cost between the units of layer l of one system
+and layer m of the other, and an exact transport solve on it. Each layer is standardised once
+(not once per pair); each pair's cost tile is built, solved and freed on a worker thread, with
+the GIL released inside the GEMM and the solver, so no L x M collection of dense costs or plans
+is ever held. BLAS is limited to one thread while the pool runs (threadpoolctl), so the pool and
+BLAS never oversubscribe the cores. Results do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from . import _core
+from ._blas import gemm_pointers
+from ._validation import MASS_RTOL, as_marginal, check_int
+from .costs import ZScore, as_float_dtype, as_layer
+from .results import TransportResult
+
+__all__ = ["GridResult", "solve_grid"]
+
+
+@dataclass(frozen=True, eq=False)
+class GridResult:
+    """Costs and plans of every layer pair.
+
+    Attributes
+    ----------
+    costs : ndarray, shape (L, M)
+        ``costs[l, m] = <K_lm, Q_lm>``, the transport cost of pair (l, m).
+    plans : list of list of TransportResult, or None
+        ``plans[l][m]`` is the sparse optimal plan of pair (l, m) with its dual potentials
+        (None when ``keep_plans=False``).
+    statuses : ndarray of str, shape (L, M)
+        Solver status of each pair.
+    n_iter : ndarray of int, shape (L, M)
+        Pivots or augmentations of each pair.
+    """
+
+    costs: np.ndarray
+    plans: list | None
+    statuses: np.ndarray
+    n_iter: np.ndarray
+
+
+def default_threads() -> int:
+    """Number of worker threads: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_layers(layers, name: str, *, min_rows: int = 2) -> list[np.ndarray]:
+    """Validate a system: a non-empty list of 2-D finite arrays with the same number of rows."""
+    if isinstance(layers, np.ndarray) and layers.ndim == 2:
+        raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
+    try:
+        layers = list(layers)
+    except TypeError:
+        raise ValueError(f"{name} must be a list of 2-D arrays, got {type(layers).__name__}") from None
+    if not layers:
+        raise ValueError(f"{name} is empty: it needs at least one layer")
+    out = [as_layer(A, f"{name}[{k}]", min_rows=min_rows) for k, A in enumerate(layers)]
+    T = out[0].shape[0]
+    for k, A in enumerate(out):
+        if A.shape[0] != T:
+            raise ValueError(
+                f"{name}[{k}] has {A.shape[0]} rows but {name}[0] has {T}: every layer must "
+                "hold the same stimuli"
+            )
+    return out
+
+
+def solve_pairs(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_iter=None,
+                progress=None) -> GridResult:
+    """Solve every pair of standardised layers on the C++ thread pool.
+
+    Parameters
+    ----------
+    Zx, Zy : list of ndarray, shapes (T, n_l) and (T, n_m)
+        Standardised layers (see :class:`hotalign.costs.ZScore`), C-contiguous, all float32 or
+        all float64.
+    n_threads : int, optional
+        Worker threads (default: all CPUs available).
+    keep_plans : bool
+        Keep every pair's sparse plan.
+    a, b : list of (ndarray or None), optional
+        Unit marginals per layer (None: uniform).
+    max_iter : int, optional
+        Network simplex pivot limit per pair.
+    progress : callable, optional
+        Called as ``progress(n_done, n_total)`` on the calling thread while the grid runs.
+
+    Notes
+    -----
+    The grid runs in a helper thread with the GIL released; the calling thread waits in short
+    intervals, so Ctrl-C (KeyboardInterrupt) cancels the remaining pairs and returns control
+    within about the time of the pairs already running. BLAS is limited to one thread meanwhile.
+    """
+    n_threads = default_threads() if n_threads is None else n_threads
+    dgemm, sgemm = gemm_pointers()
+    f32 = Zx[0].dtype == np.float32
+    job = _core.GridJob(list(Zx), list(Zy), list(a or []), list(b or []), int(n_threads),
+                        bool(keep_plans), 0 if max_iter is None else int(max_iter),
+                        sgemm if f32 else dgemm)
+    errors = []
+
+    def target():
+        try:
+            job.run()
+        except BaseException as exc:  # re-raised on the calling thread below
+            errors.append(exc)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        worker = threading.Thread(target=target, name="hotalign-grid", daemon=True)
+        worker.start()
+        try:
+            reported = -1
+            while worker.is_alive():
+                worker.join(0.05)
+                if progress is not None and job.n_done() != reported:
+                    reported = job.n_done()
+                    progress(reported, job.n_total())
+        except BaseException:
+            job.cancel()
+            worker.join()
+            raise
+    if errors:
+        raise errors[0]
+    costs, statuses, n_iter, raw_plans, _cancelled = job.result()
+    names = np.array([_core.STATUS_NAMES[int(s)] for s in statuses.ravel()]).reshape(statuses.shape)
+    if np.any(names == "max_iter"):
+        raise RuntimeError(f"max_iter={max_iter} pivots were not enough for some layer pairs")
+    plans = None
+    if keep_plans:
+        uniform_x = [a is None or a[l] is None for l in range(len(Zx))]
+        uniform_y = [b is None or b[m] is None for m in range(len(Zy))]
+        plans = [
+            [
+                _as_result(raw, Zx[l].shape[1], Zy[m].shape[1], uniform_x[l] and uniform_y[m])
+                for m, raw in enumerate(row)
+            ]
+            for l, row in enumerate(raw_plans)
+        ]
+    return GridResult(costs=costs, plans=plans, statuses=names, n_iter=n_iter)
+
+
+def _as_result(raw, n, m, uniform) -> TransportResult:
+    rows, cols, weights, u, v, cost, status, n_iter = raw
+    method = "assignment" if (n == m and uniform) else "network_simplex"
+    return TransportResult(rows=rows, cols=cols, weights=weights, cost=float(cost), u=u, v=v,
+                           status=_core.STATUS_NAMES[status], n_iter=int(n_iter), shape=(n, m),
+                           method=method)
+
+
+def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_plans=True,
+               progress=None):
+    """Correlation-distance transport between every layer of X and every layer of Y.
+
+    Parameters
+    ----------
+    X : list of array_like, shapes (T, n_l), l = 0..L-1
+        Layers of the first system (stimuli x units).
+    Y : list of array_like, shapes (T, n_m), m = 0..M-1
+        Layers of the second system, same stimuli in the same row order.
+    a, b : list of (array_like or None), optional
+        Unit marginals of each layer of X (shape (n_l,)) and of Y (shape (n_m,)), each with
+        total 1 (None or omitted: uniform).
+    n_threads : int, optional
+        Worker threads (>= 1; default all available CPUs).
+    dtype : float32 or float64
+        Precision of the standardised layers and cost tiles (solves run in double).
+    keep_plans : bool
+        Keep each pair's sparse plan (at most n_l + n_m - 1 cells).
+    progress : callable, optional
+        ``progress(n_done, n_total)`` after each pair.
+
+    Returns
+    -------
+    GridResult
+        ``costs`` (L, M), ``plans[l][m]`` (TransportResult), ``statuses``, ``n_iter``.
+
+    Notes
+    -----
+    Units are standardised with all T rows; constant units have cost 1 against every unit.
+    The estimator :class:`hotalign.HOT` adds train/test splits and constant-unit policies.
+    """
+    X = check_layers(X, "X")
+    Y = check_layers(Y, "Y")
+    if X[0].shape[0] != Y[0].shape[0]:
+        raise ValueError(
+            f"X and Y must hold the same stimuli: X has {X[0].shape[0]} rows, Y has "
+            f"{Y[0].shape[0]}"
+        )
+    dtype = as_float_dtype(dtype)
+    n_threads = check_int(n_threads, "n_threads", minimum=1, allow_none=True)
+    a = _layer_marginals(a, X, "a")
+    b = _layer_marginals(b, Y, "b")
+    Zx = [ZScore().fit(A, f"X[{l}]").transform(A, dtype) for l, A in enumerate(X)]
+    Zy = [ZScore().fit(A, f"Y[{m}]").transform(A, dtype) for m, A in enumerate(Y)]
+    return solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=keep_plans, a=a, b=b,
+                       progress=progress)
+
+
+def _layer_marginals(marginals, layers, name):
+    if marginals is None:
+        return None
+    marginals = list(marginals)
+    if len(marginals) != len(layers):
+        raise ValueError(f"{name} must give one marginal per layer ({len(layers)}), got "
+                         f"{len(marginals)}")
+    out = []
+    for k, (w, A) in enumerate(zip(marginals, layers)):
+        w = as_marginal(w, A.shape[1], f"{name}[{k}]")
+        if w is not None and abs(w.sum() - 1.0) > MASS_RTOL:
+            raise ValueError(f"{name}[{k}] must sum to 1 like the other system's layers, got "
+                             f"{w.sum()!r}")
+        out.append(w)
+    return out

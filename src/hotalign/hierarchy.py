@@ -1,0 +1,104 @@
+"""The two levels of HOT and the reconstruction (SPEC: "Level 1", "Level 2", "Reconstruction").
+
+Level 1 gives, for every layer pair, a sparse unit plan Q_lm and its cost C_lm; level 2 solves
+the L x M transport on C for the layer plan P. A layer l is reconstructed from the other system
+as ``Xhat_l = sum_m w[l, m] * Y_m W_lm^T`` with row-normalised plans ``W_lm = n_l Q_lm`` and layer
+weights ``w = L P`` (HOT) or a baseline's weights; the product runs over the plan's nonzero
+cells only (a sparse matrix, at most n_l + n_m - 1 entries), never a dense n_l x n_m array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .results import TransportResult
+from .transport import solve_transport
+
+__all__ = ["layer_plan", "reconstruct", "unit_correlations"]
+
+
+def layer_plan(C) -> np.ndarray:
+    """Level 2: the exact L x M transport plan on the layer costs, uniform marginals.
+
+    Parameters
+    ----------
+    C : ndarray, shape (L, M)
+        Unit-level transport costs.
+
+    Returns
+    -------
+    P : ndarray, shape (L, M)
+        Rows sum to 1/L, columns to 1/M; a permutation / L when L == M.
+    """
+    return solve_transport(np.asarray(C, dtype=np.float64)).to_dense()
+
+
+def plan_operator(plan: TransportResult, row_mass=None) -> sp.csr_matrix:
+    """Sparse ``W^T`` (shape (n_m, n_l)) of a unit plan, rows of W normalised to sum 1.
+
+    ``Y @ plan_operator(plan)`` is ``Y W^T``: column i is the plan-weighted average of the
+    units of Y that unit i of X sends its mass to. Rows of X without mass (excluded units)
+    get an all-zero column.
+    """
+    n_l, n_m = plan.shape
+    if row_mass is None:
+        row_mass = np.bincount(plan.rows, weights=plan.weights, minlength=n_l)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = plan.weights / row_mass[plan.rows]
+    return sp.csr_matrix((w, (plan.cols, plan.rows)), shape=(n_m, n_l))
+
+
+def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
+    """Reconstruct every layer of X from the layers of Y.
+
+    Parameters
+    ----------
+    Y : list of ndarray, shapes (T, n_m)
+        Standardised layers of the second system.
+    plans : list of list of TransportResult
+        ``plans[l][m]``: unit plan of pair (l, m), shape (n_l, n_m).
+    weights : ndarray, shape (L, M)
+        Layer weights; row l gives the mixture for layer l (``L * P`` for HOT). Zero weights
+        are skipped.
+    rotations : list of list of ndarray, optional
+        ``rotations[l][m]`` (n_l x n_l orthogonal) for HOT+R: the term becomes
+        ``Y_m W^T R^T``.
+
+    Returns
+    -------
+    list of ndarray, shapes (T, n_l)
+    """
+    L, M = weights.shape
+    T = Y[0].shape[0]
+    out = []
+    for l in range(L):
+        n_l = plans[l][0].shape[0]
+        Xhat = np.zeros((T, n_l))
+        for m in range(M):
+            w = weights[l, m]
+            if w == 0.0:
+                continue
+            term = np.asarray(Y[m] @ plan_operator(plans[l][m]), dtype=np.float64)
+            if rotations is not None:
+                term = term @ rotations[l][m].T
+            Xhat += w * term
+        out.append(Xhat)
+    return out
+
+
+def unit_correlations(A, B) -> np.ndarray:
+    """Pearson correlation of matching columns of A and B (shapes (T, n)); NaN where either
+    column is constant."""
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    Ac = A - A.mean(axis=0)
+    Bc = B - B.mean(axis=0)
+    na = np.linalg.norm(Ac, axis=0)
+    nb = np.linalg.norm(Bc, axis=0)
+    scale_a = np.abs(A).max(axis=0) * np.sqrt(A.shape[0])
+    scale_b = np.abs(B).max(axis=0) * np.sqrt(B.shape[0])
+    ok = (na > 1e-12 * scale_a) & (nb > 1e-12 * scale_b)
+    r = np.full(A.shape[1], np.nan)
+    r[ok] = np.einsum("ij,ij->j", Ac[:, ok], Bc[:, ok]) / (na[ok] * nb[ok])
+    return np.clip(r, -1.0, 1.0)
