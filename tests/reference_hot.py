@@ -140,10 +140,15 @@ class ReferenceHOT:
         return self
 
     def predict(self, Y_test, weights=None):
-        """Reconstructions ``Xhat_l`` (standardised units) from held-out rows of Y."""
+        """Reconstructions ``Xhat_l`` from held-out rows of Y, in z-scores of the training rows.
+
+        Y's held-out rows are z-scored with the training mean and (population) standard
+        deviation, ``(y - mean) / sd_train``, which is the unit-norm standardisation times
+        ``sqrt(T_train)``.
+        """
         L, M = self.P.shape
         w = L * self.P if weights is None else np.asarray(weights, dtype=np.float64)
-        Zy = [standardize(tr, te)[1] for tr, te in zip(self._train_y, Y_test)]
+        Zy = [standardize(tr, te)[1] * np.sqrt(len(tr)) for tr, te in zip(self._train_y, Y_test)]
         out = []
         for l in range(L):
             n_l = self.Q[l][0].shape[0]

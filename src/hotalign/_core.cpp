@@ -124,21 +124,21 @@ py::tuple column_stats_typed(const py::array& X) {
                           to_numpy(std::move(st.constant)), st.rows);
 }
 
-template <class Real>
+template <class Real, class Out>
 py::array standardize_typed(const py::array& X, const f64_array& mean, const f64_array& inv_norm,
-                            std::int64_t rows) {
+                            std::int64_t rows, int threads) {
     const std::int64_t ld = row_stride(X, "X");
     const std::int64_t T = X.shape(0), n = X.shape(1);
     hotalign::ColumnStats st;
     st.rows = rows;
     st.mean.assign(mean.data(), mean.data() + mean.size());
     st.inv_norm.assign(inv_norm.data(), inv_norm.data() + inv_norm.size());
-    py::array_t<Real> out({static_cast<py::ssize_t>(T), static_cast<py::ssize_t>(n)});
+    py::array_t<Out> out({static_cast<py::ssize_t>(T), static_cast<py::ssize_t>(n)});
     const Real* data = static_cast<const Real*>(X.data());
-    Real* dst = out.mutable_data();
+    Out* dst = out.mutable_data();
     {
         py::gil_scoped_release release;
-        hotalign::standardize(data, T, n, ld, st, dst);
+        hotalign::standardize(data, T, n, ld, st, dst, threads);
     }
     return out;
 }
@@ -314,12 +314,17 @@ PYBIND11_MODULE(_core, mod) {
     mod.def(
         "standardize",
         [](const py::array& X, const f64_array& mean, const f64_array& inv_norm,
-           std::int64_t rows) {
-            return is_float32(X) ? standardize_typed<float>(X, mean, inv_norm, rows)
-                                 : standardize_typed<double>(X, mean, inv_norm, rows);
+           std::int64_t rows, bool out_float32, int threads) {
+            if (is_float32(X))
+                return out_float32 ? standardize_typed<float, float>(X, mean, inv_norm, rows, threads)
+                                   : standardize_typed<float, double>(X, mean, inv_norm, rows, threads);
+            return out_float32 ? standardize_typed<double, float>(X, mean, inv_norm, rows, threads)
+                               : standardize_typed<double, double>(X, mean, inv_norm, rows, threads);
         },
         py::arg("X"), py::arg("mean"), py::arg("inv_norm"), py::arg("rows"),
-        "Standardize X (same dtype out) with statistics computed on `rows` training rows.");
+        py::arg("out_float32"), py::arg("threads") = 1,
+        "Standardize X (float32/float64, rows contiguous) with statistics of `rows` training "
+        "rows; the result is float32 or float64 (computed in double, rounded once).");
 
     mod.def(
         "correlation_cost",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _core
+from ._blas import gemm_pointers
 from ._validation import check_choice
 
 __all__ = ["CONSTANT_UNIT_POLICIES", "ZScore", "correlation_cost", "zscore"]
@@ -20,9 +22,6 @@ __all__ = ["CONSTANT_UNIT_POLICIES", "ZScore", "correlation_cost", "zscore"]
 #: ``"cost_one"``: kept, with correlation 0 (cost 1) against every unit;
 #: ``"raise"``: a ValueError naming the layer and the units.
 CONSTANT_UNIT_POLICIES = ("exclude", "cost_one", "raise")
-
-#: A column whose centred norm is at most this times ``sqrt(T) * max|x|`` counts as constant.
-CONSTANT_RTOL = 1e-12
 
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -38,8 +37,12 @@ def as_float_dtype(dtype, name: str = "dtype"):
     return _DTYPES[key]
 
 
-def as_layer(X, name: str = "X", *, min_rows: int = 2) -> np.ndarray:
-    """Validate one layer: a finite 2-D real array with at least ``min_rows`` rows and 1 unit."""
+def as_layer(X, name: str = "X", *, min_rows: int = 2, check_finite: bool = True) -> np.ndarray:
+    """Validate one layer: a finite 2-D real array with at least ``min_rows`` rows and 1 unit.
+
+    With ``check_finite=False`` the NaN/inf scan is left to the C++ kernels, which detect it in
+    the pass they make anyway.
+    """
     arr = np.asarray(X)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
@@ -51,13 +54,19 @@ def as_layer(X, name: str = "X", *, min_rows: int = 2) -> np.ndarray:
         raise ValueError(f"{name} needs at least {min_rows} rows (stimuli), got {arr.shape[0]}")
     if arr.shape[1] < 1:
         raise ValueError(f"{name} has no units (shape {arr.shape})")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if check_finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
 
 
 class ZScore:
     """Per-column standardisation with statistics of the rows it was fitted on.
+
+    ``fit`` reads the data once (C++ core: double accumulators, NaN/inf detected in the same
+    pass). ``transform`` maps rows x to ``(x - mean_) * scale_ * sqrt(n_rows_ / T')`` for T'
+    rows: on the training rows each column is centred with unit norm, so the correlation of two
+    units is the dot product of their columns; on held-out rows the same statistics are reused
+    (the factor only keeps the scale comparable; it is the same for every column).
 
     Attributes (after ``fit``)
     -------------------------
@@ -66,7 +75,7 @@ class ZScore:
     scale_ : ndarray, shape (n,)
         ``1 / ||x - mean||`` over the training rows; 0 for constant columns.
     constant_ : ndarray of bool, shape (n,)
-        Columns constant on the training rows (centred norm <= ``CONSTANT_RTOL`` relative).
+        Columns constant on the training rows: ``||x - mean|| <= 1e-12 sqrt(T) max|x|``.
     n_rows_ : int
         Number of training rows.
 
@@ -77,27 +86,25 @@ class ZScore:
     >>> z = ZScore().fit(X)
     >>> z.constant_
     array([False,  True])
-    >>> z.transform(X)[:, 0] @ z.transform(X)[:, 0]
+    >>> float(z.transform(X)[:, 0] @ z.transform(X)[:, 0])
     1.0
     """
 
     def fit(self, X, name: str = "X"):
         """Compute column statistics of ``X`` (shape ``(T, n)``, T >= 2); returns self."""
-        X = as_layer(X, name)
-        X = np.asarray(X, dtype=np.float64)
-        mean = X.mean(axis=0)
-        norm = np.linalg.norm(X - mean, axis=0)
-        magnitude = np.abs(X).max(axis=0) * np.sqrt(X.shape[0])
-        constant = norm <= CONSTANT_RTOL * magnitude
-        with np.errstate(divide="ignore"):
-            scale = np.where(constant, 0.0, 1.0 / np.where(constant, 1.0, norm))
+        X = _as_kernel_input(as_layer(X, name, check_finite=False))
+        try:
+            mean, scale, constant, rows = _core.column_stats(X)
+        except ValueError as exc:
+            raise ValueError(f"{name} contains NaN or infinity ({exc})") from None
         self.mean_ = mean
         self.scale_ = scale
-        self.constant_ = constant
-        self.n_rows_ = X.shape[0]
+        self.constant_ = np.zeros(mean.shape[0], dtype=bool)
+        self.constant_[constant] = True
+        self.n_rows_ = int(rows)
         return self
 
-    def transform(self, X, dtype=np.float64, columns=None) -> np.ndarray:
+    def transform(self, X, dtype=np.float64, columns=None, name: str = "X") -> np.ndarray:
         """Standardise ``X`` (shape ``(T', n)``) with the fitted statistics.
 
         Parameters
@@ -105,9 +112,11 @@ class ZScore:
         X : array_like, shape (T', n)
             Rows to standardise (training or held-out).
         dtype : float32 or float64
-            Output dtype.
+            Output dtype (computed in double, rounded once).
         columns : array_like of int, optional
             Keep only these columns (e.g. the non-constant units).
+        name : str
+            Name used in error messages.
 
         Returns
         -------
@@ -115,17 +124,28 @@ class ZScore:
             Constant columns come out as zeros.
         """
         dtype = as_float_dtype(dtype)
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.mean_.shape[0]:
-            raise ValueError(
-                f"X must have shape (T, {self.mean_.shape[0]}) to match the fitted statistics, "
-                f"got {X.shape}"
-            )
-        mean, scale = self.mean_, self.scale_
-        if columns is not None:
-            X, mean, scale = X[:, columns], mean[columns], scale[columns]
-        Z = (np.asarray(X, dtype=np.float64) - mean) * scale
-        return np.ascontiguousarray(Z, dtype=dtype)
+        if not hasattr(self, "mean_"):
+            raise ValueError("this ZScore is not fitted yet: call fit(X) first")
+        X = _as_kernel_input(as_layer(X, name, min_rows=1, check_finite=False))
+        n = self.mean_.shape[0]
+        if X.shape[1] != n:
+            raise ValueError(f"{name} must have {n} columns to match the fitted statistics, "
+                             f"got {X.shape[1]}")
+        try:
+            Z = _core.standardize(X, self.mean_, self.scale_, self.n_rows_, dtype == np.float32)
+        except ValueError as exc:
+            raise ValueError(f"{name} contains NaN or infinity ({exc})") from None
+        if columns is not None and len(columns) != n:
+            Z = np.ascontiguousarray(Z[:, columns])
+        return Z
+
+
+def _as_kernel_input(X: np.ndarray) -> np.ndarray:
+    """float32/float64 with contiguous rows as the C++ kernels read it (copy only if needed)."""
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    if X.dtype != dtype or (X.shape[1] > 1 and X.strides[1] != X.itemsize) or X.strides[0] < 0:
+        X = np.ascontiguousarray(X, dtype=dtype)
+    return X
 
 
 def zscore(X_train, X_test=None, *, dtype=np.float64):
@@ -142,18 +162,22 @@ def zscore(X_train, X_test=None, *, dtype=np.float64):
     Z_train : ndarray, shape (T, n)
         Centred, unit-norm columns (constant columns are zero).
     Z_test : ndarray, shape (T', n)
-        Only if ``X_test`` is given: held-out rows standardised with the training statistics.
+        Only if ``X_test`` is given: held-out rows standardised with the training statistics
+        (see :class:`ZScore` for the scale).
     """
     scaler = ZScore().fit(X_train, "X_train")
-    Z_train = scaler.transform(X_train, dtype)
+    Z_train = scaler.transform(X_train, dtype, name="X_train")
     if X_test is None:
         return Z_train
-    X_test = as_layer(X_test, "X_test", min_rows=1)
-    return Z_train, scaler.transform(X_test, dtype)
+    return Z_train, scaler.transform(X_test, dtype, name="X_test")
 
 
 def correlation_cost(X, Y, *, dtype=np.float64, out=None):
     """Correlation distance ``1 - pearson(X[:, i], Y[:, j])`` between all pairs of units.
+
+    Computed by the C++ core: one pass of column statistics per input, a standardised copy in
+    the working dtype, one BLAS GEMM (scipy's) written straight into the result and an in-place
+    epilogue. Peak extra memory: the two standardised copies in ``dtype``.
 
     Parameters
     ----------
@@ -181,27 +205,23 @@ def correlation_cost(X, Y, *, dtype=np.float64, out=None):
            [1., 0.]])
     """
     dtype = as_float_dtype(dtype)
-    X = as_layer(X, "X")
-    Y = as_layer(Y, "Y")
+    X = as_layer(X, "X", check_finite=False)
+    Y = as_layer(Y, "Y", check_finite=False)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(
             f"X and Y must have the same number of rows (stimuli): {X.shape[0]} != {Y.shape[0]}"
         )
-    Zx = ZScore().fit(X, "X").transform(X, dtype)
-    Zy = ZScore().fit(Y, "Y").transform(Y, dtype)
-    return standardized_cost(Zx, Zy, out=out)
-
-
-def standardized_cost(Zx, Zy, out=None):
-    """``1 - Zx.T @ Zy`` clipped to [0, 2], for standardised layers of one dtype."""
-    n, m = Zx.shape[1], Zy.shape[1]
-    if out is not None:
-        if out.shape != (n, m) or out.dtype != Zx.dtype or not out.flags.c_contiguous:
-            raise ValueError(f"out must be a C-contiguous ({n}, {m}) array of {Zx.dtype}")
-    K = np.matmul(Zx.T, Zy, out=out)
-    np.subtract(1.0, K, out=K)
-    np.clip(K, 0.0, 2.0, out=K)
-    return K
+    X = _as_kernel_input(X).astype(dtype, copy=False)
+    Y = _as_kernel_input(Y).astype(dtype, copy=False)
+    shape = (X.shape[1], Y.shape[1])
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    elif not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype \
+            or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable C-contiguous {shape} array of {np.dtype(dtype)}")
+    dgemm, sgemm = gemm_pointers()
+    _core.correlation_cost(X, Y, out, sgemm if dtype == np.float32 else dgemm)
+    return out
 
 
 def check_constant_policy(value):

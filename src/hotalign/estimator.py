@@ -164,7 +164,9 @@ class HOT:
                 raise ValueError(
                     f"Y[{m}] must have {s.mean_.shape[0]} units as in fit, got {A.shape[1]}"
                 )
-            out.append(s.transform(A, np.float64))
+            # ZScore.transform gives (y - mean) / (sd_train sqrt(T')); times sqrt(T') this is
+            # the conventional z-score of the training statistics.
+            out.append(s.transform(A, np.float64, name=f"Y[{m}]") * np.sqrt(A.shape[0]))
         return out
 
     def predict(self, Y, layer_weights=None):
@@ -181,7 +183,9 @@ class HOT:
         Returns
         -------
         list of ndarray, shapes (T', n_l)
-            Reconstructions in standardised units (z-scores of the training rows).
+            Reconstructions in z-score units: built from Y's units z-scored with their
+            training mean and standard deviation, ``(y - mean) / sd``. Compare with X's units
+            z-scored the same way (``x_scalers_``); correlations do not depend on the scale.
         """
         self._check_fitted()
         weights = self.n_layers_x_ * self.layer_plan_ if layer_weights is None else layer_weights

@@ -251,14 +251,12 @@ private:
     const Real* row(idx_t i) const { return C_ + static_cast<std::int64_t>(i) * m_; }
 
     // Step 1: v_j = min_i C_ij via contiguous, branch-free row scans; also validates C.
-    // argrow_[j] = first row attaining the minimum, tie_[j] != 0 iff another row attains it too.
+    // argrow_[j] = first row attaining the minimum.
     bool column_reduction() {
         const idx_t n = n_, m = m_;
         argrow_.assign(static_cast<std::size_t>(m), 0);
-        tie_.assign(static_cast<std::size_t>(m), 0);
         double* v = v_.data();
         std::int64_t* arg = argrow_.data();
-        std::int64_t* tie = tie_.data();
         int bad = 0;
         {
             const Real* r = row(0);
@@ -275,33 +273,32 @@ private:
             const __m128d ninf = _mm_set1_pd(-kInf), sgn = _mm_set1_pd(-0.0);
             const __m128i vi = _mm_set1_epi64x(i);
             __m128d ok = _mm_castsi128_pd(_mm_set1_epi32(-1));
-            for (; j + 2 <= m; j += 2) {
-                __m128d x;
-                if constexpr (std::is_same<Real, double>::value) {
-                    x = _mm_loadu_pd(reinterpret_cast<const double*>(r) + j);
-                } else {
-                    x = _mm_cvtps_pd(_mm_castpd_ps(
-                        _mm_load_sd(reinterpret_cast<const double*>(reinterpret_cast<const float*>(r) + j))));
+            for (; j + 4 <= m; j += 4) {
+                __m128d x0, x1;
+                load4(r + j, x0, x1);
+                if (Neg) {
+                    x0 = _mm_xor_pd(x0, sgn);
+                    x1 = _mm_xor_pd(x1, sgn);
                 }
-                if (Neg) x = _mm_xor_pd(x, sgn);
-                ok = _mm_and_pd(ok, _mm_cmpgt_pd(x, ninf));
-                const __m128d vj = _mm_loadu_pd(v + j);
-                const __m128i lt = _mm_castpd_si128(_mm_cmplt_pd(x, vj));
-                const __m128i eq = _mm_castpd_si128(_mm_cmpeq_pd(x, vj));
-                _mm_storeu_pd(v + j, _mm_min_pd(x, vj));
-                __m128i* pa = reinterpret_cast<__m128i*>(arg + j);
-                __m128i* pt = reinterpret_cast<__m128i*>(tie + j);
-                const __m128i a0 = _mm_loadu_si128(pa), t0 = _mm_loadu_si128(pt);
-                _mm_storeu_si128(pa, _mm_or_si128(_mm_and_si128(lt, vi), _mm_andnot_si128(lt, a0)));
-                _mm_storeu_si128(pt, _mm_andnot_si128(lt, _mm_or_si128(t0, eq)));
+                ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmpgt_pd(x0, ninf), _mm_cmpgt_pd(x1, ninf)));
+                const __m128d v0 = _mm_loadu_pd(v + j), v1 = _mm_loadu_pd(v + j + 2);
+                const __m128d l0 = _mm_cmplt_pd(x0, v0), l1 = _mm_cmplt_pd(x1, v1);
+                _mm_storeu_pd(v + j, _mm_min_pd(x0, v0));
+                _mm_storeu_pd(v + j + 2, _mm_min_pd(x1, v1));
+                if (_mm_movemask_pd(_mm_or_pd(l0, l1))) {
+                    __m128i* pa = reinterpret_cast<__m128i*>(arg + j);
+                    const __m128i k0 = _mm_castpd_si128(l0), k1 = _mm_castpd_si128(l1);
+                    const __m128i a0 = _mm_loadu_si128(pa), a1 = _mm_loadu_si128(pa + 1);
+                    _mm_storeu_si128(pa, _mm_or_si128(_mm_and_si128(k0, vi), _mm_andnot_si128(k0, a0)));
+                    _mm_storeu_si128(pa + 1, _mm_or_si128(_mm_and_si128(k1, vi), _mm_andnot_si128(k1, a1)));
+                }
             }
             bad |= _mm_movemask_pd(ok) != 3;
 #endif
             for (; j < m; ++j) {
                 const double x = load<Neg>(r[j]);
                 bad |= !(x > -kInf);
-                const bool lt = x < v[j], eq = x == v[j];
-                tie[j] = lt ? 0 : (tie[j] | static_cast<std::int64_t>(eq));
+                const bool lt = x < v[j];
                 arg[j] = lt ? i : arg[j];
                 v[j] = lt ? x : v[j];
             }
@@ -312,45 +309,18 @@ private:
         return true;
     }
 
-    // Step 2: column j (ascending) to its first minimising row if free, else (ties only) to the
-    // lowest-index free row attaining the minimum (bounded search through the free rows).
+    // Step 2: column j (ascending) goes to its first minimising row if that row is still free.
+    // (Ties are resolved later by augmenting row reduction, which hands a row the first free
+    // column among its tied minima.)
     void initial_assignment() {
-        const idx_t n = n_, m = m_;
-        // next_[r]: union-find "next free row >= r" (n is the sentinel).
-        std::vector<idx_t> next(static_cast<std::size_t>(n) + 1);
-        for (idx_t r = 0; r <= n; ++r) next[r] = r;
-        auto find = [&](idx_t r) {
-            while (next[r] != r) {
-                next[r] = next[next[r]];
-                r = next[r];
-            }
-            return r;
-        };
-        auto take = [&](idx_t r) { next[r] = r + 1; };
-        for (idx_t j = 0; j < m; ++j) {
-            idx_t i = static_cast<idx_t>(argrow_[j]);
-            if (col4row_[i] >= 0) {
-                if (!tie_[j]) continue;
-                const double target = v_[j];
-                idx_t found = -1;
-                int budget = 256;
-                for (idx_t r = find(0); r < n && budget > 0; r = find(r + 1), --budget) {
-                    if (load<Neg>(row(r)[j]) == target) {
-                        found = r;
-                        break;
-                    }
-                }
-                if (found < 0) continue;
-                i = found;
-            }
+        for (idx_t j = 0; j < m_; ++j) {
+            const idx_t i = static_cast<idx_t>(argrow_[j]);
+            if (col4row_[i] >= 0) continue;
             col4row_[i] = j;
             row4col_[j] = i;
-            take(i);
         }
         argrow_.clear();
         argrow_.shrink_to_fit();
-        tie_.clear();
-        tie_.shrink_to_fit();
     }
 
     // Minimum of C[i, j] - v[j] over j in [a, b).
@@ -435,6 +405,14 @@ private:
         for (; j < m; ++j) upd(j);
     }
 
+    // First free column j with C[i, j] - v[j] == level (or -1).
+    idx_t first_free_at(const Real* r, double level) const {
+        const double* v = v_.data();
+        for (idx_t j = 0; j < m_; ++j)
+            if (row4col_[j] < 0 && load<Neg>(r[j]) - v[j] == level) return j;
+        return -1;
+    }
+
     // Step 4: one pass of augmenting row reduction over free_rows (replaced by the rows still
     // free). Returns false if a row has no allowed entry.
     bool augmenting_row_reduction(std::vector<idx_t>& free_rows) {
@@ -483,14 +461,16 @@ private:
             }
             bool reprocess = strict && u2 < kInf;
             if (!strict && i0 >= 0) {
-                // tie: take the second column only if it is free, otherwise defer the row
-                if (j2 >= 0 && row4col_[j2] < 0) {
-                    j1 = j2;
-                    i0 = -1;
-                } else {
+                // tie: take the first free column among the row's minima, otherwise defer the row
+                idx_t jf = -1;
+                if (j2 >= 0 && row4col_[j2] < 0 && u2 == u1) jf = j2;
+                if (jf < 0 && u2 == u1) jf = first_free_at(r, u1);
+                if (jf < 0) {
                     free_rows.push_back(i);
                     continue;
                 }
+                j1 = jf;
+                i0 = -1;
             }
             row4col_[j1] = i;
             col4row_[i] = j1;
@@ -696,7 +676,7 @@ private:
     idx_t n_, m_;
     std::vector<double> v_;
     std::vector<idx_t> col4row_, row4col_;
-    std::vector<std::int64_t> argrow_, tie_;
+    std::vector<std::int64_t> argrow_;
 };
 
 // Solve rows-short problem (nr <= nc) and fill the result in the original orientation.

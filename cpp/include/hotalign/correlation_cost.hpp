@@ -54,7 +54,8 @@
 // Memory. correlation_cost() needs the two standardized copies in the working dtype
 // (T n + T m elements of Real; one copy if X and Y are the same array) -- allocated per call or
 // taken from a caller-owned options.workspace -- plus O(n + m) doubles of statistics; float32
-// work never makes float64 copies. The fallback kernel adds fixed packing buffers (<= (KC MC + KC NC) Reals, ~1.3 MB for double). BLAS may allocate its own buffers.
+// work never makes float64 copies. The fallback kernel adds fixed packing buffers
+// (<= KC MC + KC NC Reals, ~1.3 MB for double). BLAS may allocate its own buffers.
 //
 // Threads. The O(T (n + m)) passes can use options.threads std::threads (columns split for the
 // statistics, rows for standardize; results are bitwise independent of the thread count); the
@@ -244,15 +245,15 @@ ColumnStats column_stats_impl(const char* func, const char* name, const Real* X,
 
 // Rows [t0, t1): out[t*n + j] = Real((X[t*ld + j] - mean[j]) * scale[j]). With Check, chk[j]
 // accumulates x * 0, which stays 0 unless x is NaN or +-inf.
-template <bool Check, class Real>
+template <bool Check, class Real, class Out>
 void standardize_block(const Real* X, i64 t0, i64 t1, i64 n, i64 ld, const double* mean,
-                       const double* scale, Real* out, double* chk) {
+                       const double* scale, Out* out, double* chk) {
     for (i64 t = t0; t < t1; ++t) {
         const Real* row = X + t * ld;
-        Real* z = out + t * n;
+        Out* z = out + t * n;
         for (i64 j = 0; j < n; ++j) {
             const double x = static_cast<double>(row[j]);
-            z[j] = static_cast<Real>((x - mean[j]) * scale[j]);
+            z[j] = static_cast<Out>((x - mean[j]) * scale[j]);
             if (Check) chk[j] += x * 0.0;
         }
     }
@@ -360,9 +361,9 @@ ColumnStats column_stats(const Real* X, std::int64_t T, std::int64_t n, std::int
 /// On the training rows this gives centered unit-norm columns; constant columns give zeros.
 /// Throws for T < 1, n < 1, null X/out, row_stride < n, stats of another width, NaN/inf in X
 /// (checked during the pass).
-template <class Real>
+template <class Real, class Out = Real>
 void standardize(const Real* X, std::int64_t T, std::int64_t n, std::int64_t row_stride,
-                 const ColumnStats& stats, Real* out, int threads = 1) {
+                 const ColumnStats& stats, Out* out, int threads = 1) {
     detail::check_dims("standardize", "T", T, 1, "n", n, X, "X", row_stride, "row_stride");
     if (out == nullptr) detail::bad_arg("standardize", "out", "is null");
     if (stats.mean.size() != static_cast<std::size_t>(n) ||

@@ -21,7 +21,14 @@
 //     transportation-problem texts, here restricted to per-row / per-column candidate lists on
 //     reduced costs M_ij - u_i - v_j, with u, v the row/column-minimum duals or the warm-start
 //     potentials), made strongly feasible by hanging every degenerate component from a column of
-//     the tree by a zero-flow arc pointing toward the root (AMO p. 422).
+//     the tree by a zero-flow arc pointing toward the root (AMO p. 422). Cold-start duals are
+//     the minima of the larger side first, then of the other side (symmetric under M <-> M^T).
+//   * Two pricing phases: first only over the candidate arcs (K = 8 cheapest reduced costs per
+//     row and per column, costs copied into a compact list), then block search over all n*m
+//     arcs until none has a negative reduced cost (a restricted-master / "sparse first" scheme;
+//     cf. the candidate-list rules of AMO pp. 417-418).
+//   * Zero-mass rows/columns are removed from the network (they cannot be in a strongly
+//     feasible tree); their potentials are set to the tightest feasible values at the end.
 //
 // Exactness: after the last pivot the flows of the final tree are recomputed from the supplies by
 // leaf peeling, the potentials are recomputed from the tree (root potential 0, u_i + v_j = M_ij
@@ -821,7 +828,26 @@ TransportResult TransportSimplex<Real>::run(const double* a, const double* b,
         for (idx r = 0; r < nr_; ++r) gu[r] = opt.u0[rowid_[r]];
     if (warm_v)
         for (idx c = 0; c < nc_; ++c) gv[c] = opt.v0[colid_[c]];
-    if (!warm_u && !warm_v && col_ident_) {
+    if (!warm_u && !warm_v && nc_ > nr_) {
+        // cold start, more columns than rows: normalise the larger side first (column minima,
+        // then row minima of M - v); this keeps the guidance symmetric under transposition
+        std::fill(gv.begin(), gv.end(), inf);
+        for (idx r = 0; r < nr_; ++r) {
+            const Real* Mr = row_ptr(r);
+            if (col_ident_)
+                detail_ns::colmin_update(gv.data(), Mr, 0.0, nc_);
+            else
+                for (idx c = 0; c < nc_; ++c)
+                    gv[c] = std::min(gv[c], static_cast<double>(Mr[colid_[c]]));
+        }
+        for (idx r = 0; r < nr_; ++r) {
+            const Real* Mr = row_ptr(r);
+            double mn = inf;
+            for (idx c = 0; c < nc_; ++c)
+                mn = std::min(mn, static_cast<double>(Mr[colid_[c]]) - gv[c]);
+            gu[r] = mn;
+        }
+    } else if (!warm_u && !warm_v && col_ident_) {
         for (idx r = 0; r < nr_; ++r) gu[r] = rowmin[rowid_[r]];
     } else if (!warm_u) {
         for (idx r = 0; r < nr_; ++r) {
@@ -836,7 +862,7 @@ TransportResult TransportSimplex<Real>::run(const double* a, const double* b,
             gu[r] = mn;
         }
     }
-    if (!warm_v) {
+    if (!warm_v && !(nc_ > nr_ && !warm_u)) {
         std::fill(gv.begin(), gv.end(), inf);
         for (idx r = 0; r < nr_; ++r) {
             const Real* Mr = row_ptr(r);
