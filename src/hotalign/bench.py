@@ -1022,7 +1022,11 @@ def _plot(results, path: Path):
                                                                         rec["median"]))
     if not families:
         return "Plot skipped: no measurements."
-    names = sorted(families, key=lambda f: (f[1] != "square", f[0], f[1], f[2], f[3]))
+    # Curves need two sizes; one-size families (e.g. single rectangular shapes) are in the table.
+    scaling = [f for f in families
+               if len({s for pts in families[f].values() for s, _ in pts}) >= 2]
+    names = sorted(scaling or families, key=lambda f: (f[1] != "square", f[0], f[1], f[2], f[3]))
+    colors = {key: f"C{i}" for i, key in enumerate(_LABELS)}
     ncols = min(4, len(names))
     nrows = math.ceil(len(names) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
@@ -1030,7 +1034,7 @@ def _plot(results, path: Path):
         for key, pts in sorted(families[fam].items()):
             pts.sort()
             ax.loglog([s for s, _ in pts], [t for _, t in pts], marker="o",
-                      label=_LABELS.get(key, key))
+                      color=colors.get(key), label=_LABELS.get(key, key))
         title = f"{fam[0]}, {fam[1]}, {fam[2]}" + (" (M.T)" if fam[3] else "")
         ax.set_title(title, fontsize=8)
         ax.set_xlabel("n (smaller side)", fontsize=8)

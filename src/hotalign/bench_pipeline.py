@@ -1,0 +1,297 @@
+"""Pipeline benchmarks: the layer-pair grid and end-to-end HOT against the alternatives.
+
+Every case is measured side by side in one run (one warm-up, then ``repeats`` timed runs;
+medians), against
+
+- ``plain``: a plain NumPy + POT implementation of SPEC.md (z-score, dense ``1 - Zx.T @ Zy``
+  per pair, ``ot.emd`` per pair with dense plans, ``ot.emd`` on C, dense reconstruction);
+- ``assembly``: the best off-the-shelf assembly: float32 NumPy GEMM per pair plus the fastest
+  installed square assignment solver per pair (``lap.lapjv`` and lapx's ``lapjvh``; lapx is
+  loaded from the folder named by ``HOTALIGN_LAPX_PATH`` because it installs a module also named
+  ``lap``), with plans kept as index vectors;
+- ``floor``: the physical floor, the GEMMs alone (NumPy, same dtype) for every pair.
+
+Ratios are ``alternative / ours`` (above 1: hotalign is faster); for the floor it is
+``ours / floor`` (how close to the GEMM time we get). Synthetic "related" layers come from
+:func:`hotalign.datasets.make_hierarchy`. Run it through ``hotalign bench pipeline``.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .bench import _time_runs, environment_info
+from .datasets import make_hierarchy
+
+__all__ = ["run_pipeline", "format_pipeline_markdown", "plain_hot", "assembly_grid"]
+
+LAPX_ENV = "HOTALIGN_LAPX_PATH"
+
+
+# -- the alternatives -------------------------------------------------------------------------
+
+def _standardize(A, dtype):
+    A = np.asarray(A, dtype=np.float64)
+    A = A - A.mean(axis=0)
+    A /= np.linalg.norm(A, axis=0)
+    return np.ascontiguousarray(A, dtype=dtype)
+
+
+def plain_hot(Xtr, Ytr, Xte, Yte):
+    """SPEC.md in plain NumPy + POT: dense costs, ``ot.emd`` per pair, dense reconstruction.
+
+    Returns ``(C, P, score)``.
+    """
+    import ot
+
+    Zx = [_standardize(A, np.float64) for A in Xtr]
+    Zy = [_standardize(B, np.float64) for B in Ytr]
+    L, M = len(Zx), len(Zy)
+    C = np.empty((L, M))
+    Q = [[None] * M for _ in range(L)]
+    for l in range(L):
+        for m in range(M):
+            K = 1.0 - Zx[l].T @ Zy[m]
+            Q[l][m] = ot.emd([], [], K)
+            C[l, m] = np.sum(K * Q[l][m])
+    P = ot.emd([], [], C)
+    scores = []
+    for l in range(L):
+        Xhat = 0.0
+        for m in range(M):
+            if P[l, m] > 0:
+                B = Ytr[m]
+                Zte = (Yte[m] - B.mean(axis=0)) / B.std(axis=0)
+                W = Q[l][m] * Q[l][m].shape[0]
+                Xhat = Xhat + L * P[l, m] * (Zte @ W.T)
+        A = Xte[l] - Xte[l].mean(axis=0)
+        Bh = Xhat - Xhat.mean(axis=0)
+        r = (A * Bh).sum(axis=0) / np.sqrt((A * A).sum(axis=0) * (Bh * Bh).sum(axis=0))
+        scores.append(np.nanmean(r))
+    return C, P, float(np.mean(scores))
+
+
+def load_assignment_peers():
+    """Square assignment peers installed here: ``{name: fn(C) -> col_of_row}``."""
+    peers = {}
+    try:
+        import lap
+
+        peers["lap.lapjv"] = lambda K: lap.lapjv(K, extend_cost=False)[1]
+    except ImportError:
+        pass
+    folder = os.environ.get(LAPX_ENV)
+    if folder:
+        paths = glob.glob(os.path.join(folder, "lap", "_lapjv_rh*.so"))
+        if paths:
+            spec = importlib.util.spec_from_file_location("_lapjv_rh", paths[0])
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            # lapjvh returns aligned (rows, cols); rows are 0..n-1 in order for square input
+            peers["lapx.lapjvh"] = lambda K: mod.lapjvh(K, return_cost=False)[1]
+    return peers
+
+
+def assembly_grid(Zx, Zy, solver):
+    """float32 GEMM per pair + an off-the-shelf assignment solver; plans as index vectors."""
+    L, M = len(Zx), len(Zy)
+    C = np.empty((L, M))
+    plans = [[None] * M for _ in range(L)]
+    for l in range(L):
+        for m in range(M):
+            K = 1.0 - Zx[l].T @ Zy[m]
+            col = np.asarray(solver(K))
+            C[l, m] = float(K[np.arange(K.shape[0]), col].astype(np.float64).sum()) / K.shape[0]
+            plans[l][m] = col
+    return C, plans
+
+
+def assembly_hot(Xtr, Ytr, Xte, Yte, solver):
+    """The assembly pipeline end to end: float32 grid, POT-free layer plan, index gathers."""
+    from .hierarchy import layer_plan, unit_correlations
+
+    Zx = [_standardize(A, np.float32) for A in Xtr]
+    Zy = [_standardize(B, np.float32) for B in Ytr]
+    C, plans = assembly_grid(Zx, Zy, solver)
+    P = layer_plan(C)
+    L = len(Xtr)
+    scores = []
+    for l in range(L):
+        Xhat = 0.0
+        for m in np.flatnonzero(P[l] > 0):
+            Zte = (Yte[m] - Ytr[m].mean(axis=0)) / Ytr[m].std(axis=0)
+            Xhat = Xhat + L * P[l, m] * Zte[:, plans[l][m]]
+        scores.append(np.nanmean(unit_correlations(Xte[l], Xhat)))
+    return C, P, float(np.mean(scores))
+
+
+def gemm_floor(Zx, Zy):
+    """The GEMMs alone: ``Zx[l].T @ Zy[m]`` for every pair."""
+    for A in Zx:
+        for B in Zy:
+            A.T @ B
+
+
+# -- the cases --------------------------------------------------------------------------------
+
+def make_case(L, M, n, T=2000, seed=0):
+    """Related synthetic layers: L and M layers of n units, T stimuli, 80/20 split."""
+    X, Y, _ = make_hierarchy(T, (n,) * L, (n,) * M, random_state=seed)
+    n_test = T // 5
+    return ([A[n_test:] for A in X], [B[n_test:] for B in Y],
+            [A[:n_test] for A in X], [B[:n_test] for B in Y])
+
+
+def _median(times):
+    return statistics.median(times)
+
+
+def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, include_plain=True,
+                 out_dir=None, progress=print):
+    """Measure grid and end-to-end HOT cases; returns a JSON-serialisable dict.
+
+    Parameters
+    ----------
+    cases : sequence of (L, M, n)
+    T : int
+        Stimuli (80% used for fitting).
+    repeats : int
+        Timed runs per measurement after one warm-up (medians reported).
+    include_plain : bool
+        Also time the plain NumPy + POT pipeline (slow: seconds per run).
+    out_dir : path, optional
+        Write ``pipeline.json`` and ``pipeline.md`` there.
+    progress : callable or None
+        Called with a line of text as each measurement finishes.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from . import HOT
+    from .costs import ZScore
+    from .grid import solve_pairs
+
+    say = progress or (lambda s: None)
+    peers = load_assignment_peers()
+    results = {"environment": environment_info(), "T": T, "repeats": repeats, "cases": []}
+    for L, M, n in cases:
+        Xtr, Ytr, Xte, Yte = make_case(L, M, n, T)
+        rec = {"L": L, "M": M, "n": n, "grid": {}, "hot": {}}
+        for dtype in (np.float32, np.float64):
+            name = np.dtype(dtype).name
+            Zx = [ZScore().fit(A).transform(A, dtype) for A in Xtr]
+            Zy = [ZScore().fit(B).transform(B, dtype) for B in Ytr]
+            g = {}
+            for threads in (1, 2):
+                res, _, times = _time_runs(
+                    lambda: solve_pairs(Zx, Zy, n_threads=threads, keep_plans=True), repeats, None)
+                g[f"ours_{threads}t"] = _median(times)
+            C_ours = res.costs
+            _, _, times = _time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
+            g["floor"] = _median(times)
+            with threadpool_limits(limits=1, user_api="blas"):
+                _, _, times = _time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
+            g["floor_1t"] = _median(times)
+            if dtype == np.float32:
+                for pname, solver in peers.items():
+                    (C_peer, _), _, times = _time_runs(
+                        lambda: assembly_grid(Zx, Zy, solver), repeats, None)
+                    g[f"assembly[{pname}]"] = _median(times)
+                    g[f"assembly[{pname}]_C_maxdiff"] = float(np.abs(C_peer - C_ours).max())
+            rec["grid"][name] = g
+            say(f"grid {L}x{M} n={n} {name}: " + ", ".join(
+                f"{k}={v:.3f}" for k, v in g.items() if not k.endswith("maxdiff")))
+
+            h = {}
+            hot = HOT(dtype=name)
+            (score, C, P), _, times = _time_runs(
+                lambda: (hot.fit(Xtr, Ytr).score(Xte, Yte), hot.layer_costs_, hot.layer_plan_),
+                repeats, None)
+            h["ours"] = _median(times)
+            h["ours_score"] = score
+            h["floor"] = g["floor"]
+            if dtype == np.float32:
+                for pname, solver in peers.items():
+                    (_, P_peer, s_peer), _, times = _time_runs(
+                        lambda: assembly_hot(Xtr, Ytr, Xte, Yte, solver), repeats, None)
+                    h[f"assembly[{pname}]"] = _median(times)
+                    h[f"assembly[{pname}]_same_P"] = bool(np.array_equal(P_peer > 0, P > 0))
+            rec["hot"][name] = h
+            say(f"hot {L}x{M} n={n} {name}: " + ", ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in h.items()))
+        if include_plain:
+            (C_plain, P_plain, s_plain), _, times = _time_runs(
+                lambda: plain_hot(Xtr, Ytr, Xte, Yte), max(1, repeats - 1), None)
+            rec["plain"] = {
+                "time": _median(times),
+                "score": s_plain,
+                "C_maxdiff_float64": float(np.abs(C_plain - rec_C64(hot, Xtr, Ytr)).max()),
+                "same_P": bool(np.array_equal(P_plain > 1e-12, HOT().fit(Xtr, Ytr).layer_plan_ > 1e-12)),
+                "score_diff_float64": abs(s_plain - HOT().fit(Xtr, Ytr).score(Xte, Yte)),
+            }
+            say(f"plain NumPy+POT {L}x{M} n={n}: {rec['plain']}")
+        results["cases"].append(rec)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "pipeline.json").write_text(json.dumps(results, indent=2))
+        (out / "pipeline.md").write_text(format_pipeline_markdown(results))
+    return results
+
+
+def rec_C64(_hot, Xtr, Ytr):
+    from . import HOT
+
+    return HOT(dtype="float64").fit(Xtr, Ytr).layer_costs_
+
+
+def format_pipeline_markdown(results) -> str:
+    """Markdown tables of medians and ratios."""
+    env = results["environment"]
+    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')} "
+                     f"x{b.get('num_threads')}" for b in (env.get("blas") or []))
+    lines = [f"Pipeline benchmark, {env['date']}, {env.get('cpu')}, {env.get('usable_cores')} "
+             f"cores, BLAS: {blas}; OPENBLAS env: {env.get('env')}; T={results['T']} (80% fit), "
+             f"medians of {results['repeats']} runs.", ""]
+    lines += ["### Grid (costs + exact solves + sparse plans for every layer pair)", "",
+              "| case | dtype | ours 1 thread | ours 2 threads | 2t speed-up | GEMM floor | "
+              "ours / floor | best assembly | assembly / ours |", "|---|---|---|---|---|---|---|---|---|"]
+    for c in results["cases"]:
+        for dt, g in c["grid"].items():
+            asm = {k: v for k, v in g.items() if k.startswith("assembly[") and not k.endswith(
+                "maxdiff")}
+            best = min(asm.items(), key=lambda kv: kv[1]) if asm else None
+            lines.append(
+                f"| {c['L']}x{c['M']}, n={c['n']} | {dt} | {g['ours_1t']:.3f} s | "
+                f"{g['ours_2t']:.3f} s | {g['ours_1t'] / g['ours_2t']:.2f}x | {g['floor']:.3f} s | "
+                f"{g['ours_2t'] / g['floor']:.2f} | "
+                + (f"{best[1]:.3f} s ({best[0][9:-1]}) | {best[1] / g['ours_2t']:.2f}x |" if best
+                   else "n/a | n/a |"))
+    lines += ["", "### HOT end to end (fit on 80% + score on 20%)", "",
+              "| case | dtype | ours | GEMM floor | ours / floor | plain NumPy+POT | plain / ours | "
+              "best assembly | assembly / ours |", "|---|---|---|---|---|---|---|---|---|"]
+    for c in results["cases"]:
+        plain = c.get("plain", {}).get("time")
+        for dt, h in c["hot"].items():
+            asm = {k: v for k, v in h.items() if k.startswith("assembly[") and isinstance(v, float)}
+            best = min(asm.items(), key=lambda kv: kv[1]) if asm else None
+            lines.append(
+                f"| {c['L']}x{c['M']}, n={c['n']} | {dt} | {h['ours']:.3f} s | {h['floor']:.3f} s | "
+                f"{h['ours'] / h['floor']:.2f} | "
+                + (f"{plain:.2f} s | {plain / h['ours']:.1f}x | " if plain else "n/a | n/a | ")
+                + (f"{best[1]:.3f} s ({best[0][9:-1]}) | {best[1] / h['ours']:.2f}x |" if best
+                   else "n/a | n/a |"))
+    for c in results["cases"]:
+        if "plain" in c:
+            p = c["plain"]
+            lines.append(f"\n{c['L']}x{c['M']}, n={c['n']}: plain vs ours (float64): max |dC| = "
+                         f"{p['C_maxdiff_float64']:.1e}, same P support: {p['same_P']}, "
+                         f"|d score| = {p['score_diff_float64']:.1e}")
+    return "\n".join(lines) + "\n"
