@@ -1,0 +1,197 @@
+// Tests of solve_transport() dispatch, the grid, and the plain C ABI.
+#include <hotalign/hotalign.hpp>
+#define HOTALIGN_C_API_IMPLEMENTATION
+#include <hotalign/c_api.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "check.hpp"
+
+using hotalign::Method;
+using hotalign::Status;
+
+namespace {
+
+std::vector<double> random_matrix(std::int64_t n, std::int64_t m, unsigned seed) {
+    std::mt19937_64 gen(seed);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    std::vector<double> M(static_cast<std::size_t>(n * m));
+    for (double& x : M) x = u(gen);
+    return M;
+}
+
+double plan_cost(const hotalign::TransportResult& r, const std::vector<double>& M, std::int64_t m) {
+    double c = 0.0;
+    for (std::size_t k = 0; k < r.weights.size(); ++k)
+        c += r.weights[k] * M[static_cast<std::size_t>(r.rows[k] * m + r.cols[k])];
+    return c;
+}
+
+void test_dispatch_agrees() {
+    for (unsigned seed = 0; seed < 20; ++seed) {
+        const std::int64_t n = 3 + seed % 17;
+        const auto M = random_matrix(n, n, seed);
+        const auto a = hotalign::solve_transport(M.data(), n, n, nullptr, nullptr, {},
+                                                 Method::assignment);
+        const auto s = hotalign::solve_transport(M.data(), n, n, nullptr, nullptr, {},
+                                                 Method::network_simplex);
+        const auto d = hotalign::solve_transport(M.data(), n, n, nullptr, nullptr);
+        CHECK(a.status == Status::optimal && s.status == Status::optimal);
+        CHECK_NEAR(a.cost, s.cost, 1e-12);
+        CHECK_NEAR(d.cost, a.cost, 0.0);
+        CHECK(static_cast<std::int64_t>(a.weights.size()) == n);  // a permutation / n
+        for (double w : a.weights) CHECK_NEAR(w, 1.0 / static_cast<double>(n), 0.0);
+        CHECK_NEAR(plan_cost(a, M, n), a.cost, 1e-12);
+        // the assignment path's potentials certify the transport problem too
+        double dual = 0.0, worst = 0.0;
+        for (std::int64_t i = 0; i < n; ++i) dual += a.u[static_cast<std::size_t>(i)] / n;
+        for (std::int64_t j = 0; j < n; ++j) dual += a.v[static_cast<std::size_t>(j)] / n;
+        for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t j = 0; j < n; ++j)
+                worst = std::fmax(worst, a.u[i] + a.v[j] - M[static_cast<std::size_t>(i * n + j)]);
+        CHECK_NEAR(dual, a.cost, 1e-12);
+        CHECK(worst <= 1e-12);
+    }
+}
+
+void test_dispatch_uses_simplex_for_nonuniform() {
+    const std::int64_t n = 4;
+    const auto M = random_matrix(n, n, 7);
+    const std::vector<double> a = {0.1, 0.2, 0.3, 0.4};
+    const auto r = hotalign::solve_transport(M.data(), n, n, a.data(), nullptr);
+    CHECK(r.status == Status::optimal);
+    std::vector<double> rows(n, 0.0);
+    for (std::size_t k = 0; k < r.weights.size(); ++k) rows[r.rows[k]] += r.weights[k];
+    for (std::int64_t i = 0; i < n; ++i) CHECK_NEAR(rows[i], a[i], 1e-15);
+    CHECK_THROWS(hotalign::solve_transport(M.data(), n, n, a.data(), nullptr, {},
+                                           Method::assignment));
+}
+
+void test_nonfinite_costs_rejected_on_both_paths() {
+    std::vector<double> M = {0.0, 1.0, 1.0, INFINITY};
+    CHECK_THROWS(hotalign::solve_transport(M.data(), 2, 2, nullptr, nullptr));
+    M[3] = NAN;
+    CHECK_THROWS(hotalign::solve_transport(M.data(), 2, 2, nullptr, nullptr));
+    CHECK_THROWS(hotalign::solve_transport(M.data(), 1, 4, nullptr, nullptr));
+    CHECK_THROWS(hotalign::solve_transport(M.data(), 0, 4, nullptr, nullptr));
+}
+
+void test_unequal_uniform_masses_infeasible() {
+    const auto M = random_matrix(3, 3, 1);
+    const std::vector<double> a(3, 1.0), b(3, 2.0);
+    const auto r = hotalign::solve_transport(M.data(), 3, 3, a.data(), b.data());
+    CHECK(r.status == Status::infeasible);
+    CHECK(r.weights.empty());
+}
+
+void test_float32_costs() {
+    const std::int64_t n = 9, m = 13;
+    const auto M = random_matrix(n, m, 3);
+    std::vector<float> Mf(M.begin(), M.end());
+    std::vector<double> Md(Mf.begin(), Mf.end());  // the float values, exactly
+    const auto rf = hotalign::solve_transport(Mf.data(), n, m, nullptr, nullptr);
+    const auto rd = hotalign::solve_transport(Md.data(), n, m, nullptr, nullptr);
+    CHECK_NEAR(rf.cost, rd.cost, 1e-14);
+}
+
+void test_grid_matches_loop_and_threads() {
+    const std::int64_t T = 30;
+    std::mt19937_64 gen(11);
+    std::normal_distribution<double> g;
+    const std::vector<std::int64_t> wx = {5, 8}, wy = {8, 3, 5};
+    std::vector<std::vector<double>> zx, zy;
+    auto make = [&](std::int64_t w) {
+        std::vector<double> X(static_cast<std::size_t>(T * w)), Z(X.size());
+        for (double& x : X) x = g(gen);
+        const auto st = hotalign::column_stats(X.data(), T, w, w);
+        hotalign::standardize(X.data(), T, w, w, st, Z.data());
+        return Z;
+    };
+    for (auto w : wx) zx.push_back(make(w));
+    for (auto w : wy) zy.push_back(make(w));
+    std::vector<hotalign::StandardizedLayer<double>> X, Y;
+    for (std::size_t l = 0; l < wx.size(); ++l) X.push_back({zx[l].data(), wx[l], nullptr});
+    for (std::size_t m = 0; m < wy.size(); ++m) Y.push_back({zy[m].data(), wy[m], nullptr});
+    hotalign::GridOptions one, two;
+    two.n_threads = 2;
+    const auto g1 = hotalign::solve_grid(X, Y, T, hotalign::Gemm<double>{}, one);
+    const auto g2 = hotalign::solve_grid(X, Y, T, hotalign::Gemm<double>{}, two);
+    for (std::size_t k = 0; k < g1.costs.size(); ++k) CHECK(g1.costs[k] == g2.costs[k]);
+    for (std::size_t l = 0; l < wx.size(); ++l)
+        for (std::size_t m = 0; m < wy.size(); ++m) {
+            std::vector<double> K(static_cast<std::size_t>(wx[l] * wy[m]));
+            hotalign::correlation_cost_standardized(zx[l].data(), T, wx[l], zy[m].data(), wy[m],
+                                                    K.data());
+            const auto r = hotalign::solve_transport(K.data(), wx[l], wy[m], nullptr, nullptr);
+            CHECK_NEAR(g1.costs[l * wy.size() + m], r.cost, 0.0);
+        }
+    // cancellation before the start: nothing solved, flagged
+    std::atomic<bool> cancel{true};
+    std::atomic<std::int64_t> done{0};
+    hotalign::GridOptions c;
+    c.cancel = &cancel;
+    c.n_done = &done;
+    const auto gc = hotalign::solve_grid(X, Y, T, hotalign::Gemm<double>{}, c);
+    CHECK(gc.cancelled && done.load() == 0);
+    // a worker's exception reaches the caller
+    std::vector<double> bad(static_cast<std::size_t>(wy[1]), -1.0);
+    Y[1].marginal = bad.data();
+    CHECK_THROWS(hotalign::solve_grid(X, Y, T, hotalign::Gemm<double>{}, two));
+}
+
+void test_c_api() {
+    const std::int64_t n = 6, m = 9;
+    const auto M = random_matrix(n, m, 5);
+    std::vector<std::int64_t> rows(n + m - 1), cols(n + m - 1);
+    std::vector<double> w(n + m - 1), u(n), v(m);
+    std::int64_t nnz = -1, it = -1;
+    double cost = -1.0;
+    char err[128] = {0};
+    const int st = hotalign_solve_transport_f64(M.data(), n, m, nullptr, nullptr, 0, 0, nullptr,
+                                                nullptr, rows.data(), cols.data(), w.data(), &nnz,
+                                                u.data(), v.data(), &cost, &it, err, sizeof err);
+    CHECK(st == 0);
+    const auto ref = hotalign::solve_transport(M.data(), n, m, nullptr, nullptr);
+    CHECK_NEAR(cost, ref.cost, 0.0);
+    CHECK(nnz == static_cast<std::int64_t>(ref.weights.size()));
+    // bad argument -> -1 and a message naming it
+    const int bad = hotalign_solve_transport_f64(M.data(), n, m, nullptr, nullptr, 7, 0, nullptr,
+                                                 nullptr, nullptr, nullptr, nullptr, nullptr,
+                                                 nullptr, nullptr, nullptr, nullptr, err,
+                                                 sizeof err);
+    CHECK(bad == -1 && std::strstr(err, "method") != nullptr);
+    // a tiny error buffer is truncated, not overrun
+    char tiny[4];
+    hotalign_solve_transport_f64(nullptr, n, m, nullptr, nullptr, 0, 0, nullptr, nullptr, nullptr,
+                                 nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                 tiny, sizeof tiny);
+    CHECK(std::strlen(tiny) == 3);
+    // float32 and the assignment entry point
+    std::vector<float> Mf(M.begin(), M.end());
+    CHECK(hotalign_solve_transport_f32(Mf.data(), n, m, nullptr, nullptr, 0, 0, nullptr, nullptr,
+                                       nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                       &cost, nullptr, err, sizeof err) == 0);
+    std::vector<std::int64_t> ri(n), ci(n);
+    CHECK(hotalign_linear_sum_assignment_f64(M.data(), n, m, 0, ri.data(), ci.data(), nullptr,
+                                             nullptr, &cost, err, sizeof err) == 0);
+    const auto lsa = hotalign::linear_sum_assignment(M.data(), n, m);
+    CHECK_NEAR(cost, lsa.cost, 0.0);
+}
+
+}  // namespace
+
+int main() {
+    test_dispatch_agrees();
+    test_dispatch_uses_simplex_for_nonuniform();
+    test_nonfinite_costs_rejected_on_both_paths();
+    test_unequal_uniform_masses_infeasible();
+    test_float32_costs();
+    test_grid_matches_loop_and_threads();
+    test_c_api();
+    return hotalign_test::report("test_transport");
+}
