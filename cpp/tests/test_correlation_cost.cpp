@@ -357,7 +357,7 @@ void test_bad_arguments() {
     const ColumnStats s = column_stats(x, 4, 3, 3);
     std::vector<double> z(12);
     CHECK(names([&] { standardize(x, 4, 2, 3, s, z.data()); }, "stats"));
-    CHECK(names([&] { standardize<double>(x, 4, 3, 3, s, nullptr); }, "out"));
+    CHECK(names([&] { standardize<double>(x, 4, 3, 3, s, static_cast<double*>(nullptr)); }, "out"));
     CHECK(names([&] { standardize(x, 0, 3, 3, s, z.data()); }, "T"));
     X[10] = inf;
     CHECK(names([&] { standardize(x, 4, 3, 3, s, z.data()); }, "X"));

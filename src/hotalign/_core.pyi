@@ -1,0 +1,56 @@
+"""Type stub of the compiled core (pybind11). Shapes in comments; see transport.py/grid.py."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_F64 = npt.NDArray[np.float64]
+_I64 = npt.NDArray[np.int64]
+
+STATUS_NAMES: dict[int, str]
+"""Status code -> "optimal" | "infeasible" | "unbounded" | "max_iter"."""
+
+C_API: dict[str, int]
+"""Addresses of the C ABI entry points of hotalign/c_api.h (for ctypes / numba)."""
+
+def solve_transport(
+    M: npt.NDArray[np.float64] | npt.NDArray[np.float32],  # (n, m), C-contiguous
+    a: _F64 | None,  # (n,) or None for uniform
+    b: _F64 | None,  # (m,) or None for uniform
+    method: int,  # 0 auto, 1 network simplex, 2 assignment
+    max_iter: int,  # <= 0: no limit
+    u0: _F64 | None,  # (n,) warm-start potentials
+    v0: _F64 | None,  # (m,)
+) -> tuple[_I64, _I64, _F64, _F64, _F64, float, int, int]:
+    """(rows, cols, weights, u, v, cost, status, n_iter); GIL released while solving."""
+
+def linear_sum_assignment(
+    cost_matrix: npt.NDArray[np.float64] | npt.NDArray[np.float32], maximize: bool
+) -> tuple[_I64, _I64, _F64, _F64, float, int, int]:
+    """(row_ind, col_ind, u, v, cost, status, n_iter)."""
+
+def column_stats(X: npt.NDArray[Any]) -> tuple[_F64, _F64, _I64, int]:
+    """(mean (n,), inv_norm (n,), constant column indices, rows) of a (T, n) float array."""
+
+def standardize(
+    X: npt.NDArray[Any], mean: _F64, inv_norm: _F64, rows: int, out_float32: bool,
+    threads: int = 1,
+) -> npt.NDArray[Any]:
+    """(T', n) standardised copy, float32 or float64."""
+
+def correlation_cost(X: npt.NDArray[Any], Y: npt.NDArray[Any], out: npt.NDArray[Any],
+                     gemm_address: int) -> None:
+    """Write 1 - pearson(X[:, i], Y[:, j]) into out (n, m); gemm_address 0: built-in kernel."""
+
+class GridJob:
+    def __init__(self, Zx: list[npt.NDArray[Any]], Zy: list[npt.NDArray[Any]],
+                 a: list[_F64 | None], b: list[_F64 | None], n_threads: int, keep_plans: bool,
+                 max_iter: int, gemm_address: int) -> None: ...
+    def run(self) -> None:
+        """Solve every pair (GIL released); call from a worker thread."""
+    def cancel(self) -> None: ...
+    def n_done(self) -> int: ...
+    def n_total(self) -> int: ...
+    def result(self) -> tuple[_F64, npt.NDArray[np.int32], _I64, list[list[tuple]] | None, bool]:
+        """(costs (L, M), statuses (L, M), n_iter (L, M), plans or None, cancelled)."""
