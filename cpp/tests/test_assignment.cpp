@@ -10,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.hpp"
@@ -333,6 +334,32 @@ void test_float_double_agree() {
     }
 }
 
+// Concurrent calls share no state: results equal the serial ones.
+void test_concurrent() {
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> U(0.0, 1.0);
+    const int T = 4;
+    const std::int64_t n = 150, m = 170;
+    std::vector<std::vector<double>> Cs(T);
+    std::vector<AssignmentResult> serial(T), conc(T);
+    for (int t = 0; t < T; ++t) {
+        Cs[t] = random_matrix<double>(n, m, [&] { return U(rng); });
+        serial[t] = linear_sum_assignment(Cs[t].data(), n, m, t % 2 == 1);
+    }
+    std::vector<std::thread> th;
+    for (int t = 0; t < T; ++t)
+        th.emplace_back([&, t] {
+            for (int rep = 0; rep < 5; ++rep)
+                conc[t] = linear_sum_assignment(Cs[t].data(), n, m, t % 2 == 1);
+        });
+    for (auto& x : th) x.join();
+    for (int t = 0; t < T; ++t) {
+        CHECK(conc[t].col_ind == serial[t].col_ind);
+        CHECK(conc[t].cost == serial[t].cost);
+        CHECK(conc[t].v == serial[t].v);
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -344,5 +371,6 @@ int main() {
     test_constant_identity<float>();
     test_infeasible_and_edges();
     test_float_double_agree();
+    test_concurrent();
     return hotalign_test::report("test_assignment");
 }

@@ -18,32 +18,38 @@
 //   * The solver works on an n x m problem with n <= m, rows = the short side. For n > m the
 //     transposed problem is solved on an internal transposed copy (the only case that copies);
 //     maximize is handled by negating on load (a compile-time flag), so C is read in place and
-//     float costs are converted to double register by register, never copied.
-//   * Square problems (n == m) use the full JV initialisation:
-//       1. column reduction (v_j = min_i C_ij, computed with contiguous row scans, fused with the
-//          NaN / wrong-infinity validation of C);
-//       2. column j (ascending) is given to its first minimising row if that row is free; on ties
-//          it goes to the lowest-index free row attaining the minimum (this is what makes a
-//          constant matrix solve to the identity, like scipy);
-//       3. reduction transfer for every assigned row;
-//       4. two passes of augmenting row reduction (with a step budget, so float rounding can never
-//          make it cycle);
+//     float costs are converted to double in registers, never copied. Distances and potentials
+//     are double.
+//   * Square problems (n == m) use the JV initialisation [JV87 pp. 328-331]:
+//       1. column reduction v_j = min_i C_ij, computed with contiguous branch-free row scans and
+//          fused with the NaN / wrong-infinity validation of C;
+//       2. column j (ascending) goes to its first minimising row if that row is still free;
+//       3. reduction transfer for every assigned row (skipped if no row is free);
+//       4. two passes of augmenting row reduction; on a tie (u1 == u2) with an assigned first
+//          column a row takes the first free column among its minima, or waits for step 5; each
+//          pass has a step budget and an efficiency cut-off, so rounding can never make it cycle;
 //       5. shortest augmenting paths for the remaining free rows.
 //     Rectangular problems (n < m after orientation) skip steps 1-3 (column reduction would break
-//     the sign conditions of the rectangular dual) and start from v = 0; augmenting row reduction
-//     and the shortest path phase only lower v of columns that are assigned afterwards, so the
-//     unassigned columns keep v_j = 0 and every v_j <= 0 [Cr16].
+//     the sign conditions of the rectangular dual) and start from v = 0; steps 4 and 5 only lower
+//     v of columns that are assigned afterwards, so the unassigned columns keep v_j = 0 and every
+//     v_j <= 0 [Cr16].
 //   * The row potentials are implicit (u_i = C_{i,x_i} - v_{x_i}) and materialised at the end.
-//   * Shortest augmenting path: Dijkstra from the free row over a permutation `cols` of the
-//     columns split in [READY | SCAN | TODO]; each scanned row is one contiguous pass over C's row
-//     (gathered through the TODO part of `cols`); all columns at the current minimum distance are
-//     moved to SCAN at once and the search stops at the first free one in `cols` order.
-//     Distances and potentials are double for float costs too.
+//   * Shortest augmenting path (Dijkstra, [JV87 Fig. 5]): the reached (READY/SCAN) columns are
+//     kept in a list with their potential and distance, and masked in place (v = -inf, d = +inf)
+//     while the search runs, so relaxing a row is one contiguous, branch-free pass over the cost
+//     row, v and d that also returns the next minimum. All columns at the current minimum
+//     distance join SCAN at once (also during a relaxation) and the search stops at the first
+//     free one; the potentials of the reached columns are updated lazily at the end.
+//   * The hot loops have SSE2 versions (baseline x86-64) and AVX2 versions compiled through a
+//     function target attribute and chosen at run time with __builtin_cpu_supports (no -m flags
+//     needed; HOTALIGN_NO_AVX2 disables them). All versions do the same IEEE operations, so the
+//     results do not depend on the CPU.
 //
-// Tie-breaking (deterministic): the initial assignment is as in step 2 above; in the path search,
-// among the columns at the minimum distance the first free one in the search order is taken, the
-// search order being ascending column index for the first minimum level. A constant matrix gives
-// col_ind == arange(k) (pinned by tests/test_assignment.cpp).
+// Tie-breaking (deterministic): initial assignment as in steps 2 and 4; in the path search the
+// columns at the minimum distance are taken in ascending column order (those reached during a
+// relaxation in ascending order within that row) and the first free one ends the search. A
+// constant matrix gives row_ind == col_ind == arange(k), like scipy (pinned by
+// tests/test_assignment.cpp).
 //
 // Forbidden entries: +inf (minimize) or -inf (maximize) entries are never assigned. If no complete
 // matching over the allowed entries exists, status == Status::infeasible, row_ind / col_ind / u /
@@ -63,7 +69,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -72,18 +77,15 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+// Run-time selected AVX2 kernels (GCC / Clang on x86-64; define HOTALIGN_NO_AVX2 to disable).
+#if !defined(HOTALIGN_NO_AVX2) && defined(__SSE2__) && (defined(__x86_64__) || defined(_M_X64)) && \
+    (defined(__GNUC__) || defined(__clang__))
+#define HOTALIGN_LSAP_AVX2 1
+#include <immintrin.h>
+#endif
 
 #include "hotalign/status.hpp"
 
-#ifdef HA_PROFILE
-#include <chrono>
-#include <cstdio>
-#define HA_T(k) do { static const char* nm[]={"start","colred","assign","transfer","arr1","arr2","sap"}; auto t_=std::chrono::steady_clock::now(); if(k) std::fprintf(stderr,"  %s %.3f ms\n", nm[k], std::chrono::duration<double,std::milli>(t_-tp_).count()); tp_=t_; } while(0)
-#define HA_P(s, x) std::fprintf(stderr, "  %s %zu\n", s, (size_t)(x))
-#else
-#define HA_T(k) (void)0
-#define HA_P(s, x) (void)0
-#endif
 namespace hotalign {
 
 namespace detail_lsap {
@@ -129,7 +131,6 @@ void validate(const Real* C, std::int64_t count) {
     if (bad) bad_value();
 }
 
-
 #if defined(__SSE2__)
 // Loads 4 consecutive costs as two pairs of doubles.
 inline void load4(const double* p, __m128d& c0, __m128d& c1) noexcept {
@@ -143,19 +144,22 @@ inline void load4(const float* p, __m128d& c0, __m128d& c1) noexcept {
 }
 #endif
 
-// One Dijkstra relaxation step over a full cost row: for every column j,
-//   d[j] = min(d[j], base + (C[i, j] - vv[j])), pred[j] = i where it decreased,
-// and returns min_j d[j]. READY columns carry vv[j] = -inf and d[j] = +inf, so they are never
-// updated and never win the minimum; this keeps the loop contiguous and branch-free.
-template <class Real, bool Neg>
-inline double relax_row(const Real* r, const double* vv, double* d, std::int64_t* pred, idx_t m,
-                        double base, std::int64_t i) noexcept {
+// One Dijkstra relaxation step over a full cost row i:
+//   d[j] = min(d[j], base + (C[i, j] - vv[j])) and pred[j] = i where it decreased,
+// for every column j. READY/SCAN columns carry vv[j] = -inf and d[j] = +inf, so they are never
+// updated and never win the minimum: the loop stays contiguous and branch-free. A column whose
+// distance drops to exactly `level` (the current Dijkstra level) is handed to on_level(j), which
+// moves it to SCAN and returns true if it is free (then `stop` is set and the scan ends at once).
+// Returns the minimum distance over the remaining TODO columns.
+template <class Real, bool Neg, class OnLevel>
+inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred, idx_t m,
+                        double base, idx_t i, double level, OnLevel&& on_level, bool& stop) {
     idx_t j = 0;
     double best = kInf;
 #if defined(__SSE2__)
-    const __m128d vb = _mm_set1_pd(base);
+    const __m128d vb = _mm_set1_pd(base), vl = _mm_set1_pd(level);
     const __m128d sgn = _mm_set1_pd(-0.0);
-    const __m128i vi = _mm_set1_epi64x(i);
+    const __m128i vi = _mm_set1_epi32(i);
     __m128d mn0 = _mm_set1_pd(kInf), mn1 = mn0;
     for (; j + 4 <= m; j += 4) {
         __m128d c0, c1;
@@ -168,18 +172,30 @@ inline double relax_row(const Real* r, const double* vv, double* d, std::int64_t
         const __m128d h1 = _mm_add_pd(vb, _mm_sub_pd(c1, _mm_loadu_pd(vv + j + 2)));
         const __m128d d0 = _mm_loadu_pd(d + j), d1 = _mm_loadu_pd(d + j + 2);
         const __m128d lt0 = _mm_cmplt_pd(h0, d0), lt1 = _mm_cmplt_pd(h1, d1);
-        const __m128d n0 = _mm_min_pd(h0, d0), n1 = _mm_min_pd(h1, d1);
+        __m128d n0 = _mm_min_pd(h0, d0), n1 = _mm_min_pd(h1, d1);
         _mm_storeu_pd(d + j, n0);
         _mm_storeu_pd(d + j + 2, n1);
+        const __m128 lt = _mm_shuffle_ps(_mm_castpd_ps(lt0), _mm_castpd_ps(lt1), _MM_SHUFFLE(2, 0, 2, 0));
+        if (_mm_movemask_ps(lt)) {
+            const __m128i k = _mm_castps_si128(lt);
+            __m128i* pp = reinterpret_cast<__m128i*>(pred + j);
+            _mm_storeu_si128(pp, _mm_or_si128(_mm_and_si128(k, vi), _mm_andnot_si128(k, _mm_loadu_si128(pp))));
+            const int eq = _mm_movemask_pd(_mm_cmpeq_pd(n0, vl)) | (_mm_movemask_pd(_mm_cmpeq_pd(n1, vl)) << 2);
+            if (eq) {
+                for (int l = 0; l < 4; ++l) {
+                    if ((eq >> l) & 1) {
+                        if (on_level(j + l)) {
+                            stop = true;
+                            return level;
+                        }
+                    }
+                }
+                n0 = _mm_loadu_pd(d + j);
+                n1 = _mm_loadu_pd(d + j + 2);
+            }
+        }
         mn0 = _mm_min_pd(mn0, n0);
         mn1 = _mm_min_pd(mn1, n1);
-        if (_mm_movemask_pd(_mm_or_pd(lt0, lt1))) {
-            __m128i* pp = reinterpret_cast<__m128i*>(pred + j);
-            const __m128i k0 = _mm_castpd_si128(lt0), k1 = _mm_castpd_si128(lt1);
-            const __m128i p0 = _mm_loadu_si128(pp), p1 = _mm_loadu_si128(pp + 1);
-            _mm_storeu_si128(pp, _mm_or_si128(_mm_and_si128(k0, vi), _mm_andnot_si128(k0, p0)));
-            _mm_storeu_si128(pp + 1, _mm_or_si128(_mm_and_si128(k1, vi), _mm_andnot_si128(k1, p1)));
-        }
     }
     mn0 = _mm_min_pd(mn0, mn1);
     mn0 = _mm_min_pd(mn0, _mm_unpackhi_pd(mn0, mn0));
@@ -190,11 +206,176 @@ inline double relax_row(const Real* r, const double* vv, double* d, std::int64_t
         if (h < d[j]) {
             d[j] = h;
             pred[j] = i;
+            if (h == level && on_level(j)) {
+                stop = true;
+                return level;
+            }
         }
         best = d[j] < best ? d[j] : best;
     }
     return best;
 }
+
+#if defined(HOTALIGN_LSAP_AVX2)
+// AVX2 version of relax_row (same arithmetic, so the same results bit for bit); compiled with a
+// function-level target attribute and selected at run time, so no -m flags are needed.
+template <class Real, bool Neg, class OnLevel>
+__attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const double* vv, double* d,
+                                                      idx_t* pred, idx_t m, double base, idx_t i,
+                                                      double level, OnLevel&& on_level,
+                                                      bool& stop) {
+    idx_t j = 0;
+    const __m256d vb = _mm256_set1_pd(base), vl = _mm256_set1_pd(level);
+    const __m256d sgn = _mm256_set1_pd(-0.0);
+    const __m256i vi = _mm256_set1_epi32(i);
+    __m256d mn0 = _mm256_set1_pd(kInf), mn1 = mn0;
+    for (; j + 8 <= m; j += 8) {
+        __m256d c0, c1;
+        if constexpr (std::is_same<Real, double>::value) {
+            c0 = _mm256_loadu_pd(reinterpret_cast<const double*>(r) + j);
+            c1 = _mm256_loadu_pd(reinterpret_cast<const double*>(r) + j + 4);
+        } else {
+            c0 = _mm256_cvtps_pd(_mm_loadu_ps(reinterpret_cast<const float*>(r) + j));
+            c1 = _mm256_cvtps_pd(_mm_loadu_ps(reinterpret_cast<const float*>(r) + j + 4));
+        }
+        if (Neg) {
+            c0 = _mm256_xor_pd(c0, sgn);
+            c1 = _mm256_xor_pd(c1, sgn);
+        }
+        const __m256d h0 = _mm256_add_pd(vb, _mm256_sub_pd(c0, _mm256_loadu_pd(vv + j)));
+        const __m256d h1 = _mm256_add_pd(vb, _mm256_sub_pd(c1, _mm256_loadu_pd(vv + j + 4)));
+        const __m256d d0 = _mm256_loadu_pd(d + j), d1 = _mm256_loadu_pd(d + j + 4);
+        const __m256d lt0 = _mm256_cmp_pd(h0, d0, _CMP_LT_OQ), lt1 = _mm256_cmp_pd(h1, d1, _CMP_LT_OQ);
+        __m256d n0 = _mm256_min_pd(h0, d0), n1 = _mm256_min_pd(h1, d1);
+        _mm256_storeu_pd(d + j, n0);
+        _mm256_storeu_pd(d + j + 4, n1);
+        if (_mm256_movemask_pd(_mm256_or_pd(lt0, lt1))) {
+            const __m256 sh = _mm256_shuffle_ps(_mm256_castpd_ps(lt0), _mm256_castpd_ps(lt1),
+                                                _MM_SHUFFLE(2, 0, 2, 0));
+            const __m256i k = _mm256_permute4x64_epi64(_mm256_castps_si256(sh), _MM_SHUFFLE(3, 1, 2, 0));
+            __m256i* pp = reinterpret_cast<__m256i*>(pred + j);
+            _mm256_storeu_si256(pp, _mm256_blendv_epi8(_mm256_loadu_si256(pp), vi, k));
+            const int eq = _mm256_movemask_pd(_mm256_cmp_pd(n0, vl, _CMP_EQ_OQ)) |
+                           (_mm256_movemask_pd(_mm256_cmp_pd(n1, vl, _CMP_EQ_OQ)) << 4);
+            if (eq) {
+                for (int l = 0; l < 8; ++l) {
+                    if ((eq >> l) & 1) {
+                        if (on_level(j + l)) {
+                            stop = true;
+                            return level;
+                        }
+                    }
+                }
+                n0 = _mm256_loadu_pd(d + j);
+                n1 = _mm256_loadu_pd(d + j + 4);
+            }
+        }
+        mn0 = _mm256_min_pd(mn0, n0);
+        mn1 = _mm256_min_pd(mn1, n1);
+    }
+    mn0 = _mm256_min_pd(mn0, mn1);
+    __m128d q = _mm_min_pd(_mm256_castpd256_pd128(mn0), _mm256_extractf128_pd(mn0, 1));
+    q = _mm_min_pd(q, _mm_unpackhi_pd(q, q));
+    double best = _mm_cvtsd_f64(q);
+    for (; j < m; ++j) {
+        const double h = base + (load<Neg>(r[j]) - vv[j]);
+        if (h < d[j]) {
+            d[j] = h;
+            pred[j] = i;
+            if (h == level && on_level(j)) {
+                stop = true;
+                return level;
+            }
+        }
+        best = d[j] < best ? d[j] : best;
+    }
+    return best;
+}
+
+template <bool Neg>
+__attribute__((target("avx2"))) inline void load8_avx2(const double* p, __m256d& c0, __m256d& c1) {
+    c0 = _mm256_loadu_pd(p);
+    c1 = _mm256_loadu_pd(p + 4);
+    if (Neg) {
+        c0 = _mm256_xor_pd(c0, _mm256_set1_pd(-0.0));
+        c1 = _mm256_xor_pd(c1, _mm256_set1_pd(-0.0));
+    }
+}
+template <bool Neg>
+__attribute__((target("avx2"))) inline void load8_avx2(const float* p, __m256d& c0, __m256d& c1) {
+    c0 = _mm256_cvtps_pd(_mm_loadu_ps(p));
+    c1 = _mm256_cvtps_pd(_mm_loadu_ps(p + 4));
+    if (Neg) {
+        c0 = _mm256_xor_pd(c0, _mm256_set1_pd(-0.0));
+        c1 = _mm256_xor_pd(c1, _mm256_set1_pd(-0.0));
+    }
+}
+
+// Column-minimum update with one row (AVX2 version of the loop in column_reduction); returns the
+// index where the scalar tail must continue and ANDs the validity of the entries into ok.
+template <class Real, bool Neg>
+__attribute__((target("avx2"))) idx_t colmin_row_avx2(const Real* r, double* v, std::int64_t* arg,
+                                                      idx_t m, std::int64_t i, int& bad) {
+    idx_t j = 0;
+    const __m256d ninf = _mm256_set1_pd(-kInf);
+    const __m256i vi = _mm256_set1_epi64x(i);
+    __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
+    for (; j + 8 <= m; j += 8) {
+        __m256d x0, x1;
+        load8_avx2<Neg>(r + j, x0, x1);
+        ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(x0, ninf, _CMP_GT_OQ),
+                                             _mm256_cmp_pd(x1, ninf, _CMP_GT_OQ)));
+        const __m256d v0 = _mm256_loadu_pd(v + j), v1 = _mm256_loadu_pd(v + j + 4);
+        const __m256d l0 = _mm256_cmp_pd(x0, v0, _CMP_LT_OQ), l1 = _mm256_cmp_pd(x1, v1, _CMP_LT_OQ);
+        _mm256_storeu_pd(v + j, _mm256_min_pd(x0, v0));
+        _mm256_storeu_pd(v + j + 4, _mm256_min_pd(x1, v1));
+        if (_mm256_movemask_pd(_mm256_or_pd(l0, l1))) {
+            __m256i* pa = reinterpret_cast<__m256i*>(arg + j);
+            _mm256_storeu_si256(pa, _mm256_blendv_epi8(_mm256_loadu_si256(pa), vi, _mm256_castpd_si256(l0)));
+            _mm256_storeu_si256(pa + 1, _mm256_blendv_epi8(_mm256_loadu_si256(pa + 1), vi, _mm256_castpd_si256(l1)));
+        }
+    }
+    bad |= _mm256_movemask_pd(ok) != 15;
+    return j;
+}
+
+// min_j (C[j] - v[j]) over [a, b) for the first multiple-of-8 part; returns where to continue.
+template <class Real, bool Neg>
+__attribute__((target("avx2"))) idx_t min_reduced_avx2(const Real* r, const double* v, idx_t a,
+                                                       idx_t b, double& best) {
+    idx_t j = a;
+    __m256d m0 = _mm256_set1_pd(kInf), m1 = m0;
+    for (; j + 8 <= b; j += 8) {
+        __m256d c0, c1;
+        load8_avx2<Neg>(r + j, c0, c1);
+        m0 = _mm256_min_pd(m0, _mm256_sub_pd(c0, _mm256_loadu_pd(v + j)));
+        m1 = _mm256_min_pd(m1, _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)));
+    }
+    m0 = _mm256_min_pd(m0, m1);
+    __m128d q = _mm_min_pd(_mm256_castpd256_pd128(m0), _mm256_extractf128_pd(m0, 1));
+    q = _mm_min_pd(q, _mm_unpackhi_pd(q, q));
+    best = _mm_cvtsd_f64(q);
+    return j;
+}
+
+// First index >= j (in steps of 8) where some C[k] - v[k] < bound, or the end of the 8-blocks.
+template <class Real, bool Neg>
+__attribute__((target("avx2"))) idx_t skip_above_avx2(const Real* r, const double* v, idx_t j,
+                                                      idx_t m, double bound) {
+    const __m256d vb = _mm256_set1_pd(bound);
+    for (; j + 8 <= m; j += 8) {
+        __m256d c0, c1;
+        load8_avx2<Neg>(r + j, c0, c1);
+        const __m256d h = _mm256_min_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + j)),
+                                        _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)));
+        if (_mm256_movemask_pd(_mm256_cmp_pd(h, vb, _CMP_LT_OQ))) return j;
+    }
+    return j;
+}
+
+// (The CPU model is initialised by a libgcc / compiler-rt constructor; this only reads it.)
+inline bool cpu_has_avx2() noexcept { return __builtin_cpu_supports("avx2"); }
+#endif
 
 // Solver state for an n x m problem (n <= m), row-major costs with leading dimension m.
 template <class Real, bool Neg>
@@ -208,40 +389,23 @@ public:
     bool run(std::int64_t& n_iter) {
         std::vector<idx_t> free_rows;
         free_rows.reserve(static_cast<std::size_t>(n_));
-        HA_T(0);
         if (n_ == m_) {
             if (!column_reduction()) return false;
-            HA_T(1);
             initial_assignment();
-            HA_T(2);
             for (idx_t i = 0; i < n_; ++i)
                 if (col4row_[i] < 0) free_rows.push_back(i);
             if (free_rows.empty()) return true;
             reduction_transfer();
-            HA_T(3);
+            validated_ = n_;
         } else {
-            validate<Neg>(C_, static_cast<std::int64_t>(n_) * m_);
+            // rows are validated lazily, just before their first (cache-hot) use
             for (idx_t i = 0; i < n_; ++i) free_rows.push_back(i);
         }
-        HA_P("free after init", free_rows.size());
-        #ifndef HA_ARR_PASSES
-#define HA_ARR_PASSES 2
-#endif
-        for (int pass = 0; pass < HA_ARR_PASSES && !free_rows.empty(); ++pass) {
-            if (!augmenting_row_reduction(free_rows)) return false;
-            HA_T(4 + pass);
-            HA_P("free after arr", free_rows.size());
-            HA_P("arr steps", narr_);
-        }
-#ifdef HA_COMPACT_SAP
-        bool ok = shortest_paths(free_rows, n_iter);
-#else
-        bool ok = shortest_paths_dense(free_rows, n_iter);
-#endif
-        HA_T(6);
-        HA_P("rows scanned", nscan_);
-        HA_P("elements scanned", nelem_);
-        return ok;
+        bool ok = true;
+        for (int pass = 0; ok && pass < 2 && !free_rows.empty(); ++pass)
+            ok = augmenting_row_reduction(free_rows);
+        validate_rows_below(n_);  // NaN must throw even if the problem is infeasible
+        return ok && shortest_paths(free_rows, n_iter);
     }
 
     const std::vector<idx_t>& col4row() const { return col4row_; }
@@ -249,6 +413,10 @@ public:
 
 private:
     const Real* row(idx_t i) const { return C_ + static_cast<std::int64_t>(i) * m_; }
+
+    void validate_rows_below(idx_t end) {
+        for (; validated_ < end; ++validated_) validate<Neg>(row(validated_), m_);
+    }
 
     // Step 1: v_j = min_i C_ij via contiguous, branch-free row scans; also validates C.
     // argrow_[j] = first row attaining the minimum.
@@ -266,9 +434,15 @@ private:
                 v[j] = x;
             }
         }
+#if defined(HOTALIGN_LSAP_AVX2)
+        const bool avx2 = avx2_;
+#endif
         for (idx_t i = 1; i < n; ++i) {
             const Real* r = row(i);
             idx_t j = 0;
+#if defined(HOTALIGN_LSAP_AVX2)
+            if (avx2) j = colmin_row_avx2<Real, Neg>(r, v, arg, m, i, bad);
+#endif
 #if defined(__SSE2__)
             const __m128d ninf = _mm_set1_pd(-kInf), sgn = _mm_set1_pd(-0.0);
             const __m128i vi = _mm_set1_epi64x(i);
@@ -328,9 +502,12 @@ private:
         const double* v = v_.data();
         double best = kInf;
         idx_t j = a;
+#if defined(HOTALIGN_LSAP_AVX2)
+        if (avx2_) j = min_reduced_avx2<Real, Neg>(r, v, a, b, best);
+#endif
 #if defined(__SSE2__)
         const __m128d sgn = _mm_set1_pd(-0.0);
-        __m128d m0 = _mm_set1_pd(kInf), m1 = m0;
+        __m128d m0 = _mm_set1_pd(best), m1 = m0;
         for (; j + 4 <= b; j += 4) {
             __m128d c0, c1;
             load4(r + j, c0, c1);
@@ -383,6 +560,16 @@ private:
             }
         };
         idx_t j = 0;
+#if defined(HOTALIGN_LSAP_AVX2)
+        if (avx2_) {
+            for (;;) {
+                j = skip_above_avx2<Real, Neg>(r, v, j, m, u2);
+                if (j + 8 > m) break;
+                for (int l = 0; l < 8; ++l) upd(j + l);
+                j += 8;
+            }
+        }
+#endif
 #if defined(__SSE2__)
         const __m128d sgn = _mm_set1_pd(-0.0);
         for (; j + 4 <= m; j += 4) {
@@ -419,22 +606,22 @@ private:
         std::vector<idx_t> todo(free_rows);
         free_rows.clear();
         std::size_t k = 0;
-        // Efficiency cut-off: JV's augmenting row reduction is cheap per settled row at first but
-        // can ping-pong for long when few rows settle (and, with rounding, forever). Stop the pass
-        // once a chunk of row scans settles fewer than chunk / kArrRatio rows, or after 4n scans;
-        // the shortest path phase finishes the job.
-#ifndef HA_ARR_T
-#define HA_ARR_T 64
-#endif
-        constexpr std::int64_t kArrRatio = HA_ARR_T;
+        // Efficiency cut-off: augmenting row reduction settles rows cheaply at first but can
+        // ping-pong for long when few rows settle (and, with rounding, forever). A pass stops
+        // after 4n row scans, or once a chunk of scans settles fewer than chunk / 256 rows; the
+        // shortest path phase finishes the job. (Tuned on the benchmark regimes; the totals are
+        // flat over ratios 64..inf and budgets 2n..8n.)
+        constexpr std::int64_t kArrRatio = 256, kArrBudget = 4;
         const std::int64_t chunk = std::max<std::int64_t>(256, n_ / 8);
-        std::int64_t budget = 4 * static_cast<std::int64_t>(n_) + 16, in_chunk = 0;
+        std::int64_t budget = kArrBudget * static_cast<std::int64_t>(n_) + 16, in_chunk = 0;
         std::size_t free_at_chunk = todo.size();
         double* v = v_.data();
         while (k < todo.size()) {
             if (++in_chunk == chunk) {
                 const std::size_t now = todo.size() - k + free_rows.size();
-                const bool slow = static_cast<std::int64_t>(free_at_chunk - now) * kArrRatio < chunk;
+                const std::int64_t settled = static_cast<std::int64_t>(free_at_chunk) -
+                                             static_cast<std::int64_t>(now);
+                const bool slow = settled * kArrRatio < chunk;
                 free_at_chunk = now;
                 in_chunk = 0;
                 if (slow) budget = 0;
@@ -444,10 +631,8 @@ private:
                 break;
             }
             const idx_t i = todo[k++];
-#ifdef HA_PROFILE
-            ++narr_;
-#endif
             const Real* r = row(i);
+            validate_rows_below(i + 1);
             double u1 = kInf, u2 = kInf;
             idx_t j1 = -1, j2 = -1;
             two_smallest(r, u1, j1, u2, j2);
@@ -483,88 +668,88 @@ private:
         return true;
     }
 
-    // Step 5 (dense variant): Dijkstra shortest augmenting paths, one contiguous pass per row.
-    bool shortest_paths_dense(const std::vector<idx_t>& free_rows, std::int64_t& n_iter) {
+    // Step 5: Dijkstra shortest augmenting paths [JV87 Fig. 5], one contiguous pass per row.
+    // READY/SCAN columns (reached ones) are listed in rj with their potential rv and distance rd;
+    // while the search runs they are masked in place (v = -inf, d = +inf), see relax_row.
+    bool shortest_paths(const std::vector<idx_t>& free_rows, std::int64_t& n_iter) {
         const idx_t m = m_;
         std::vector<double> dvec(static_cast<std::size_t>(m));
-        std::vector<std::int64_t> pvec(static_cast<std::size_t>(m));
-        std::vector<idx_t> rj;   // READY/SCAN columns in the order they were reached
-        std::vector<double> rv;  // their potentials before the search
-        std::vector<double> rd;  // their distances
+        std::vector<idx_t> pvec(static_cast<std::size_t>(m));
+        std::vector<idx_t> rj;
+        std::vector<double> rv, rd;
         rj.reserve(static_cast<std::size_t>(m));
         rv.reserve(static_cast<std::size_t>(m));
         rd.reserve(static_cast<std::size_t>(m));
         double* v = v_.data();
         double* d = dvec.data();
-        std::int64_t* pred = pvec.data();
+        idx_t* pred = pvec.data();
         const idx_t* r4c = row4col_.data();
+        double mind = 0.0;
+#if defined(HOTALIGN_LSAP_AVX2)
+        const bool avx2 = avx2_;
+#endif
+        auto relax = [&](const Real* r, const double* vv, double* dd, idx_t* pp, idx_t mm, double base,
+                         idx_t i, double level, auto& cb, bool& st) {
+#if defined(HOTALIGN_LSAP_AVX2)
+            if (avx2) return relax_row_avx2<Real, Neg>(r, vv, dd, pp, mm, base, i, level, cb, st);
+#endif
+            return relax_row<Real, Neg>(r, vv, dd, pp, mm, base, i, level, cb, st);
+        };
+        auto on_level = [&](idx_t j) {
+            rj.push_back(j);
+            rv.push_back(v[j]);
+            rd.push_back(mind);
+            d[j] = kInf;
+            v[j] = -kInf;
+            return r4c[j] < 0;
+        };
         for (const idx_t f : free_rows) {
             ++n_iter;
             std::fill(dvec.begin(), dvec.end(), kInf);
-            double mind = relax_row<Real, Neg>(row(f), v, d, pred, m, 0.0, f);
             rj.clear();
             rv.clear();
             rd.clear();
+            bool stop = false;
+            mind = relax(row(f), v, d, pred, m, 0.0, f, -kInf, on_level, stop);
             std::size_t scan = 0;
-            idx_t sink = -1;
             for (;;) {
                 if (!(mind < kInf)) {
                     for (std::size_t k = 0; k < rj.size(); ++k) v[rj[k]] = rv[k];
                     return false;  // no augmenting path: infeasible
                 }
-                // move the columns at distance mind from TODO to SCAN (ascending index)
+                // move the TODO columns at distance mind to SCAN, in ascending column order
                 idx_t j = 0;
 #if defined(__SSE2__)
                 const __m128d vm = _mm_set1_pd(mind);
-                for (; j + 2 <= m && sink < 0; j += 2) {
+                for (; j + 2 <= m && !stop; j += 2) {
                     const int msk = _mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(d + j), vm));
-                    if (!msk) continue;
-                    for (int l = 0; l < 2; ++l) {
-                        if (!(msk & (1 << l))) continue;
-                        const idx_t jj = j + l;
-                        rj.push_back(jj);
-                        rv.push_back(v[jj]);
-                        rd.push_back(mind);
-                        d[jj] = kInf;
-                        v[jj] = -kInf;
-                        if (r4c[jj] < 0) {
-                            sink = jj;
-                            break;
-                        }
-                    }
+                    if ((msk & 1) && on_level(j)) stop = true;
+                    else if ((msk & 2) && on_level(j + 1)) stop = true;
                 }
 #endif
-                for (; j < m && sink < 0; ++j) {
-                    if (d[j] != mind) continue;
-                    rj.push_back(j);
-                    rv.push_back(v[j]);
-                    rd.push_back(mind);
-                    d[j] = kInf;
-                    v[j] = -kInf;
-                    if (r4c[j] < 0) sink = j;
-                }
-                if (sink >= 0) break;
-                // scan the rows of the SCAN columns; the last pass yields the new minimum
+                for (; j < m && !stop; ++j)
+                    if (d[j] == mind && on_level(j)) stop = true;
+                if (stop) break;
+                // scan the rows of the SCAN columns; the last pass yields the next level
                 double nm = kInf;
-                for (; scan < rj.size(); ++scan) {
+                while (scan < rj.size() && !stop) {
                     const idx_t j0 = rj[scan];
                     const idx_t i = r4c[j0];
                     const Real* r = row(i);
-                    const double base = mind - (load<Neg>(r[j0]) - rv[scan]);
-#ifdef HA_PROFILE
-                    ++nscan_; nelem_ += m;
-#endif
-                    nm = relax_row<Real, Neg>(r, v, d, pred, m, base, i);
+                    const double base = rd[scan] - (load<Neg>(r[j0]) - rv[scan]);
+                    ++scan;
+                    nm = relax(r, v, d, pred, m, base, i, mind, on_level, stop);
                 }
+                if (stop) break;
                 mind = nm;
             }
-            // lazy dual update of the reached columns (restores their -inf marks)
-            // every reached column has distance <= mind; those of the final level have == mind.
+            // the sink is rj.back(); lazy dual update of the reached columns (restores the marks)
+            const idx_t sink = rj.back();
             for (std::size_t k = 0; k < rj.size(); ++k) v[rj[k]] = rv[k] + (rd[k] - mind);
             // augment
             idx_t j = sink;
             for (;;) {
-                const idx_t i = static_cast<idx_t>(pred[j]);
+                const idx_t i = pred[j];
                 row4col_[j] = i;
                 const idx_t nj = col4row_[i];
                 col4row_[i] = j;
@@ -575,105 +760,12 @@ private:
         return true;
     }
 
-    // Step 5: Dijkstra shortest augmenting paths from each free row.
-    bool shortest_paths(const std::vector<idx_t>& free_rows, std::int64_t& n_iter) {
-        const idx_t m = m_;
-        std::vector<idx_t> cols(static_cast<std::size_t>(m)), pred(static_cast<std::size_t>(m));
-        std::vector<double> d(static_cast<std::size_t>(m));
-        double* v = v_.data();
-        double* dist = d.data();
-        idx_t* cl = cols.data();
-        idx_t* pr = pred.data();
-        const idx_t* r4c = row4col_.data();
-        for (const idx_t f : free_rows) {
-            ++n_iter;
-            {
-                const Real* r = row(f);
-                for (idx_t j = 0; j < m; ++j) {
-                    cl[j] = j;
-                    dist[j] = load<Neg>(r[j]) - v[j];
-                    pr[j] = f;
-                }
-            }
-            idx_t lo = 0, hi = 0, sink = -1;
-            double mind = 0.0;
-            while (sink < 0) {
-                if (lo == hi) {
-                    // collect the TODO columns at the minimum distance into SCAN = cols[lo, hi)
-                    mind = dist[cl[hi]];
-                    idx_t nh = hi + 1;
-                    for (idx_t k = hi + 1; k < m; ++k) {
-                        const idx_t j = cl[k];
-                        const double h = dist[j];
-                        if (h <= mind) {
-                            if (h < mind) {
-                                nh = hi;
-                                mind = h;
-                            }
-                            cl[k] = cl[nh];
-                            cl[nh++] = j;
-                        }
-                    }
-                    if (!(mind < kInf)) return false;  // no augmenting path: infeasible
-                    hi = nh;
-                    for (idx_t k = lo; k < hi; ++k) {
-                        if (r4c[cl[k]] < 0) {
-                            sink = cl[k];
-                            break;
-                        }
-                    }
-                    if (sink >= 0) break;
-                }
-                // scan the row assigned to the next SCAN column
-                const idx_t j0 = cl[lo++];
-                const idx_t i = r4c[j0];
-                const Real* r = row(i);
-                const double base = dist[j0] - (load<Neg>(r[j0]) - v[j0]);
-#ifdef HA_PROFILE
-                ++nscan_; nelem_ += m - hi;
-#endif
-                for (idx_t k = hi; k < m; ++k) {
-                    const idx_t j = cl[k];
-                    const double h = base + (load<Neg>(r[j]) - v[j]);
-                    if (h < dist[j]) {
-                        dist[j] = h;
-                        pr[j] = i;
-                        if (h <= mind) {
-                            if (r4c[j] < 0) {
-                                sink = j;
-                                break;
-                            }
-                            cl[k] = cl[hi];
-                            cl[hi++] = j;
-                        }
-                    }
-                }
-            }
-            // lazy dual update of the scanned (READY) columns
-            for (idx_t k = 0; k < lo; ++k) {
-                const idx_t j = cl[k];
-                v[j] += dist[j] - mind;
-            }
-            // augment
-            idx_t j = sink;
-            for (;;) {
-                const idx_t i = pr[j];
-                row4col_[j] = i;
-                const idx_t nj = col4row_[i];
-                col4row_[i] = j;
-                if (i == f) break;
-                j = nj;
-            }
-        }
-        return true;
-    }
-
-#ifdef HA_PROFILE
-    std::chrono::steady_clock::time_point tp_;
-    std::int64_t nscan_ = 0, nelem_ = 0, narr_ = 0;
-#endif
     const Real* C_;
     idx_t n_, m_;
+    idx_t validated_ = 0;  // rows [0, validated_) of C are known to be free of NaN / -inf
+#if defined(HOTALIGN_LSAP_AVX2)
+    bool avx2_ = cpu_has_avx2();
+#endif
     std::vector<double> v_;
     std::vector<idx_t> col4row_, row4col_;
     std::vector<std::int64_t> argrow_;
@@ -707,7 +799,7 @@ AssignmentResult solve_oriented(const Real* Cr, idx_t nr, idx_t nc, bool transpo
         for (idx_t i = 0; i < nr; ++i) {
             res.row_ind[i] = i;
             res.col_ind[i] = x[i];
-            res.u[i] = sg * ur[i];
+            res.u[i] = sg * ur[i] + 0.0;
         }
         for (idx_t j = 0; j < nc; ++j) res.v[j] = sg * vv[j] + 0.0;
     } else {
@@ -721,7 +813,7 @@ AssignmentResult solve_oriented(const Real* Cr, idx_t nr, idx_t nc, bool transpo
             res.col_ind[k] = r4c[j];
             ++k;
         }
-        for (idx_t i = 0; i < nr; ++i) res.v[i] = sg * ur[i];
+        for (idx_t i = 0; i < nr; ++i) res.v[i] = sg * ur[i] + 0.0;
         for (idx_t j = 0; j < nc; ++j) res.u[j] = sg * vv[j] + 0.0;
     }
     Summer sum;
