@@ -15,11 +15,14 @@ import numpy as np
 MASS_RTOL = 1e-9
 
 
-def as_cost_matrix(M, name: str = "M", *, allow_float32: bool = True) -> np.ndarray:
+def as_cost_matrix(M, name: str = "M", *, allow_float32: bool = True,
+                   allow_fortran: bool = False) -> np.ndarray:
     """Return ``M`` as a C-contiguous 2-D float64 (or float32) array, copying only if needed.
 
     Integer, boolean and float16 inputs are converted to float64. Complex, object and string
-    arrays, arrays that are not 2-D and empty arrays raise ``ValueError``.
+    arrays, arrays that are not 2-D and empty arrays raise ``ValueError``. With
+    ``allow_fortran`` a Fortran-contiguous array of the right dtype is returned as it is (the
+    caller solves its transpose, which is C-contiguous, instead of copying).
     """
     arr = np.asarray(M)
     if arr.dtype.kind not in "biuf":
@@ -29,6 +32,8 @@ def as_cost_matrix(M, name: str = "M", *, allow_float32: bool = True) -> np.ndar
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
     dtype = np.float32 if (allow_float32 and arr.dtype == np.float32) else np.float64
+    if allow_fortran and arr.dtype == dtype and arr.flags.f_contiguous:
+        return arr
     return np.ascontiguousarray(arr, dtype=dtype)
 
 

@@ -52,8 +52,9 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
     Parameters
     ----------
     M : array_like, shape (n, m)
-        Cost matrix. float32 and float64 are used in place when C-contiguous; other layouts and
-        dtypes are copied to C-contiguous float64. Must be finite.
+        Cost matrix. float32 and float64 are used in place when C- or Fortran-contiguous (a
+        Fortran array is solved as its transpose); other layouts and dtypes are copied to
+        C-contiguous float64. Must be finite.
     a : array_like, shape (n,), optional
         Source marginal (nonnegative). None or empty means uniform ``1/n``.
     b : array_like, shape (m,), optional
@@ -98,7 +99,7 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
     R. Jonker, A. Volgenant, "A shortest augmenting path algorithm for dense and sparse linear
     assignment problems", Computing 38, 325-340, 1987.
     """
-    M = as_cost_matrix(M, "M")
+    M = as_cost_matrix(M, "M", allow_fortran=True)
     n, m = M.shape
     a = as_marginal(a, n, "a")
     b = as_marginal(b, m, "b")
@@ -120,9 +121,18 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
             )
         if not (np.all(np.isfinite(u0)) and np.all(np.isfinite(v0))):
             raise ValueError("warm_start contains NaN or infinity")
-    rows, cols, weights, u, v, cost, status, n_iter = _core.solve_transport(
-        M, a, b, _METHODS[method], 0 if max_iter is None else max_iter, u0, v0
-    )
+    code = _METHODS[method]
+    limit = 0 if max_iter is None else max_iter
+    if M.flags.c_contiguous:
+        rows, cols, weights, u, v, cost, status, n_iter = _core.solve_transport(
+            M, a, b, code, limit, u0, v0)
+    else:
+        # Fortran order (e.g. the transpose of a C array): M.T is C-contiguous, so solve the
+        # transposed problem (marginals and potentials swapped) instead of copying M.
+        cols, rows, weights, v, u, cost, status, n_iter = _core.solve_transport(
+            M.T, b, a, code, limit, v0, u0)
+        order = np.lexsort((cols, rows))
+        rows, cols, weights = rows[order], cols[order], weights[order]
     used = "assignment" if _uses_assignment(method, n, m, a, b) else "network_simplex"
     status_name = _core.STATUS_NAMES[status]
     if status_name == "infeasible":
