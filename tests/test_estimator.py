@@ -204,30 +204,34 @@ def test_equal_depths_give_permutation(depth, seed, data):
 # -- scikit-learn protocol ----------------------------------------------------------------------
 def test_init_stores_only_parameters():
     hot = HOT(constant_units="cost_one", n_threads=2, dtype="float32")
-    assert vars(hot) == {"constant_units": "cost_one", "n_threads": 2, "dtype": "float32"}
+    assert vars(hot) == {"rotation": False, "max_rounds": 10, "tol": 1e-6,
+                         "constant_units": "cost_one", "n_threads": 2, "dtype": "float32"}
     assert not [k for k in vars(hot) if k.endswith("_")]
 
 
 def test_get_params_and_clone():
     hot = HOT(constant_units="raise", n_threads=2, dtype="float32")
-    assert hot.get_params() == {"constant_units": "raise", "n_threads": 2, "dtype": "float32"}
+    assert hot.get_params() == {"constant_units": "raise", "n_threads": 2, "dtype": "float32",
+                                "rotation": False, "max_rounds": 10, "tol": 1e-6}
     assert HOT().get_params() == {"constant_units": "exclude", "n_threads": None,
-                                  "dtype": "float64"}
+                                  "dtype": "float64", "rotation": False, "max_rounds": 10,
+                                  "tol": 1e-6}
     X, Y, _, _, _ = _data((8,), (10,))
     hot.set_params(constant_units="exclude").fit(X, Y)
     twin = clone(hot)
     assert twin is not hot
     assert twin.get_params() == hot.get_params()
     assert not hasattr(twin, "layer_plan_")
-    assert repr(twin) == "HOT(constant_units='exclude', dtype='float32', n_threads=2)"
+    assert repr(twin) == ("HOT(constant_units='exclude', dtype='float32', max_rounds=10, "
+                          "n_threads=2, rotation=False, tol=1e-06)")
 
 
 def test_set_params():
     hot = HOT()
     assert hot.set_params(n_threads=1, dtype="float32") is hot
     assert hot.n_threads == 1 and hot.dtype == "float32"
-    with pytest.raises(ValueError, match="invalid parameter 'rotation'"):
-        hot.set_params(rotation=True)
+    with pytest.raises(ValueError, match="invalid parameter 'rotations'"):
+        hot.set_params(rotations=True)
 
 
 def test_fit_returns_self_and_sets_fitted_attributes():

@@ -10,6 +10,7 @@ from .estimator import HOT
 from .evaluation import Evaluation, evaluate
 from .grid import GridResult, solve_grid
 from .results import TransportResult
+from .trajectory import TrajectoryHOT
 from .transport import MaxIterError, emd, emd2, linear_sum_assignment, solve_transport
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ __all__ = [
     "Evaluation",
     "GridResult",
     "MaxIterError",
+    "TrajectoryHOT",
     "TransportResult",
     "ZScore",
     "__version__",

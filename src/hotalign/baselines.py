@@ -9,15 +9,22 @@ they differ only in the L x M layer weights ``w``:
 - ``single_best``: weight 1 on ``argmax_m P[l, m]``.
 - ``pairwise_best``: weight 1 on ``argmin_m C[l, m]`` (training costs): the standard greedy
   layer-wise method; several l may pick the same m, and some m none.
+
+The "+R" versions (``hot_r``, ``perm_p_r``, ``single_best_r``, ``pairwise_best_r``) use the same
+rules on the plan P and costs C of a HOT+R fit (``HOT(rotation=True)``), whose reconstruction
+also applies the learned rotations: ``sum_m w[l, m] Y_m W_lm^T R_lm^T``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["METHODS", "layer_weights"]
+__all__ = ["ALL_METHODS", "METHODS", "ROTATION_METHODS", "layer_weights"]
 
 METHODS = ("hot", "perm_p", "single_best", "pairwise_best")
+#: The "+R" baselines, fitted with ``HOT(rotation=True)``.
+ROTATION_METHODS = ("hot_r", "perm_p_r", "single_best_r", "pairwise_best_r")
+ALL_METHODS = METHODS + ROTATION_METHODS
 
 
 def _one_hot(index, M):
@@ -31,11 +38,12 @@ def layer_weights(method, P, C, random_state=None) -> np.ndarray:
 
     Parameters
     ----------
-    method : {"hot", "perm_p", "single_best", "pairwise_best"}
+    method : {"hot", "perm_p", "single_best", "pairwise_best"} or its "+R" name (``"hot_r"``, ...)
+        A "+R" name applies the same rule; pass P and C of the HOT+R fit.
     P : ndarray, shape (L, M)
-        HOT layer plan (rows sum to 1/L).
+        HOT (or HOT+R) layer plan (rows sum to 1/L).
     C : ndarray, shape (L, M)
-        Unit-level transport costs on the training rows.
+        Unit-level transport costs on the training rows (HOT+R: J / 2).
     random_state : int or numpy.random.Generator, optional
         Seed of the row permutation of ``perm_p``.
 
@@ -44,6 +52,8 @@ def layer_weights(method, P, C, random_state=None) -> np.ndarray:
     ndarray, shape (L, M); each row sums to 1.
     """
     L, M = P.shape
+    if method in ROTATION_METHODS:
+        method = method[:-2]
     if method == "hot":
         return L * P
     if method == "perm_p":
@@ -53,4 +63,4 @@ def layer_weights(method, P, C, random_state=None) -> np.ndarray:
         return _one_hot(np.argmax(P, axis=1), M)
     if method == "pairwise_best":
         return _one_hot(np.argmin(C, axis=1), M)
-    raise ValueError(f"methods: unknown method {method!r}; choose from {list(METHODS)}")
+    raise ValueError(f"methods: unknown method {method!r}; choose from {list(ALL_METHODS)}")

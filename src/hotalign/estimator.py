@@ -8,9 +8,10 @@ import numpy as np
 
 from ._validation import check_int
 from .costs import ZScore, as_float_dtype, check_constant_policy
-from .grid import check_layers, solve_pairs
+from .grid import check_layers, default_threads, solve_pairs
 from .hierarchy import layer_plan, reconstruct, unit_correlations
 from .results import TransportResult
+from .rotation import fit_rotation_grid
 
 __all__ = ["HOT"]
 
@@ -24,8 +25,19 @@ class HOT:
     is reconstructed from Y as ``sum_m L P[l, m] Y_m W_lm^T`` (``W = n_l Q``, rows sum to 1),
     and scored by the mean Pearson correlation of its units with their reconstructions.
 
+    With ``rotation=True`` (HOT+R, SPEC: "Rotation-augmented HOT") every pair also learns an
+    orthogonal R_lm by alternating exact transport and orthogonal Procrustes from R = I (see
+    :mod:`hotalign.rotation`); the layer cost is J / 2 at the end, and the reconstruction is
+    ``sum_m L P[l, m] Y_m W_lm^T R_lm^T``.
+
     Parameters
     ----------
+    rotation : bool
+        Fit HOT+R instead of HOT.
+    max_rounds : int
+        HOT+R: at most this many rounds (transport step + Procrustes step) per pair, >= 1.
+    tol : float
+        HOT+R: stop a pair when the relative decrease of J over a round is below ``tol`` (>= 0).
     constant_units : {"exclude", "cost_one", "raise"}
         Units constant on the training rows: dropped from the transport and the score (and
         counted), kept with cost 1 against every unit, or an error.
@@ -33,11 +45,24 @@ class HOT:
         Worker threads for the layer-pair grid (default: all available CPUs).
     dtype : {"float64", "float32"}
         Precision of the standardised layers and cost tiles; solves always run in double.
+        HOT+R always works in float64.
 
     Attributes
     ----------
     layer_costs_ : ndarray, shape (L, M)
-        ``C[l, m] = <K_lm, Q_lm>``, unit-level transport costs (correlation distances).
+        ``C[l, m] = <K_lm, Q_lm>``, unit-level transport costs (correlation distances); with
+        ``rotation=True``, ``J_lm / 2`` at the end of the alternation.
+    rotations_ : list of list of ndarray, or None
+        HOT+R: ``rotations_[l][m]``, orthogonal (n_l, n_l); identity on excluded constant
+        units. None for plain HOT. Memory: ``sum_lm n_l^2`` doubles.
+    objective_traces_ : list of list of ndarray, or None
+        HOT+R: J after every half step of pair (l, m), shape (2 * n_rounds,), non-increasing;
+        entry 0 is ``2 C_lm`` of plain HOT.
+    reconstruction_errors_ : ndarray, shape (L, M), or None
+        HOT+R: ``||X_l R - Y_m W^T||_F^2 / n_l`` on the training rows (standardised, unit-norm
+        columns), the paper's C_lm; at most ``2 * layer_costs_``.
+    n_rounds_ : ndarray of int, shape (L, M), or None
+        HOT+R: rounds run per pair.
     layer_plan_ : ndarray, shape (L, M)
         Layer plan P: rows sum to 1/L, columns to 1/M (a permutation / L when L == M).
     unit_plans_ : list of list of TransportResult
@@ -68,7 +93,11 @@ class HOT:
     Hierarchical Optimal Transport", arXiv:2510.01706, 2025.
     """
 
-    def __init__(self, constant_units="exclude", n_threads=None, dtype="float64"):
+    def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
+                 n_threads=None, dtype="float64"):
+        self.rotation = rotation
+        self.max_rounds = max_rounds
+        self.tol = tol
         self.constant_units = constant_units
         self.n_threads = n_threads
         self.dtype = dtype
@@ -101,6 +130,10 @@ class HOT:
         policy = check_constant_policy(self.constant_units)
         n_threads = check_int(self.n_threads, "n_threads", minimum=1, allow_none=True)
         dtype = as_float_dtype(self.dtype)
+        if not isinstance(self.rotation, (bool, np.bool_)):
+            raise ValueError(f"rotation must be a bool, got {self.rotation!r}")
+        check_int(self.max_rounds, "max_rounds", minimum=1)
+        check_tol(self.tol)
         return policy, n_threads, dtype
 
     def fit(self, X, Y):
@@ -123,21 +156,43 @@ class HOT:
         self.y_scalers_ = [ZScore().fit(A, f"Y[{m}]") for m, A in enumerate(Y)]
         kept_x = _kept_units(self.x_scalers_, policy, "X")
         kept_y = _kept_units(self.y_scalers_, policy, "Y")
+        if self.rotation:
+            dtype = np.float64
         Zx = [s.transform(A, dtype, columns=k) for s, A, k in zip(self.x_scalers_, X, kept_x)]
         Zy = [s.transform(A, dtype, columns=k) for s, A, k in zip(self.y_scalers_, Y, kept_y)]
-        grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=True)
-
         widths_x = [A.shape[1] for A in X]
         widths_y = [A.shape[1] for A in Y]
+        L, M = len(X), len(Y)
+        if self.rotation:
+            pairs = fit_rotation_grid(Zx, Zy, max_rounds=int(self.max_rounds),
+                                      tol=float(self.tol),
+                                      n_threads=default_threads() if n_threads is None
+                                      else n_threads)
+            plans = [[p.plan for p in row] for row in pairs]
+            costs = np.array([[p.cost for p in row] for row in pairs])
+            self.rotations_ = [[_embed_rotation(pairs[l][m].rotation, kept_x[l], widths_x[l])
+                                for m in range(M)] for l in range(L)]
+            self.objective_traces_ = [[p.objective for p in row] for row in pairs]
+            self.reconstruction_errors_ = np.array(
+                [[p.reconstruction_error for p in row] for row in pairs])
+            self.n_rounds_ = np.array([[p.n_rounds for p in row] for row in pairs])
+        else:
+            grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=True)
+            plans, costs = grid.plans, grid.costs
+            self.rotations_ = None
+            self.objective_traces_ = None
+            self.reconstruction_errors_ = None
+            self.n_rounds_ = None
+
         self.unit_plans_ = [
             [
-                _to_original_units(grid.plans[l][m], kept_x[l], kept_y[m], widths_x[l], widths_y[m])
-                for m in range(len(Y))
+                _to_original_units(plans[l][m], kept_x[l], kept_y[m], widths_x[l], widths_y[m])
+                for m in range(M)
             ]
-            for l in range(len(X))
+            for l in range(L)
         ]
-        self.layer_costs_ = grid.costs
-        self.layer_plan_ = layer_plan(grid.costs)
+        self.layer_costs_ = costs
+        self.layer_plan_ = layer_plan(costs)
         self.distance_ = float(np.sum(self.layer_costs_ * self.layer_plan_))
         self.constant_units_ = {
             "X": [np.flatnonzero(s.constant_) for s in self.x_scalers_],
@@ -194,7 +249,8 @@ class HOT:
             raise ValueError(
                 f"layer_weights must have shape {self.layer_plan_.shape}, got {weights.shape}"
             )
-        return reconstruct(self._standardize_y(Y), self.unit_plans_, weights)
+        return reconstruct(self._standardize_y(Y), self.unit_plans_, weights,
+                           rotations=self.rotations_)
 
     def layer_scores(self, X, Y, layer_weights=None, return_counts=False):
         """Per-layer reconstruction scores: mean Pearson over units of X[l] and Xhat_l.
@@ -255,6 +311,25 @@ def _check_systems(X, Y):
             f"{Y[0].shape[0]}"
         )
     return X, Y
+
+
+def check_tol(tol, name="tol"):
+    """Validate a nonnegative finite tolerance."""
+    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating,
+                                                                 np.integer)):
+        raise ValueError(f"{name} must be a nonnegative number, got {tol!r}")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {tol!r}")
+    return float(tol)
+
+
+def _embed_rotation(R, kept, n):
+    """An (n, n) rotation acting as R on the kept units and as the identity on the others."""
+    if len(kept) == n:
+        return R
+    full = np.eye(n)
+    full[np.ix_(kept, kept)] = R
+    return full
 
 
 def _kept_units(scalers, policy, name):

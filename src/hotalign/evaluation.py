@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_int
-from .baselines import METHODS, layer_weights
+from .baselines import ALL_METHODS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
 
 __all__ = ["Evaluation", "evaluate"]
@@ -18,6 +18,10 @@ _LABELS = {
     "perm_p": "Perm-P",
     "single_best": "Single-Best OT",
     "pairwise_best": "Pairwise-Best OT",
+    "hot_r": "HOT+R",
+    "perm_p_r": "Perm-P+R",
+    "single_best_r": "Single-Best OT+R",
+    "pairwise_best_r": "Pairwise-Best OT+R",
 }
 
 
@@ -33,7 +37,7 @@ class Evaluation:
     layer_scores : dict of str -> ndarray, shape (n_splits, L)
         Per-layer held-out scores.
     layer_plans : ndarray, shape (n_splits, L, M)
-        HOT's layer plan fitted on each split.
+        HOT's layer plan fitted on each split (HOT+R's when only "+R" methods are asked for).
     layer_costs : ndarray, shape (n_splits, L, M)
     distances : ndarray, shape (n_splits,)
         ``<C, P>`` of each split (lower = more alike).
@@ -41,6 +45,9 @@ class Evaluation:
         Units left out of each layer's score (constant on held-out rows or in training).
     params : dict
         The arguments of the run.
+    rotation_layer_plans, rotation_layer_costs : ndarray, shape (n_splits, L, M), or None
+        HOT+R's layer plan and costs (J / 2) per split, when a "+R" method was asked for.
+    rotation_distances : ndarray, shape (n_splits,), or None
     """
 
     methods: tuple
@@ -51,6 +58,9 @@ class Evaluation:
     distances: np.ndarray
     n_left_out: dict
     params: dict = field(default_factory=dict)
+    rotation_layer_plans: np.ndarray | None = None
+    rotation_layer_costs: np.ndarray | None = None
+    rotation_distances: np.ndarray | None = None
 
     def mean(self, method="hot") -> float:
         """Mean held-out score of a method over the splits."""
@@ -62,7 +72,7 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         """Plain Python types only (JSON-serialisable)."""
-        return {
+        out = {
             "params": self.params,
             "scores": {
                 m: {
@@ -78,6 +88,14 @@ class Evaluation:
             "layer_costs_mean": self.layer_costs.mean(axis=0).tolist(),
             "n_left_out": {m: self.n_left_out[m].tolist() for m in self.methods},
         }
+        if self.rotation_layer_plans is not None:
+            out["rotation"] = {
+                "distance": {"mean": float(self.rotation_distances.mean()),
+                             "splits": self.rotation_distances.tolist()},
+                "layer_plan_mean": self.rotation_layer_plans.mean(axis=0).tolist(),
+                "layer_costs_mean": self.rotation_layer_costs.mean(axis=0).tolist(),
+            }
+        return out
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
@@ -111,7 +129,10 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     X, Y : list of array_like, shapes (T, n_l) and (T, n_m)
         The two systems (same stimuli, same row order).
     methods : sequence of str
-        Any of ``"hot"``, ``"perm_p"``, ``"single_best"``, ``"pairwise_best"``.
+        Any of ``"hot"``, ``"perm_p"``, ``"single_best"``, ``"pairwise_best"`` and their "+R"
+        versions ``"hot_r"``, ``"perm_p_r"``, ``"single_best_r"``, ``"pairwise_best_r"``. When a
+        "+R" method is asked for, each split also fits one ``HOT(rotation=True)`` (the
+        estimator's parameters otherwise kept); plain methods use the plain fit.
     n_splits : int
         Number of random splits (1 <= n_splits <= T).
     test_size : float
@@ -119,7 +140,8 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     random_state : int
         Seeds the splits and Perm-P's permutations.
     estimator : HOT, optional
-        Estimator to fit (default ``HOT()``); its parameters are kept.
+        Estimator to fit (default ``HOT()``); its parameters are kept, except ``rotation``,
+        which is set per fit (False for plain methods, True for "+R" methods).
     progress : callable, optional
         ``progress(split_done, n_splits)`` after each split.
 
@@ -131,8 +153,8 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     if not methods:
         raise ValueError("methods must name at least one method")
     for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"methods: unknown method {m!r}; choose from {list(METHODS)}")
+        if m not in ALL_METHODS:
+            raise ValueError(f"methods: unknown method {m!r}; choose from {list(ALL_METHODS)}")
     X, Y = _check_systems(X, Y)
     T = X[0].shape[0]
     n_splits = check_int(n_splits, "n_splits", minimum=1)
@@ -149,6 +171,13 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
             f"T={T}; both need at least 3"
         )
     estimator = HOT() if estimator is None else estimator
+    want_plain = any(m in METHODS for m in methods)
+    want_rot = any(m in ROTATION_METHODS for m in methods)
+    plain_est = rot_est = None
+    if want_plain:
+        plain_est = estimator if not estimator.rotation else _with_rotation(estimator, False)
+    if want_rot:
+        rot_est = estimator if estimator.rotation else _with_rotation(estimator, True)
     rng = np.random.default_rng(random_state)
     L, M = len(X), len(Y)
     split_scores = {m: np.empty(n_splits) for m in methods}
@@ -157,15 +186,29 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     plans = np.empty((n_splits, L, M))
     costs = np.empty((n_splits, L, M))
     distances = np.empty(n_splits)
+    rot_plans = np.empty((n_splits, L, M)) if want_rot else None
+    rot_costs = np.empty((n_splits, L, M)) if want_rot else None
+    rot_distances = np.empty(n_splits) if want_rot else None
     for s in range(n_splits):
         order = rng.permutation(T)
         test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
-        model = estimator.fit([A[train] for A in X], [B[train] for B in Y])
-        plans[s], costs[s], distances[s] = model.layer_plan_, model.layer_costs_, model.distance_
+        X_train = [A[train] for A in X]
+        Y_train = [B[train] for B in Y]
+        models = {}
+        if want_plain:
+            models[False] = plain_est.fit(X_train, Y_train)
+        if want_rot:
+            models[True] = rot_est.fit(X_train, Y_train)
+            rot = models[True]
+            rot_plans[s], rot_costs[s], rot_distances[s] = (rot.layer_plan_, rot.layer_costs_,
+                                                            rot.distance_)
+        first = models[not want_plain]
+        plans[s], costs[s], distances[s] = first.layer_plan_, first.layer_costs_, first.distance_
         X_test = [A[test] for A in X]
         Y_test = [B[test] for B in Y]
         perm_seed = rng.integers(2**63)
         for m in methods:
+            model = models[m in ROTATION_METHODS]
             w = layer_weights(m, model.layer_plan_, model.layer_costs_, random_state=perm_seed)
             scores, counts = model.layer_scores(X_test, Y_test, w, return_counts=True)
             layer_scores[m][s] = scores
@@ -184,4 +227,10 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         "y_widths": [B.shape[1] for B in Y],
     }
     return Evaluation(methods, split_scores, layer_scores, plans, costs, distances, left_out,
-                      params)
+                      params, rot_plans, rot_costs, rot_distances)
+
+
+def _with_rotation(estimator, rotation):
+    params = estimator.get_params()
+    params["rotation"] = rotation
+    return type(estimator)(**params)

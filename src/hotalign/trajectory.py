@@ -1,0 +1,180 @@
+"""Third level of HOT: couple the checkpoints of two training trajectories.
+
+SPEC ("Three levels"): checkpoints A_1..A_K of one network and B_1..B_K' of another. For every
+checkpoint pair (k, k') two-level HOT gives ``D[k, k'] = <C, P>``; the K x K' transport with
+uniform marginals on D couples the checkpoints. A trajectory against itself gives the identity
+coupling; against a time-warped copy, a monotone one. The greedy baseline matches each k to
+``argmin_k' D[k, k']``.
+
+Every layer of every checkpoint is standardised once. All (K L) x (K' M) unit-level problems
+then run as one grid on the C++ thread pool (:func:`hotalign.grid.solve_pairs`, GIL released),
+so the checkpoint pairs are solved in parallel without standardising any layer twice; the
+K K' layer-level problems (L x M each) and the K x K' checkpoint problem are small.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ._validation import check_int
+from .costs import ZScore, as_float_dtype, check_constant_policy
+from .estimator import _kept_units
+from .grid import check_layers, solve_pairs
+from .hierarchy import layer_plan
+from .transport import solve_transport
+
+__all__ = ["TrajectoryHOT"]
+
+
+class TrajectoryHOT:
+    """Three-level HOT: checkpoints x layers x units.
+
+    Parameters
+    ----------
+    constant_units : {"exclude", "cost_one", "raise"}
+        Units constant over the rows of a checkpoint's layer (see :class:`hotalign.HOT`).
+    n_threads : int, optional
+        Worker threads for the unit-level grid (default: all available CPUs).
+    dtype : {"float64", "float32"}
+        Precision of the standardised layers and cost tiles; solves run in double.
+
+    Attributes
+    ----------
+    checkpoint_costs_ : ndarray, shape (K, K')
+        ``D[k, k'] = <C_kk', P_kk'>``, the two-level HOT distance of checkpoints k and k'.
+    checkpoint_plan_ : ndarray, shape (K, K')
+        Optimal coupling of the checkpoints: rows sum to 1/K, columns to 1/K'.
+    distance_ : float
+        ``<D, checkpoint_plan_>``.
+    greedy_match_ : ndarray of int, shape (K,)
+        Greedy baseline: ``argmin_k' D[k, k']``.
+    greedy_plan_ : ndarray, shape (K, K')
+        The greedy matches as a plan (mass 1/K at ``(k, greedy_match_[k])``; its columns need
+        not sum to 1/K').
+    layer_costs_ : ndarray, shape (K, K', L, M)
+        Unit-level costs C of every checkpoint pair.
+    layer_plans_ : ndarray, shape (K, K', L, M)
+        Layer plans P of every checkpoint pair.
+    n_checkpoints_a_, n_checkpoints_b_ : int
+        K and K'.
+
+    Examples
+    --------
+    >>> import numpy as np, hotalign
+    >>> rng = np.random.default_rng(0)
+    >>> A = [[rng.standard_normal((40, 5)) for _ in range(2)] for _ in range(3)]
+    >>> traj = hotalign.TrajectoryHOT().fit(A, A)
+    >>> np.allclose(traj.checkpoint_plan_, np.eye(3) / 3)
+    True
+
+    References
+    ----------
+    S. Shah, M. Khosla, arXiv:2510.01706, 2025.
+    """
+
+    def __init__(self, constant_units="exclude", n_threads=None, dtype="float64"):
+        self.constant_units = constant_units
+        self.n_threads = n_threads
+        self.dtype = dtype
+
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p for p in sig.parameters if p != "self")
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator, as a dict (scikit-learn protocol)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set parameters (scikit-learn protocol); returns self."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for TrajectoryHOT; valid: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"TrajectoryHOT({args})"
+
+    def fit(self, A, B):
+        """Fit the checkpoint coupling of two trajectories.
+
+        Parameters
+        ----------
+        A : list of list of array_like
+            K checkpoints of the first network; ``A[k][l]`` is layer l of checkpoint k, shape
+            (T, n_l). Every checkpoint has the same number of layers L.
+        B : list of list of array_like
+            K' checkpoints of the second network, M layers each, shapes (T, n_m); the same T
+            stimuli in the same order as A.
+
+        Returns
+        -------
+        self
+        """
+        policy = check_constant_policy(self.constant_units)
+        n_threads = check_int(self.n_threads, "n_threads", minimum=1, allow_none=True)
+        dtype = as_float_dtype(self.dtype)
+        A = _check_trajectory(A, "A")
+        B = _check_trajectory(B, "B")
+        if A[0][0].shape[0] != B[0][0].shape[0]:
+            raise ValueError(
+                f"A and B must hold the same stimuli: A has {A[0][0].shape[0]} rows (T), B has "
+                f"{B[0][0].shape[0]}"
+            )
+        K, L = len(A), len(A[0])
+        Kp, M = len(B), len(B[0])
+        Zx = [Z for k, ckpt in enumerate(A) for Z in _standardize(ckpt, f"A[{k}]", policy, dtype)]
+        Zy = [Z for k, ckpt in enumerate(B) for Z in _standardize(ckpt, f"B[{k}]", policy, dtype)]
+        grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=False)
+        C = grid.costs.reshape(K, L, Kp, M).transpose(0, 2, 1, 3)
+        P = np.empty_like(C)
+        D = np.empty((K, Kp))
+        for k in range(K):
+            for kp in range(Kp):
+                P[k, kp] = layer_plan(C[k, kp])
+                D[k, kp] = float(np.sum(C[k, kp] * P[k, kp]))
+        self.layer_costs_ = np.ascontiguousarray(C)
+        self.layer_plans_ = P
+        self.checkpoint_costs_ = D
+        self.checkpoint_plan_ = solve_transport(D).to_dense()
+        self.distance_ = float(np.sum(D * self.checkpoint_plan_))
+        self.greedy_match_ = np.argmin(D, axis=1)
+        greedy = np.zeros((K, Kp))
+        greedy[np.arange(K), self.greedy_match_] = 1.0 / K
+        self.greedy_plan_ = greedy
+        self.n_checkpoints_a_, self.n_checkpoints_b_ = K, Kp
+        return self
+
+
+def _check_trajectory(traj, name):
+    if isinstance(traj, np.ndarray):
+        raise ValueError(f"{name} must be a list of checkpoints (lists of layers), got an array")
+    try:
+        traj = list(traj)
+    except TypeError:
+        raise ValueError(f"{name} must be a list of checkpoints, got "
+                         f"{type(traj).__name__}") from None
+    if not traj:
+        raise ValueError(f"{name} is empty: a trajectory needs at least one checkpoint")
+    out = [check_layers(ckpt, f"{name}[{k}]") for k, ckpt in enumerate(traj)]
+    L, T = len(out[0]), out[0][0].shape[0]
+    for k, ckpt in enumerate(out):
+        if len(ckpt) != L:
+            raise ValueError(f"{name}[{k}] has {len(ckpt)} layers but {name}[0] has {L}: every "
+                             "checkpoint of a trajectory must have the same layers")
+        if ckpt[0].shape[0] != T:
+            raise ValueError(f"{name}[{k}] has {ckpt[0].shape[0]} rows but {name}[0] has {T}: "
+                             "every checkpoint must hold the same stimuli")
+    return out
+
+
+def _standardize(layers, name, policy, dtype):
+    scalers = [ZScore().fit(X, f"{name}[{l}]") for l, X in enumerate(layers)]
+    kept = _kept_units(scalers, policy, name)
+    return [s.transform(X, dtype, columns=k) for s, X, k in zip(scalers, layers, kept)]
