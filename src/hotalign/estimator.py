@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
+
+from ._base import ParamsMixin
 
 from ._validation import check_int
 from .costs import ZScore, as_float_dtype, check_constant_policy
@@ -16,7 +17,7 @@ from .rotation import fit_rotation_grid
 __all__ = ["HOT"]
 
 
-class HOT:
+class HOT(ParamsMixin):
     """Hierarchical optimal transport (Shah & Khosla, 2025) between two layered systems.
 
     Level 1 solves, for every layer pair (l, m), the exact transport between the units of
@@ -101,29 +102,6 @@ class HOT:
         self.constant_units = constant_units
         self.n_threads = n_threads
         self.dtype = dtype
-
-    # -- scikit-learn estimator protocol ------------------------------------------------------
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p for p in sig.parameters if p != "self")
-
-    def get_params(self, deep=True):
-        """Parameters of this estimator, as a dict (scikit-learn protocol)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set parameters (scikit-learn protocol); returns self."""
-        valid = self._get_param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"invalid parameter {key!r} for HOT; valid: {valid}")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"HOT({args})"
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self):

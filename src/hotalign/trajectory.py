@@ -14,9 +14,10 @@ K K' layer-level problems (L x M each) and the K x K' checkpoint problem are sma
 
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
+
+from ._base import ParamsMixin
 
 from ._validation import check_int
 from .costs import ZScore, as_float_dtype, check_constant_policy
@@ -28,7 +29,7 @@ from .transport import solve_transport
 __all__ = ["TrajectoryHOT"]
 
 
-class TrajectoryHOT:
+class TrajectoryHOT(ParamsMixin):
     """Three-level HOT: checkpoints x layers x units.
 
     Parameters
@@ -78,28 +79,6 @@ class TrajectoryHOT:
         self.constant_units = constant_units
         self.n_threads = n_threads
         self.dtype = dtype
-
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p for p in sig.parameters if p != "self")
-
-    def get_params(self, deep=True):
-        """Parameters of this estimator, as a dict (scikit-learn protocol)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set parameters (scikit-learn protocol); returns self."""
-        valid = self._get_param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"invalid parameter {key!r} for TrajectoryHOT; valid: {valid}")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"TrajectoryHOT({args})"
 
     def fit(self, A, B):
         """Fit the checkpoint coupling of two trajectories.
