@@ -50,3 +50,323 @@ def test_value_error_returns_2(capsys):
     assert main(["demo", "--stimuli", "4", "--units", "4", "--splits", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hotalign: error: test_size")
+
+
+# -- files, figures, resume: end to end in a temporary folder ------------------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+import h5py  # noqa: E402
+import matplotlib.image  # noqa: E402
+import numpy as np  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
+
+from hotalign import evaluate  # noqa: E402
+from hotalign.datasets import make_hierarchy  # noqa: E402
+from hotalign.io import read_plans  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Every test runs in its own folder (the demo writes ./hotalign-demo by default)."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def systems():
+    X, Y, _ = make_hierarchy(160, (10, 12, 10), (14, 14, 16, 14), random_state=2)
+    return X, Y
+
+
+def _write(fmt, layers, path, ids=None):
+    named = {f"layer_{k}": A for k, A in enumerate(layers)}
+    if fmt == "npz":
+        path = path.with_suffix(".npz")
+        np.savez(path, **named, **({} if ids is None else {"stimulus_ids": ids}))
+    elif fmt == "npy":
+        path.mkdir()
+        for k, A in named.items():
+            np.save(path / f"{k}.npy", A)
+        if ids is not None:
+            np.save(path / "stimulus_ids.npy", ids)
+    elif fmt == "safetensors":
+        path = path.with_suffix(".safetensors")
+        save_file({k: np.ascontiguousarray(A) for k, A in named.items()}, str(path))
+    else:
+        path = path.with_suffix(".h5")
+        with h5py.File(path, "w") as f:
+            for k, A in named.items():
+                f.create_dataset(f"acts/{k}", data=A)
+    return path
+
+
+def _valid_png(path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    h, w = matplotlib.image.imread(path).shape[:2]
+    assert 200 <= h <= 2000 and 300 <= w <= 2500
+
+
+def test_demo_writes_figures(tmp_path, capsys):
+    assert main(["demo", "--stimuli", "300", "--splits", "2", "--units", "16", "--out",
+                 "figs", "--quiet"]) == 0
+    for name in ("layer_plan", "layer_distances", "layer_scores", "unit_plan"):
+        _valid_png(tmp_path / "figs" / f"{name}.png")
+    assert "Figures: figs/layer_plan.png" in capsys.readouterr().out
+
+
+def test_demo_default_folder(tmp_path, capsys):
+    assert main(["demo", "--stimuli", "200", "--splits", "1", "--x-layers", "2", "--y-layers",
+                 "3", "--units", "8", "--seed", "4", "--figure-format", "svg"]) == 0
+    assert (tmp_path / "hotalign-demo" / "layer_plan.svg").is_file()
+
+
+@pytest.mark.parametrize("fmt", ["npz", "npy", "safetensors", "h5"])
+def test_align_each_format(tmp_path, systems, fmt, capsys):
+    X, Y = systems
+    x = _write(fmt, X, tmp_path / "x")
+    y = _write(fmt, Y, tmp_path / "y")
+    assert main(["align", str(x), str(y), "--out", "res", "--splits", "2", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""  # --quiet
+    res = json.loads((tmp_path / "res" / "results.json").read_text())
+    ref = evaluate(X, Y, n_splits=2, random_state=0)
+    for m in ref.methods:
+        assert res["scores"][m]["mean"] == ref.mean(m)
+        assert res["scores"][m]["std"] == ref.std(m)
+        assert len(res["scores"][m]["layers"]) == 3
+    assert res["distance"]["splits"] == ref.distances.tolist()
+    assert np.array(res["C"]["all_rows"]).shape == (3, 4)
+    P = np.array(res["P"]["all_rows"])
+    np.testing.assert_allclose(P.sum(axis=1), 1 / 3)
+    assert res["hotalign_version"] == hotalign.__version__
+    assert len(res["inputs"]["X"]["sha256"]) == 64
+    assert res["inputs"]["Y"]["layers"][0].endswith("layer_0")
+    assert res["parameters"]["splits"] == 2 and res["parameters"]["test_size"] == 0.2
+    plans = read_plans(tmp_path / "res" / "plans.npz")
+    assert len(plans["plans"]) == 12 and plans["plans"][(2, 3)]["shape"].tolist() == [10, 14]
+    np.testing.assert_allclose(plans["cost"], res["C"]["all_rows"], rtol=0, atol=0)
+    for name in ("layer_plan", "layer_distances", "layer_scores", "unit_plan"):
+        _valid_png(tmp_path / "res" / f"{name}.png")
+
+
+def test_align_names_say_which_way_is_better(tmp_path, systems):
+    X, Y = systems
+    x, y = _write("npz", X, tmp_path / "x"), _write("npz", Y, tmp_path / "y")
+    assert main(["align", str(x), str(y), "--out", "res", "--splits", "1", "--quiet"]) == 0
+    res = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert "lower = more alike" in res["distance"]["meaning"]
+    assert "lower = more alike" in res["C"]["meaning"]
+    assert "higher is better" in res["score_meaning"]
+
+    def keys(d, prefix=""):
+        for k, v in d.items():
+            yield prefix + k
+            if isinstance(v, dict):
+                yield from keys(v, prefix + k + ".")
+
+    for k in keys(res):
+        assert not ("score" in k and "distance" in k), k
+
+
+def test_align_options(tmp_path, systems, capsys):
+    X, Y = systems
+    ids = np.array([f"img{k:03d}" for k in range(160)])
+    x, y = _write("npz", X, tmp_path / "x", ids), _write("npy", Y, tmp_path / "y", ids)
+    code = main(["align", str(x), str(y), "--out", "res", "--splits", "2", "--rotation",
+                 "--dtype", "float32", "--threads", "1", "--x-layers", "layer_2,layer_0",
+                 "--y-layers", "1:4", "--unit-pair", "1,2", "--figure-format", "png,pdf"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| HOT+R |" in out and "| Pairwise-Best OT+R |" in out
+    res = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert res["inputs"]["X"]["layers"] == ["layer_2", "layer_0"]
+    assert res["inputs"]["Y"]["layers"] == ["layer_1", "layer_2", "layer_3"]
+    assert res["parameters"]["dtype"] == "float32" and res["parameters"]["rotation"] is True
+    assert "hot_r" in res["scores"] and "lower = more alike" in res["rotation"]["meaning"]
+    assert np.array(res["rotation"]["P"]["all_rows"]).shape == (2, 3)
+    assert read_plans(tmp_path / "res" / "plans_rotation.npz")["x_layers"] == ["layer_2",
+                                                                                "layer_0"]
+    assert (tmp_path / "res" / "unit_plan.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_trajectory(tmp_path, capsys):
+    X, _, _ = make_hierarchy(150, (8, 8), (8, 8), random_state=1)
+    rng = np.random.default_rng(0)
+    for name in ("A", "B"):
+        for k in range(3):  # checkpoints that drift away from the final network
+            layers = [A + (2 - k) * 0.8 * A.std(0) * rng.standard_normal(A.shape) for A in X]
+            np.savez(_ckpt(tmp_path, name, k), **{f"l{i}": A for i, A in enumerate(layers)})
+    assert main(["trajectory", "A", "B", "--out", "traj", "--quiet"]) == 0
+    res = json.loads((tmp_path / "traj" / "results.json").read_text())
+    assert res["inputs"]["A"]["checkpoints"] == ["step_2", "step_10", "step_100"]
+    G = np.array(res["coupling"]["values"])
+    np.testing.assert_allclose(G, np.eye(3) / 3, atol=1e-12)
+    assert "lower = more alike" in res["D"]["meaning"]
+    _valid_png(tmp_path / "traj" / "checkpoint_coupling.png")
+
+
+def _ckpt(root, name, k):
+    folder = root / name
+    folder.mkdir(exist_ok=True)
+    return folder / f"step_{[2, 10, 100][k]}.npz"
+
+
+def test_bench_solvers_wired(tmp_path, capsys):
+    code = main(["bench", "solvers", "--sizes", "8", "--shapes", "square", "--costs", "uniform",
+                 "--repeats", "1", "--peers", "none", "--out", "bench"])
+    assert code == 0
+    assert (tmp_path / "bench" / "solvers.json").is_file()
+
+
+# -- bad input: exit code 2 and one line naming the file and the problem ------------------------
+
+
+def _bad_inputs(tmp_path, systems):
+    X, Y = systems
+    good = _write("npz", X, tmp_path / "good")
+    yield "missing file", ["align", str(good), "nope.npz"], "nope.npz: no such file"
+    (tmp_path / "acts.csv").write_text("1,2\n")
+    yield "wrong extension", ["align", str(good), "acts.csv"], "acts.csv: unsupported file type"
+    np.savez(tmp_path / "pickled.npz", a=np.array([{"x": 1}], dtype=object))
+    yield "pickled npz", ["align", str(good), "pickled.npz"], \
+        "pickled.npz: member 'a' is an object (pickled) array"
+    np.savez(tmp_path / "ragged.npz", a=np.ones((160, 2)), b=np.ones((150, 2)))
+    yield "different T", ["align", str(good), "ragged.npz"], \
+        "ragged.npz: layer 'b' has 150 rows"
+    ids = np.arange(160)
+    x_ids = _write("npz", X, tmp_path / "xi", ids)
+    y_ids = _write("npz", Y, tmp_path / "yi", ids[::-1].copy())
+    yield "stimulus ids", ["align", str(x_ids), str(y_ids)], \
+        "yi.npz: stimulus_ids differ from"
+    st = _write("safetensors", Y, tmp_path / "st")
+    raw = bytearray(st.read_bytes())
+    raw[9:14] = b"\xff\xfe:::"
+    st.write_bytes(bytes(raw))
+    yield "corrupt safetensors", ["align", str(good), str(st)], \
+        "st.safetensors: corrupt safetensors header"
+    with h5py.File(tmp_path / "empty.h5", "w") as f:
+        f.create_group("acts")
+    yield "empty hdf5 group", ["align", str(good), "empty.h5"], \
+        "empty.h5: HDF5 file holds no datasets"
+    yield "zero splits", ["align", str(good), str(good), "--splits", "0"], \
+        "--splits must be >= 1, got 0"
+    yield "bad layers", ["align", str(good), str(good), "--layers", "fc*"], \
+        "good.npz: no layer matches 'fc*'"
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, systems, capsys):
+    cases = list(_bad_inputs(tmp_path, systems))
+    assert len(cases) == 9
+    for label, argv, message in cases:
+        assert main(argv + ["--out", "res"]) == 2, label
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert err.count("\n") == 0, (label, err)
+        assert err.startswith("hotalign: error: ") and message in err, (label, err)
+        assert "Traceback" not in captured.err + captured.out
+        assert not (tmp_path / "res" / "results.json").exists()
+
+
+def test_bad_input_subprocess_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hotalign.cli", "align", "a.npz", "b.npz"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == "hotalign: error: a.npz: no such file or directory\n"
+
+
+def test_other_failures_exit_1(tmp_path, systems, monkeypatch, capsys):
+    X, Y = systems
+    x, y = _write("npz", X, tmp_path / "x"), _write("npz", Y, tmp_path / "y")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("hotalign.io.write_plans", boom)
+    assert main(["align", str(x), str(y), "--splits", "1", "--quiet"]) == 1
+    assert "hotalign: failed: RuntimeError: disk on fire" in capsys.readouterr().err
+
+
+# -- resumable runs ------------------------------------------------------------------------------
+
+
+def _run(argv, **kwargs):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE",)}
+    return subprocess.Popen([sys.executable, "-m", "hotalign.cli", *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_results(tmp_path):
+    X, Y, _ = make_hierarchy(800, (160,) * 4, (160,) * 5, random_state=1)
+    np.savez(tmp_path / "x.npz", **{f"l{i}": A for i, A in enumerate(X)})
+    np.savez(tmp_path / "y.npz", **{f"l{i}": A for i, A in enumerate(Y)})
+    argv = ["align", "x.npz", "y.npz", "--splits", "20", "--quiet"]
+
+    proc = _run(argv + ["--out", "killed"])
+    cache = tmp_path / "killed" / "cache"
+    deadline = time.monotonic() + 120
+    while len(list(cache.glob("*.npz"))) < 3 and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    done = sorted(cache.glob("*.npz"))
+    assert 3 <= len(done) < 21
+    for entry in done:  # every entry on disk is complete
+        with np.load(entry, allow_pickle=False) as npz:
+            assert json.loads(bytes(npz["__meta__"]).decode())["key"] == entry.stem
+    assert not (tmp_path / "killed" / "results.json").exists()
+
+    resumed = _run(argv + ["--out", "killed", "--resume"])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    clean = _run(argv + ["--out", "clean"])
+    _, err = clean.communicate(timeout=300)
+    assert clean.returncode == 0, err
+
+    a = json.loads((tmp_path / "killed" / "results.json").read_text())
+    b = json.loads((tmp_path / "clean" / "results.json").read_text())
+    assert a["cache"]["hits"] >= len(done) - 1 and a["cache"]["hits"] + a["cache"]["misses"] == 21
+    assert b["cache"] == {"hits": 0, "misses": 21}
+    for key in ("scores", "distance", "C", "P", "constant_units", "inputs"):
+        assert a[key] == b[key], key
+    pa, pb = read_plans(tmp_path / "killed" / "plans.npz"), read_plans(tmp_path / "clean" /
+                                                                        "plans.npz")
+    for pair in pb["plans"]:
+        for k in ("rows", "cols", "weights"):
+            np.testing.assert_array_equal(pa["plans"][pair][k], pb["plans"][pair][k])
+    assert not list(cache.glob(".*.tmp"))
+
+
+def test_resume_ignores_entries_of_other_parameters(tmp_path, systems):
+    X, Y = systems
+    x, y = _write("npz", X, tmp_path / "x"), _write("npz", Y, tmp_path / "y")
+    base = ["align", str(x), str(y), "--out", "res", "--splits", "2", "--quiet"]
+    assert main(base) == 0
+    assert main(base + ["--resume", "--dtype", "float32"]) == 0
+    res = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert res["cache"] == {"hits": 0, "misses": 3}
+    assert main(base + ["--resume", "--test-size", "0.3"]) == 0
+    res = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert res["cache"] == {"hits": 1, "misses": 2}  # only the all-rows fit is the same
+    assert main(base + ["--resume", "--threads", "1"]) == 0  # threads never change results
+    res = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert res["cache"] == {"hits": 3, "misses": 0}
+
+
+def test_tqdm_progress_adapter(capsys):
+    from hotalign.cli import TqdmProgress
+
+    with TqdmProgress("pairs", "pair", disable=False) as bar:
+        for done in (1, 3, 4):
+            bar(done, 4)
+        assert bar.bar.n == 4
+        bar(1, 6)  # a new grid restarts the bar
+        assert (bar.bar.n, bar.bar.total) == (1, 6)
+    assert "pairs" in capsys.readouterr().err
+    silent = TqdmProgress("pairs")  # stderr is not a terminal under pytest: silent
+    silent(1, 2)
+    assert silent.bar is None

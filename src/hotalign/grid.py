@@ -10,6 +10,8 @@ BLAS never oversubscribe the cores. Results do not depend on the number of threa
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
 from dataclasses import dataclass
@@ -23,7 +25,27 @@ from ._validation import MASS_RTOL, as_marginal, check_int
 from .costs import ZScore, as_float_dtype, as_layer
 from .results import TransportResult
 
-__all__ = ["GridResult", "solve_grid"]
+__all__ = ["GridResult", "pair_backend", "solve_grid"]
+
+# A backend that takes over solve_pairs in the current context (thread / task); see
+# pair_backend. A ContextVar, so other threads keep the local pool.
+_BACKEND = contextvars.ContextVar("hotalign_pair_backend", default=None)
+
+
+@contextlib.contextmanager
+def pair_backend(backend):
+    """Route every :func:`solve_pairs` call in this context through ``backend``.
+
+    ``backend(Zx, Zy, **kwargs)`` receives the arguments of :func:`solve_pairs` and returns a
+    :class:`GridResult`; calls it makes to :func:`solve_pairs` itself run locally. Used by
+    :func:`hotalign.distributed.grid_backend` to send the grids of ``HOT.fit``,
+    ``TrajectoryHOT.fit`` and ``evaluate`` to a Dask cluster.
+    """
+    token = _BACKEND.set(backend)
+    try:
+        yield backend
+    finally:
+        _BACKEND.reset(token)
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +125,16 @@ def solve_pairs(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_
     The grid runs in a helper thread with the GIL released; the calling thread waits in short
     intervals, so Ctrl-C (KeyboardInterrupt) cancels the remaining pairs and returns control
     within about the time of the pairs already running. BLAS is limited to one thread meanwhile.
+    Inside :func:`pair_backend` the call goes to that backend instead.
     """
+    backend = _BACKEND.get()
+    if backend is not None:
+        token = _BACKEND.set(None)  # the backend's own solve_pairs calls run locally
+        try:
+            return backend(Zx, Zy, n_threads=n_threads, keep_plans=keep_plans, a=a, b=b,
+                           max_iter=max_iter, progress=progress)
+        finally:
+            _BACKEND.reset(token)
     n_threads = default_threads() if n_threads is None else n_threads
     dgemm, sgemm = gemm_pointers()
     f32 = Zx[0].dtype == np.float32

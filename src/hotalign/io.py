@@ -1,0 +1,613 @@
+"""Reading systems of layers from disk or memory, and writing results.
+
+A *system* is an ordered list of layers, each a ``(T, n)`` array (rows = stimuli). Supported
+inputs:
+
+- ``.npz``: one array per layer (``np.savez``); members are memory-mapped when stored
+  uncompressed, read on access otherwise.
+- a folder of ``.npy`` files, one per layer (the layout activation-capture tools such as
+  thingsvision write); memory-mapped.
+- ``.npy``: a single layer; memory-mapped.
+- ``.safetensors``: one tensor per layer; the header is parsed here and tensors are
+  memory-mapped (float16/32/64, integer types).
+- HDF5 (``.h5``, ``.hdf5``, ``.hdf``): every dataset of the file, at any depth (groups give
+  ``group/name``); a dataset is read when its layer is used.
+- in Python: a ``dict`` name -> array, a list of arrays, NumPy arrays or tensors (anything with
+  ``.detach().cpu().numpy()``, e.g. torch).
+
+Layers come in natural order (``layer_2`` before ``layer_10``) unless a selection says otherwise.
+Layers with more than two dimensions are flattened to ``(T, prod(rest))``. An entry named
+``stimulus_ids`` (or ``file_names.txt`` in a folder) is not a layer: it names the stimuli, and
+:func:`check_stimuli` requires both systems to list the same ids in the same order.
+
+Nothing is unpickled (``allow_pickle=False`` everywhere): object arrays are refused. A missing,
+empty, truncated or mislabelled file raises :class:`InputError` (a ``ValueError``) whose message
+names the file and the problem.
+
+Memory
+------
+Opening a system reads only headers. A layer's data are read when the layer is used; memory-mapped
+layers are paged in by the operating system. The estimator standardises every layer of a split at
+once (one ``T x n_l`` copy per layer, in the working dtype), so the peak memory of a fit is about
+``sum_l T n_l + sum_m T n_m`` values in that dtype, plus, per layer pair being solved (one per
+thread or Dask worker), the ``n_l x n_m`` cost tile and the solver's ``O(n_l n_m)`` working
+arrays. A Dask worker holds only the standardised layers of the pairs it is given.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "InputError",
+    "System",
+    "check_stimuli",
+    "load_system",
+    "natural_key",
+    "read_plans",
+    "write_json",
+    "write_plans",
+]
+
+STIMULUS_KEY = "stimulus_ids"
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+_LAYER_KINDS = "iuf"  # integer and float layers; bool, complex, object, strings are refused
+
+
+class InputError(ValueError):
+    """Bad input data: the message names the file (or argument) and the problem."""
+
+
+def natural_key(name: str):
+    """Sort key putting ``layer_2`` before ``layer_10``."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", name)
+            if t != ""]
+
+
+@dataclass(eq=False)
+class System:
+    """An ordered list of named layers, read lazily.
+
+    Attributes
+    ----------
+    source : str
+        The file or folder it came from, or ``"<python>"``.
+    names : list of str
+        Layer names, in order.
+    shapes : list of tuple
+        ``(T, n)`` of every layer (known without reading the data).
+    stimulus_ids : ndarray or None
+        Optional ids of the T stimuli.
+    digest : str
+        SHA-256 of the input's content (file bytes, or array bytes for Python inputs).
+    """
+
+    source: str
+    names: list
+    shapes: list
+    loaders: list = field(repr=False)
+    stimulus_ids: np.ndarray | None = None
+    digest: str = ""
+
+    def __len__(self):
+        return len(self.names)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        try:
+            arr = self.loaders[k]()
+        except InputError:
+            raise
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise InputError(f"{self.source}: cannot read layer {self.names[k]!r}: {exc}") from None
+        return _as_2d(arr, self.source, self.names[k])
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    @property
+    def n_stimuli(self) -> int:
+        return int(self.shapes[0][0])
+
+    def select(self, spec) -> System:
+        """A system with only the layers named by ``spec`` (see :func:`select_layers`)."""
+        idx = select_layers(self.names, spec, self.source)
+        return System(self.source, [self.names[i] for i in idx], [self.shapes[i] for i in idx],
+                      [self.loaders[i] for i in idx], self.stimulus_ids, self.digest)
+
+
+def select_layers(names, spec, source="input") -> list[int]:
+    """Indices of the layers a selection names, in the selection's order.
+
+    ``spec`` is None (all layers), or a comma-separated string (or list) of items, each a layer
+    name, a glob pattern (``block*``, expanded in natural order) or an index range ``a:b`` /
+    index ``k`` into the natural order (negative indices count from the end).
+    """
+    if spec is None:
+        return list(range(len(names)))
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    items = [s for s in items if s != ""]
+    if not items:
+        raise InputError(f"{source}: --layers selects no layer")
+    out = []
+    for item in items:
+        item = str(item)
+        if item in names:
+            out.append(names.index(item))
+        elif re.fullmatch(r"-?\d*:-?\d*", item):
+            a, b = item.split(":")
+            out.extend(range(len(names))[slice(int(a) if a else None, int(b) if b else None)])
+        elif re.fullmatch(r"-?\d+", item):
+            k = int(item)
+            if not -len(names) <= k < len(names):
+                raise InputError(f"{source}: layer index {k} out of range ({len(names)} layers)")
+            out.append(k % len(names))
+        else:
+            hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, item)]
+            if not hits:
+                raise InputError(f"{source}: no layer matches {item!r} (layers: "
+                                 f"{', '.join(names[:8])}{' ...' if len(names) > 8 else ''})")
+            out.extend(hits)
+    if not out:
+        raise InputError(f"{source}: --layers {spec!r} selects no layer")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------
+
+
+def load_system(source, layers=None, *, name="input") -> System:
+    """Open a system from a path or a Python object, reading headers only.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, dict, list or System
+        A ``.npz``/``.npy``/``.safetensors``/HDF5 file, a folder of ``.npy`` files, a dict
+        name -> array, or a list of arrays (named ``layer_0``, ``layer_1``, ...). Arrays may be
+        NumPy arrays or tensors with ``.detach().cpu().numpy()``.
+    layers : str or list, optional
+        Layer selection (see :func:`select_layers`); default all layers in natural order.
+    name : str
+        What to call a Python input in error messages.
+
+    Returns
+    -------
+    System
+
+    Raises
+    ------
+    InputError
+        Missing file, unsupported extension, empty/truncated/mislabelled file, object arrays,
+        layers of different lengths T, non-numeric layers; the message names the file.
+    """
+    if isinstance(source, System):
+        system = source
+    elif isinstance(source, (str, os.PathLike)):
+        system = _load_path(Path(source))
+    elif isinstance(source, dict):
+        system = _from_arrays({str(k): v for k, v in source.items()}, name, sort=True)
+    elif isinstance(source, (list, tuple)):
+        system = _from_arrays({f"layer_{k}": v for k, v in enumerate(source)}, name, sort=False)
+    else:
+        raise InputError(f"{name}: expected a path, a dict of arrays or a list of arrays, got "
+                         f"{type(source).__name__}")
+    if layers is not None:
+        system = system.select(layers)
+    _check_lengths(system)
+    return system
+
+
+def _to_numpy(value, where):
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch-like tensor, duck-typed
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    return arr
+
+
+def _from_arrays(arrays: dict, name: str, sort: bool) -> System:
+    ids = arrays.pop(STIMULUS_KEY, None)
+    if ids is not None:
+        ids = _check_ids(_to_numpy(ids, name), name)
+    keys = sorted(arrays, key=natural_key) if sort else list(arrays)
+    if not keys:
+        raise InputError(f"{name}: no layers")
+    mats = {}
+    h = hashlib.sha256()
+    for k in keys:
+        arr = _as_2d(_to_numpy(arrays[k], name), name, k)
+        mats[k] = arr
+        h.update(f"{k}|{arr.dtype.str}|{arr.shape}|".encode())
+        h.update(np.ascontiguousarray(arr).data)
+    if ids is not None:
+        h.update(b"ids|" + np.ascontiguousarray(ids).astype(str).tobytes())
+    return System(name, keys, [mats[k].shape for k in keys],
+                  [(lambda a=mats[k]: a) for k in keys], ids, h.hexdigest())
+
+
+def _as_2d(arr, source, layer):
+    if arr.dtype.kind not in _LAYER_KINDS:
+        what = "an object (pickled) array" if arr.dtype.kind == "O" else f"dtype {arr.dtype}"
+        raise InputError(f"{source}: layer {layer!r} is {what}; layers must be float or integer "
+                         "arrays")
+    if arr.ndim < 2:
+        raise InputError(f"{source}: layer {layer!r} must have at least 2 dimensions (stimuli x "
+                         f"units), got shape {arr.shape}")
+    if arr.ndim > 2:
+        arr = arr.reshape(arr.shape[0], -1)
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{source}: layer {layer!r} is empty (shape {arr.shape})")
+    return arr
+
+
+def _check_ids(ids, source):
+    if ids.dtype.kind == "O":
+        raise InputError(f"{source}: stimulus_ids is an object (pickled) array")
+    if ids.dtype.kind == "S":
+        ids = ids.astype(str)
+    return np.asarray(ids).reshape(-1)
+
+
+def _check_lengths(system: System):
+    for k, shape in enumerate(system.shapes):
+        if len(shape) < 2 or shape[0] == 0 or int(np.prod(shape[1:])) == 0:
+            raise InputError(f"{system.source}: layer {system.names[k]!r} is empty or not 2-D "
+                             f"(shape {tuple(shape)})")
+    system.shapes = [(int(s[0]), int(np.prod(s[1:]))) for s in system.shapes]
+    T = system.shapes[0][0]
+    for k, shape in enumerate(system.shapes):
+        if shape[0] != T:
+            raise InputError(
+                f"{system.source}: layer {system.names[k]!r} has {shape[0]} rows (stimuli) but "
+                f"{system.names[0]!r} has {T}; every layer must hold the same stimuli"
+            )
+    if system.stimulus_ids is not None and system.stimulus_ids.shape[0] != T:
+        raise InputError(f"{system.source}: stimulus_ids lists {system.stimulus_ids.shape[0]} "
+                         f"stimuli but the layers have {T} rows")
+
+
+def _load_path(path: Path) -> System:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_dir():
+        return _load_folder(path)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _load_npz(path)
+    if suffix == ".npy":
+        arr = _open_npy(path)
+        return System(str(path), [path.stem], [arr.shape], [lambda a=arr: a], None,
+                      _file_digest(path))
+    if suffix == ".safetensors":
+        return _load_safetensors(path)
+    if suffix in HDF5_SUFFIXES:
+        return _load_hdf5(path)
+    raise InputError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; "
+                     "expected .npz, .npy, .safetensors, .h5/.hdf5 or a folder of .npy files")
+
+
+def _file_digest(path: Path, h=None):
+    own = h is None
+    h = hashlib.sha256() if own else h
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest() if own else h
+
+
+def _open_npy(path: Path):
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        msg = str(exc)
+        if "allow_pickle" in msg or "Object arrays" in msg or "Python objects" in msg:
+            raise InputError(f"{path}: contains an object (pickled) array, which is not "
+                             "loaded (allow_pickle=False)") from None
+        raise InputError(f"{path}: not a valid .npy file or truncated ({msg})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a valid .npy file ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise InputError(f"{path}: not a .npy array file")
+    return arr
+
+
+def _load_folder(path: Path) -> System:
+    files = sorted((p for p in path.iterdir() if p.suffix.lower() == ".npy" and p.is_file()),
+                   key=lambda p: natural_key(p.stem))
+    ids = None
+    layer_files = []
+    for p in files:
+        if p.stem == STIMULUS_KEY:
+            ids = _check_ids(np.load(p, allow_pickle=False) if p.stat().st_size else
+                             np.empty(0), str(p))
+        else:
+            layer_files.append(p)
+    if ids is None and (path / "file_names.txt").is_file():  # thingsvision's stimulus list
+        ids = np.array((path / "file_names.txt").read_text().split("\n"))
+        ids = ids[ids != ""]
+    if not layer_files:
+        raise InputError(f"{path}: folder holds no .npy layer files")
+    arrays = []
+    for p in layer_files:
+        if p.stat().st_size == 0:
+            raise InputError(f"{p}: file is empty")
+        arrays.append(_open_npy(p))
+    h = hashlib.sha256()
+    for p in layer_files:
+        h.update(p.name.encode() + b"|")
+        _file_digest(p, h)
+    if ids is not None:
+        h.update(b"ids|" + ids.astype(str).tobytes())
+    return System(str(path), [p.stem for p in layer_files], [a.shape for a in arrays],
+                  [(lambda a=a: a) for a in arrays], ids, h.hexdigest())
+
+
+def _load_npz(path: Path) -> System:
+    try:
+        zf = zipfile.ZipFile(path)
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a valid .npz (zip) file, or truncated ({exc})") from None
+    members = {}
+    ids = None
+    try:
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                continue
+            key = info.filename[:-4]
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+                header_len = f.tell() if hasattr(f, "tell") else None
+            if dtype.hasobject:
+                raise InputError(f"{path}: member {key!r} is an object (pickled) array, which is "
+                                 "not loaded (allow_pickle=False)")
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            if key == STIMULUS_KEY:
+                ids = _check_ids(_read_npz_member(path, key), str(path))
+                continue
+            members[key] = (shape, fortran, dtype, info, header_len, nbytes)
+    except InputError:
+        raise
+    except (ValueError, zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise InputError(f"{path}: corrupt or truncated .npz ({exc})") from None
+    finally:
+        zf.close()
+    if not members:
+        raise InputError(f"{path}: .npz holds no layer arrays")
+    keys = sorted(members, key=natural_key)
+    size = path.stat().st_size
+    loaders = []
+    for k in keys:
+        shape, fortran, dtype, info, header_len, nbytes = members[k]
+        loaders.append(_npz_loader(path, k, shape, fortran, dtype, info, header_len, nbytes, size))
+    return System(str(path), keys, [members[k][0] for k in keys], loaders, ids,
+                  _file_digest(path))
+
+
+def _npz_loader(path, key, shape, fortran, dtype, info, header_len, nbytes, size):
+    if info.compress_type == zipfile.ZIP_STORED and header_len is not None and nbytes > 0:
+        # Uncompressed member: memory-map it in place (offset = local header + npy header).
+        with open(path, "rb") as f:
+            f.seek(info.header_offset)
+            local = f.read(30)
+        if len(local) == 30 and local[:4] == b"PK\x03\x04":
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            offset = info.header_offset + 30 + name_len + extra_len + header_len
+            if offset + nbytes > size:
+                raise InputError(f"{path}: member {key!r} is truncated")
+            order = "F" if fortran else "C"
+            return lambda: np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                                     order=order)
+    return lambda: _read_npz_member(path, key)
+
+
+def _read_npz_member(path, key):
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
+            return npz[key]
+    except ValueError as exc:
+        raise InputError(f"{path}: member {key!r} cannot be read ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InputError(f"{path}: member {key!r} is corrupt or truncated ({exc})") from None
+
+
+_ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2", "I32": "<i4",
+              "I64": "<i8", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
+
+
+def _load_safetensors(path: Path) -> System:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise InputError(f"{path}: truncated safetensors file (no header length)")
+        (n,) = struct.unpack("<Q", head)
+        if n == 0 or n > min(size - 8, 100_000_000):
+            raise InputError(f"{path}: corrupt safetensors header (declared length {n} bytes, "
+                             f"file has {size})")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: corrupt safetensors header ({exc})") from None
+    header.pop("__metadata__", None)
+    base = 8 + n
+    entries = {}
+    for key, spec in header.items():
+        try:
+            dt, shape, (start, stop) = spec["dtype"], tuple(spec["shape"]), spec["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"{path}: corrupt safetensors header entry {key!r}") from None
+        if dt not in _ST_DTYPES:
+            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt} "
+                             f"(supported: {', '.join(_ST_DTYPES)})")
+        dtype = np.dtype(_ST_DTYPES[dt])
+        if stop - start != int(np.prod(shape)) * dtype.itemsize or start < 0:
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} offsets do not "
+                             "match its shape")
+        if base + stop > size:
+            raise InputError(f"{path}: truncated safetensors file (tensor {key!r} ends at byte "
+                             f"{base + stop}, file has {size})")
+        entries[key] = (dtype, shape, base + start)
+
+    def loader(dtype, shape, offset):
+        if int(np.prod(shape)) == 0:
+            return lambda: np.empty(shape, dtype)
+        return lambda: np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+    ids = None
+    if STIMULUS_KEY in entries:
+        ids = _check_ids(np.array(loader(*entries.pop(STIMULUS_KEY))()), str(path))
+    if not entries:
+        raise InputError(f"{path}: safetensors file holds no layer tensors")
+    keys = sorted(entries, key=natural_key)
+    return System(str(path), keys, [entries[k][1] for k in keys],
+                  [loader(*entries[k]) for k in keys], ids, _file_digest(path))
+
+
+def _load_hdf5(path: Path) -> System:
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - optional dependency
+        raise InputError(f"{path}: reading HDF5 needs h5py (pip install 'hotalign[io]')") from None
+    try:
+        with h5py.File(path, "r") as f:
+            found = {}
+
+            def visit(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    found[name] = (obj.shape, obj.dtype)
+
+            f.visititems(visit)
+            ids = None
+            if STIMULUS_KEY in found:
+                ids = _check_ids(np.asarray(f[STIMULUS_KEY][()]), str(path))
+                del found[STIMULUS_KEY]
+    except OSError as exc:
+        raise InputError(f"{path}: not a valid HDF5 file, or truncated ({exc})") from None
+    if not found:
+        raise InputError(f"{path}: HDF5 file holds no datasets (empty groups only)")
+    for key, (shape, dtype) in found.items():
+        if dtype.kind not in _LAYER_KINDS:
+            raise InputError(f"{path}: dataset {key!r} has dtype {dtype}; layers must be float "
+                             "or integer arrays")
+
+    def loader(key):
+        def read():
+            with h5py.File(path, "r") as f:
+                return f[key][()]
+        return read
+
+    keys = sorted(found, key=natural_key)
+    return System(str(path), keys, [found[k][0] for k in keys], [loader(k) for k in keys], ids,
+                  _file_digest(path))
+
+
+def check_stimuli(x: System, y: System) -> None:
+    """Both systems must hold the same T stimuli in the same order.
+
+    Raises InputError naming the first mismatch when both carry ``stimulus_ids`` that differ in
+    set or order, or when the numbers of rows differ.
+    """
+    if x.n_stimuli != y.n_stimuli:
+        raise InputError(f"{y.source}: has {y.n_stimuli} stimuli (rows) but {x.source} has "
+                         f"{x.n_stimuli}; both systems must hold the same stimuli")
+    if x.stimulus_ids is None or y.stimulus_ids is None:
+        return
+    a, b = x.stimulus_ids.astype(str), y.stimulus_ids.astype(str)
+    diff = np.flatnonzero(a != b)
+    if diff.size:
+        k = int(diff[0])
+        kind = "order" if set(a.tolist()) == set(b.tolist()) else "set"
+        raise InputError(f"{y.source}: stimulus_ids differ from {x.source} in {kind}; first "
+                         f"mismatch at row {k}: {str(b[k])!r} vs {str(a[k])!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path, obj) -> None:
+    """Write a JSON document atomically (NaN written as null)."""
+    text = json.dumps(_jsonable(obj), indent=2, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    return obj
+
+
+def write_plans(path, unit_plans, x_names, y_names) -> None:
+    """Save sparse unit plans to ``.npz``: ``{l}_{m}_rows/cols/weights`` per pair, plus
+    ``shape_{l}_{m}``, ``cost`` (L, M) and the layer names (no pickles; atomic)."""
+    import io as _io
+
+    arrays = {"x_layers": np.array(x_names, dtype=str), "y_layers": np.array(y_names, dtype=str)}
+    costs = np.empty((len(unit_plans), len(unit_plans[0])))
+    for l, row in enumerate(unit_plans):
+        for m, plan in enumerate(row):
+            arrays[f"{l}_{m}_rows"] = plan.rows
+            arrays[f"{l}_{m}_cols"] = plan.cols
+            arrays[f"{l}_{m}_weights"] = plan.weights
+            arrays[f"{l}_{m}_shape"] = np.array(plan.shape, dtype=np.int64)
+            costs[l, m] = plan.cost
+    arrays["cost"] = costs
+    buf = _io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_plans(path) -> dict:
+    """Read :func:`write_plans` output: ``{"x_layers", "y_layers", "cost", "plans"}`` where
+    ``plans[(l, m)]`` is a dense-free dict of ``rows``, ``cols``, ``weights``, ``shape``."""
+    with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
+        out = {"x_layers": npz["x_layers"].tolist(), "y_layers": npz["y_layers"].tolist(),
+               "cost": npz["cost"], "plans": {}}
+        for l in range(len(out["x_layers"])):
+            for m in range(len(out["y_layers"])):
+                out["plans"][(l, m)] = {k: npz[f"{l}_{m}_{k}"]
+                                        for k in ("rows", "cols", "weights", "shape")}
+    return out

@@ -1,0 +1,176 @@
+"""Figures of HOT results (optional: ``pip install 'hotalign[plot]'``).
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so nothing here
+touches the global backend: figures render off-screen (Agg) in scripts, on servers and in tests,
+and display inline in notebooks. :func:`save` writes PNG (default), SVG or PDF.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "FORMATS",
+    "plot_checkpoint_coupling",
+    "plot_layer_costs",
+    "plot_layer_plan",
+    "plot_layer_scores",
+    "plot_unit_plan",
+    "save",
+]
+
+FORMATS = ("png", "svg", "pdf")
+_LABELS = {"hot": "HOT", "perm_p": "Perm-P", "single_best": "Single-Best OT",
+           "pairwise_best": "Pairwise-Best OT"}
+_LABELS |= {f"{k}_r": f"{v}+R" for k, v in _LABELS.items()}
+
+
+def _figure(width, height):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - optional dependency
+        raise ImportError("figures need matplotlib: pip install 'hotalign[plot]'") from None
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _heat_size(L, M):
+    return min(3 + 0.45 * M, 16), min(2.5 + 0.4 * L, 14)
+
+
+def _heatmap(ax, A, x_names, y_names, cmap, label, annotate):
+    im = ax.imshow(A, cmap=cmap, aspect="auto", interpolation="nearest")
+    L, M = A.shape
+    ax.set_yticks(range(L), labels=list(x_names) if x_names is not None else range(L))
+    ax.set_xticks(range(M), labels=list(y_names) if y_names is not None else range(M),
+                  rotation=45 if M > 4 else 0, ha="right" if M > 4 else "center")
+    ax.set_ylabel("X layer")
+    ax.set_xlabel("Y layer")
+    if annotate and L * M <= 144:
+        hi = np.nanmax(A) if np.isfinite(A).any() else 1.0
+        for l in range(L):
+            for m in range(M):
+                ax.text(m, l, f"{A[l, m]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if A[l, m] < 0.6 * hi else "black")
+    ax.figure.colorbar(im, ax=ax, label=label)
+    return im
+
+
+def plot_layer_plan(P, x_names=None, y_names=None, *, title="Layer plan P"):
+    """Heatmap of the layer plan, shown as ``L * P`` (each row sums to 1: how layer l of X is
+    spread over the layers of Y)."""
+    P = np.asarray(P, dtype=float)
+    fig = _figure(*_heat_size(*P.shape))
+    ax = fig.add_subplot()
+    _heatmap(ax, P * P.shape[0], x_names, y_names, "viridis", "L x P (row sums 1)", True)
+    ax.set_title(title)
+    return fig
+
+
+def plot_layer_costs(C, x_names=None, y_names=None, *, title="Layer-pair distances C"):
+    """Heatmap of the unit-level transport costs C (soft-matching distance, lower = more
+    alike), with the row-wise minimum (Pairwise-Best) marked."""
+    C = np.asarray(C, dtype=float)
+    fig = _figure(*_heat_size(*C.shape))
+    ax = fig.add_subplot()
+    _heatmap(ax, C, x_names, y_names, "magma_r", "distance (lower = more alike)", True)
+    best = np.argmin(C, axis=1)
+    ax.scatter(best, np.arange(C.shape[0]), marker="s", s=60, facecolors="none",
+               edgecolors="cyan", linewidths=1.5, label="row minimum")
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(title)
+    return fig
+
+
+def plot_layer_scores(layer_scores, x_names=None, *, errors=None,
+                      title="Held-out reconstruction per layer"):
+    """Grouped bars: the per-layer score (mean Pearson correlation, higher is better) of each
+    method.
+
+    Parameters
+    ----------
+    layer_scores : dict of str -> array_like, shape (L,)
+        Mean score of each layer per method (e.g. ``ev.layer_scores[m].mean(axis=0)``).
+    errors : dict of str -> array_like, shape (L,), optional
+        Error bars (e.g. the standard deviation over splits).
+    """
+    methods = list(layer_scores)
+    L = len(next(iter(layer_scores.values())))
+    fig = _figure(min(4 + 0.6 * L * max(1, len(methods)) / 2, 18), 3.8)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(methods))
+    x = np.arange(L)
+    for k, m in enumerate(methods):
+        yerr = None if errors is None else np.asarray(errors[m])
+        ax.bar(x + (k - (len(methods) - 1) / 2) * width, np.asarray(layer_scores[m]), width,
+               yerr=yerr, capsize=2, label=_LABELS.get(m, m))
+    ax.set_xticks(x, labels=list(x_names) if x_names is not None else x,
+                  rotation=45 if L > 6 else 0, ha="right" if L > 6 else "center")
+    ax.set_xlabel("X layer")
+    ax.set_ylabel("score: mean unit correlation (higher is better)")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.legend(fontsize=7, ncols=min(4, len(methods)))
+    ax.set_title(title)
+    return fig
+
+
+def plot_unit_plan(plan, *, x_name="X layer", y_name="Y layer", max_units=None):
+    """The sparse unit plan Q of one layer pair: a dot per nonzero cell, its area the mass.
+
+    Units of Y are ordered by the X unit they receive the most mass from, so a (noisy)
+    permutation shows as a diagonal.
+    """
+    n, m = plan.shape
+    rows, cols, w = np.asarray(plan.rows), np.asarray(plan.cols), np.asarray(plan.weights)
+    # order Y's units by the barycentre of the X units sending them mass
+    mass = np.bincount(cols, weights=w, minlength=m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.bincount(cols, weights=w * rows, minlength=m) / mass
+    centre[~np.isfinite(centre)] = n
+    rank = np.empty(m, dtype=np.int64)
+    rank[np.argsort(centre, kind="stable")] = np.arange(m)
+    fig = _figure(5.5, 5)
+    ax = fig.add_subplot()
+    size = 4 + 40 * (w / w.max() if w.size and w.max() > 0 else w)
+    ax.scatter(rank[cols], rows, s=size, c=w * n, cmap="viridis", vmin=0, vmax=1,
+               linewidths=0)
+    ax.set_xlim(-0.5, m - 0.5)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(f"{y_name} unit (sorted by matched {x_name} unit)")
+    ax.set_ylabel(f"{x_name} unit")
+    ax.set_title(f"Unit plan {x_name} -> {y_name}: {plan.nnz} cells, cost {plan.cost:.3f}")
+    return fig
+
+
+def plot_checkpoint_coupling(D, coupling, x_names=None, y_names=None, *,
+                             title="Checkpoint coupling"):
+    """Distances between checkpoints (``D[k, k'] = <C, P>``, lower = more alike) as a heatmap,
+    with the cells of the checkpoint coupling circled (area = mass)."""
+    D = np.asarray(D, dtype=float)
+    G = np.asarray(coupling, dtype=float)
+    fig = _figure(*_heat_size(*D.shape))
+    ax = fig.add_subplot()
+    _heatmap(ax, D, x_names, y_names, "magma_r", "HOT distance (lower = more alike)", False)
+    k, kk = np.nonzero(G > 0)
+    if k.size:
+        ax.scatter(kk, k, s=20 + 200 * G[k, kk] / G.max(), facecolors="none",
+                   edgecolors="cyan", linewidths=1.5, label="coupling")
+        ax.legend(loc="upper right", fontsize=7)
+    ax.set_xlabel("checkpoint of B")
+    ax.set_ylabel("checkpoint of A")
+    ax.set_title(title)
+    return fig
+
+
+def save(fig, path, formats=("png",), dpi=120) -> list[Path]:
+    """Write ``fig`` to ``path`` with each suffix of ``formats``; returns the files written."""
+    path = Path(path)
+    out = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"figure format must be one of {list(FORMATS)}, got {fmt!r}")
+        target = path.with_suffix(f".{fmt}")
+        fig.savefig(target, format=fmt, dpi=dpi)
+        out.append(target)
+    return out
