@@ -31,8 +31,8 @@ def main():
     rng = np.random.default_rng(0)
     print("BLAS:", [(i["internal_api"], i.get("version"), i.get("architecture"), i["num_threads"])
                     for i in threadpool_info()])
-    print(f"\n| n = m | dtype | hotalign | np.dot (pre-standardised) | NumPy recipe | "
-          f"hotalign FLOP rate / np.dot | f64 / f32 |")
+    print("\n| n = m | dtype | hotalign | np.dot (pre-standardised) | NumPy recipe | "
+          "hotalign FLOP rate / np.dot | f64 / f32 |")
     print("|---|---|---|---|---|---|---|")
     with threadpool_limits(limits=args.threads):
         for n in (int(s) for s in args.sizes.split(",")):

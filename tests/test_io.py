@@ -157,7 +157,8 @@ def test_stimulus_ids_checked(rng):
     x = load_system({"l": A, "stimulus_ids": ids})
     check_stimuli(x, load_system({"l": A, "stimulus_ids": ids.copy()}))
     check_stimuli(x, load_system({"l": A}))  # ids on one side only: nothing to compare
-    with pytest.raises(InputError, match=r"differ .* in order; first mismatch at row 1: 'c' vs 'b'"):
+    msg = r"differ .* in order; first mismatch at row 1: 'c' vs 'b'"
+    with pytest.raises(InputError, match=msg):
         check_stimuli(x, load_system({"l": A, "stimulus_ids": ids[[0, 2, 1, 3]]}))
     with pytest.raises(InputError, match=r"in set; first mismatch at row 3: 'z' vs 'd'"):
         check_stimuli(x, load_system({"l": A, "stimulus_ids": np.array(["a", "b", "c", "z"])}))

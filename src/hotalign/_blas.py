@@ -35,7 +35,7 @@ def _capsule_address(capsule: object) -> int:
     return int(address)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gemm_pointers() -> tuple[int, int]:
     """Return ``(dgemm_address, sgemm_address)`` of scipy's BLAS as Python ints (cached).
 

@@ -458,7 +458,7 @@ class _Lap(_Solver):
 
 _LAPX_PROBE = (
     "import json, lap; print(json.dumps({'version': getattr(lap, '__version__', None), "
-    "'functions': [f for f in %r if hasattr(lap, f)]}))" % (_LAPX_FUNCTIONS,)
+    f"'functions': [f for f in {_LAPX_FUNCTIONS!r} if hasattr(lap, f)]}}))"
 )
 
 _LAPX_WORKER = r"""

@@ -23,7 +23,6 @@ import importlib.util
 import json
 import os
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -233,7 +232,8 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
                 "time": _median(times),
                 "score": s_plain,
                 "C_maxdiff_float64": float(np.abs(C_plain - rec_C64(hot, Xtr, Ytr)).max()),
-                "same_P": bool(np.array_equal(P_plain > 1e-12, HOT().fit(Xtr, Ytr).layer_plan_ > 1e-12)),
+                "same_P": bool(np.array_equal(P_plain > 1e-12,
+                                              HOT().fit(Xtr, Ytr).layer_plan_ > 1e-12)),
                 "score_diff_float64": abs(s_plain - HOT().fit(Xtr, Ytr).score(Xte, Yte)),
             }
             say(f"plain NumPy+POT {L}x{M} n={n}: {rec['plain']}")
@@ -262,7 +262,8 @@ def format_pipeline_markdown(results) -> str:
              f"medians of {results['repeats']} runs.", ""]
     lines += ["### Grid (costs + exact solves + sparse plans for every layer pair)", "",
               "| case | dtype | ours 1 thread | ours 2 threads | 2t speed-up | GEMM floor | "
-              "ours / floor | best assembly | assembly / ours |", "|---|---|---|---|---|---|---|---|---|"]
+              "ours / floor | best assembly | assembly / ours |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for c in results["cases"]:
         for dt, g in c["grid"].items():
             asm = {k: v for k, v in g.items() if k.startswith("assembly[") and not k.endswith(
@@ -275,7 +276,8 @@ def format_pipeline_markdown(results) -> str:
                 + (f"{best[1]:.3f} s ({best[0][9:-1]}) | {best[1] / g['ours_2t']:.2f}x |" if best
                    else "n/a | n/a |"))
     lines += ["", "### HOT end to end (fit on 80% + score on 20%)", "",
-              "| case | dtype | ours | GEMM floor | ours / floor | plain NumPy+POT | plain / ours | "
+              "| case | dtype | ours | GEMM floor | ours / floor | plain NumPy+POT | "
+              "plain / ours | "
               "best assembly | assembly / ours |", "|---|---|---|---|---|---|---|---|---|"]
     for c in results["cases"]:
         plain = c.get("plain", {}).get("time")
@@ -283,7 +285,8 @@ def format_pipeline_markdown(results) -> str:
             asm = {k: v for k, v in h.items() if k.startswith("assembly[") and isinstance(v, float)}
             best = min(asm.items(), key=lambda kv: kv[1]) if asm else None
             lines.append(
-                f"| {c['L']}x{c['M']}, n={c['n']} | {dt} | {h['ours']:.3f} s | {h['floor']:.3f} s | "
+                f"| {c['L']}x{c['M']}, n={c['n']} | {dt} | {h['ours']:.3f} s | "
+                f"{h['floor']:.3f} s | "
                 f"{h['ours'] / h['floor']:.2f} | "
                 + (f"{plain:.2f} s | {plain / h['ours']:.1f}x | " if plain else "n/a | n/a | ")
                 + (f"{best[1]:.3f} s ({best[0][9:-1]}) | {best[1] / h['ours']:.2f}x |" if best

@@ -254,8 +254,8 @@ def _load_pair(args):
 
 def _align(args) -> int:
     from . import distributed
-    from .cache import FitCache, cached
     from .baselines import ALL_METHODS, METHODS
+    from .cache import FitCache, cached
     from .evaluation import evaluate
     from .io import write_json, write_plans
 
@@ -385,10 +385,8 @@ def _checkpoints(folder, layers):
 
 
 def _trajectory(args) -> int:
-    from . import plotting
+    from . import distributed, plotting
     from .io import InputError, check_stimuli, write_json
-
-    from . import distributed
     from .trajectory import TrajectoryHOT
 
     formats = _formats(args.figure_format)
@@ -443,7 +441,8 @@ def _pair(value):
     try:
         l, m = (int(v) for v in value.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected L,M (two layer indices), got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected L,M (two layer indices), got {value!r}") from None
     return l, m
 
 
@@ -530,7 +529,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("hotalign: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - anything else is exit code 1, with the traceback
+    except Exception as exc:
         traceback.print_exc()
         print(f"hotalign: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

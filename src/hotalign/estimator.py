@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ._base import ParamsMixin
-
 from ._validation import check_int
 from .costs import ZScore, as_float_dtype, check_constant_policy
 from .grid import check_layers, default_threads, solve_pairs

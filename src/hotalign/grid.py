@@ -86,7 +86,8 @@ def check_layers(layers, name: str, *, min_rows: int = 2) -> list[np.ndarray]:
     try:
         layers = list(layers)
     except TypeError:
-        raise ValueError(f"{name} must be a list of 2-D arrays, got {type(layers).__name__}") from None
+        raise ValueError(
+            f"{name} must be a list of 2-D arrays, got {type(layers).__name__}") from None
     if not layers:
         raise ValueError(f"{name} is empty: it needs at least one layer")
     out = [as_layer(A, f"{name}[{k}]", min_rows=min_rows) for k, A in enumerate(layers)]

@@ -506,7 +506,7 @@ def _load_hdf5(path: Path) -> System:
         raise InputError(f"{path}: not a valid HDF5 file, or truncated ({exc})") from None
     if not found:
         raise InputError(f"{path}: HDF5 file holds no datasets (empty groups only)")
-    for key, (shape, dtype) in found.items():
+    for key, (_shape, dtype) in found.items():
         if dtype.kind not in _LAYER_KINDS:
             raise InputError(f"{path}: dataset {key!r} has dtype {dtype}; layers must be float "
                              "or integer arrays")

@@ -14,11 +14,9 @@ K K' layer-level problems (L x M each) and the K x K' checkpoint problem are sma
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ._base import ParamsMixin
-
 from ._validation import check_int
 from .costs import ZScore, as_float_dtype, check_constant_policy
 from .estimator import _kept_units
