@@ -370,3 +370,16 @@ def test_tqdm_progress_adapter(capsys):
     silent = TqdmProgress("pairs")  # stderr is not a terminal under pytest: silent
     silent(1, 2)
     assert silent.bar is None
+
+
+def test_demo_without_matplotlib_skips_figures(monkeypatch, capsys, tmp_path):
+    # The core install has no matplotlib: the demo still runs and says what it skipped.
+    from hotalign import plotting
+
+    monkeypatch.setattr(plotting, "available", lambda: False)
+    code = main(["demo", "--stimuli", "300", "--splits", "2", "--out", str(tmp_path / "d")])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "figures skipped: matplotlib is not installed" in captured.err
+    assert "| HOT |" in captured.out
+    assert not list((tmp_path / "d").glob("*.png"))

@@ -117,11 +117,18 @@ def _say(args, *parts, **kw):
         print(*parts, **kw)
 
 
+FIGURES_SKIPPED = "figures skipped: matplotlib is not installed (pip install 'hotalign[plot]')"
+
+
 def _figures(out: Path, formats, *, P, C, x_names, y_names, layer_scores=None, errors=None,
              unit_plan=None, pair_names=None) -> list[Path]:
+    """Write the figures; none (and a note on stderr) when matplotlib is not installed."""
     from . import plotting
 
     written = []
+    if not plotting.available():
+        print(FIGURES_SKIPPED, file=sys.stderr)
+        return written
     written += plotting.save(plotting.plot_layer_plan(P, x_names, y_names), out / "layer_plan",
                              formats)
     written += plotting.save(plotting.plot_layer_costs(C, x_names, y_names),
@@ -219,7 +226,8 @@ def _demo(args) -> int:
             errors={m: ev.layer_scores[m].std(axis=0) for m in ev.methods},
             unit_plan=hot.unit_plans_[pair[0]][pair[1]],
             pair_names=(x_names[pair[0]], y_names[pair[1]]))
-        print(f"\nFigures: {', '.join(str(p) for p in written)}")
+        if written:
+            print(f"\nFigures: {', '.join(str(p) for p in written)}")
     return 0 if exact and np.array_equal(found, planted) else 1
 
 
@@ -424,8 +432,12 @@ def _trajectory(args) -> int:
         "seconds": elapsed,
     }
     write_json(out / "results.json", summary)
-    written = plotting.save(plotting.plot_checkpoint_coupling(D, G, names_a, names_b),
-                            out / "checkpoint_coupling", formats)
+    written = []
+    if plotting.available():
+        written = plotting.save(plotting.plot_checkpoint_coupling(D, G, names_a, names_b),
+                                out / "checkpoint_coupling", formats)
+    else:
+        print(FIGURES_SKIPPED, file=sys.stderr)
     _say(args, "checkpoint coupling (A -> B): " + " ".join(
         f"{a}->{names_b[k]}" for a, k in zip(names_a, G.argmax(axis=1))))
     _say(args, f"written: {out / 'results.json'}, {', '.join(str(p) for p in written)}")

@@ -27,6 +27,13 @@ _LABELS = {"hot": "HOT", "perm_p": "Perm-P", "single_best": "Single-Best OT",
 _LABELS |= {f"{k}_r": f"{v}+R" for k, v in _LABELS.items()}
 
 
+def available() -> bool:
+    """True when matplotlib can be imported (the ``plot`` extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _figure(width, height):
     try:
         from matplotlib.figure import Figure
