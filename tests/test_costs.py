@@ -151,3 +151,21 @@ def test_zscore_bad_input(rng):
         ZScore().transform(np.ones((3, 3)))
     with pytest.raises(ValueError, match="X_test contains NaN"):
         hotalign.zscore(np.ones((3, 2)) + np.eye(3, 2), np.full((2, 2), np.nan))
+
+
+def test_reused_workspace_gives_identical_results(rng):
+    # The per-thread scratch is reused and grown across calls of different shapes and dtypes.
+    shapes = [(40, 7, 9), (300, 50, 20), (12, 3, 2), (300, 50, 20)]
+    first = {}
+    for T, n, m in shapes + shapes:
+        X = np.random.default_rng(T * n).standard_normal((T, n))
+        Y = np.random.default_rng(T * m + 1).standard_normal((T, m))
+        for dtype in (np.float64, np.float32):
+            K = hotalign.correlation_cost(X, Y, dtype=dtype)
+            key = (T, n, m, dtype)
+            if key in first:
+                np.testing.assert_array_equal(K, first[key])
+            else:
+                first[key] = K
+                tol = 1e-12 if dtype == np.float64 else 1e-6
+                np.testing.assert_allclose(K, reference_cost(X, Y), atol=tol)

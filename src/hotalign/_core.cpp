@@ -145,7 +145,8 @@ py::array standardize_typed(const py::array& X, const f64_array& mean, const f64
 
 template <class Real>
 void correlation_cost_typed(const py::array& X, const py::array& Y, py::array& out,
-                            std::uintptr_t gemm_address) {
+                            std::uintptr_t gemm_address, const std::optional<py::array>& work,
+                            int threads) {
     const std::int64_t ldx = row_stride(X, "X"), ldy = row_stride(Y, "Y");
     if (X.shape(0) != Y.shape(0))
         throw std::invalid_argument("X and Y must have the same number of rows");
@@ -156,8 +157,17 @@ void correlation_cost_typed(const py::array& X, const py::array& Y, py::array& o
     const Real* y = static_cast<const Real*>(Y.data());
     Real* o = static_cast<Real*>(out.mutable_data());
     const auto gemm = gemm_from<Real>(gemm_address);
+    hotalign::CorrelationCostOptions opt;
+    opt.threads = threads;
+    if (work) {  // caller-owned scratch, reused across calls (no fresh pages to fault in)
+        py::array w = *work;
+        if (!(w.flags() & py::array::c_style) || !w.writeable())
+            throw std::invalid_argument("workspace must be a writeable contiguous array");
+        opt.workspace = w.mutable_data();
+        opt.workspace_bytes = static_cast<std::size_t>(w.nbytes());
+    }
     py::gil_scoped_release release;
-    hotalign::correlation_cost(x, X.shape(0), X.shape(1), ldx, y, Y.shape(1), ldy, o, gemm);
+    hotalign::correlation_cost(x, X.shape(0), X.shape(1), ldx, y, Y.shape(1), ldy, o, gemm, opt);
 }
 
 // ---- the layer-pair grid ------------------------------------------------------------------
@@ -328,12 +338,23 @@ PYBIND11_MODULE(_core, mod) {
 
     mod.def(
         "correlation_cost",
-        [](const py::array& X, const py::array& Y, py::array& out, std::uintptr_t gemm) {
-            if (is_float32(X)) correlation_cost_typed<float>(X, Y, out, gemm);
-            else correlation_cost_typed<double>(X, Y, out, gemm);
+        [](const py::array& X, const py::array& Y, py::array& out, std::uintptr_t gemm,
+           const std::optional<py::array>& workspace, int threads) {
+            if (is_float32(X)) correlation_cost_typed<float>(X, Y, out, gemm, workspace, threads);
+            else correlation_cost_typed<double>(X, Y, out, gemm, workspace, threads);
         },
         py::arg("X"), py::arg("Y"), py::arg("out"), py::arg("gemm_address"),
-        "Write 1 - pearson(X[:, i], Y[:, j]) into out; gemm_address 0 = built-in kernel.");
+        py::arg("workspace").none(true) = py::none(), py::arg("threads") = 1,
+        "Write 1 - pearson(X[:, i], Y[:, j]) into out; gemm_address 0 = built-in kernel. "
+        "workspace: optional reusable scratch of workspace_bytes(...) bytes.");
+
+    mod.def(
+        "correlation_cost_workspace_bytes",
+        [](std::int64_t T, std::int64_t n, std::int64_t m, bool f32) {
+            return f32 ? hotalign::correlation_cost_workspace_bytes<float>(T, n, m)
+                       : hotalign::correlation_cost_workspace_bytes<double>(T, n, m);
+        },
+        py::arg("T"), py::arg("n"), py::arg("m"), py::arg("float32"));
 
     py::class_<GridJob>(mod, "GridJob")
         .def(py::init<const py::list&, const py::list&, const py::list&, const py::list&, int,
