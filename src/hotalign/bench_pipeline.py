@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,8 @@ import numpy as np
 from .bench import _time_runs, environment_info
 from .datasets import make_hierarchy
 
-__all__ = ["run_pipeline", "format_pipeline_markdown", "plain_hot", "assembly_grid"]
+__all__ = ["run_pipeline", "format_pipeline_markdown", "plain_hot", "plain_two_level",
+           "assembly_grid", "add_pipeline_arguments", "pipeline_main"]
 
 LAPX_ENV = "HOTALIGN_LAPX_PATH"
 
@@ -44,10 +46,12 @@ def _standardize(A, dtype):
     return np.ascontiguousarray(A, dtype=dtype)
 
 
-def plain_hot(Xtr, Ytr, Xte, Yte):
-    """SPEC.md in plain NumPy + POT: dense costs, ``ot.emd`` per pair, dense reconstruction.
+def plain_two_level(Xtr, Ytr):
+    """The unit and layer levels of SPEC.md in plain NumPy + POT.
 
-    Returns ``(C, P, score)``.
+    z-score each layer, dense ``1 - Zx.T @ Zy`` and ``ot.emd`` (uniform marginals) per pair,
+    then ``ot.emd`` on the layer costs C. Returns ``(C, Q, P)``: C (L, M), the dense unit plans
+    ``Q[l][m]`` and the dense layer plan P.
     """
     import ot
 
@@ -59,9 +63,19 @@ def plain_hot(Xtr, Ytr, Xte, Yte):
     for l in range(L):
         for m in range(M):
             K = 1.0 - Zx[l].T @ Zy[m]
-            Q[l][m] = ot.emd([], [], K)
+            Q[l][m] = ot.emd([], [], K, numItermax=10_000_000)
             C[l, m] = np.sum(K * Q[l][m])
     P = ot.emd([], [], C)
+    return C, Q, P
+
+
+def plain_hot(Xtr, Ytr, Xte, Yte):
+    """SPEC.md in plain NumPy + POT: dense costs, ``ot.emd`` per pair, dense reconstruction.
+
+    Returns ``(C, P, score)``.
+    """
+    C, Q, P = plain_two_level(Xtr, Ytr)
+    L, M = C.shape
     scores = []
     for l in range(L):
         Xhat = 0.0
@@ -153,8 +167,69 @@ def _median(times):
     return statistics.median(times)
 
 
+def _grid_case(Zx, Zy, peers, repeats):
+    """Grid medians for one case and dtype: ours at 1 and 2 threads, the floor, the assembly."""
+    from threadpoolctl import threadpool_limits
+
+    from .grid import solve_pairs
+
+    g = {}
+    for threads in (1, 2):
+        res, _, times = _time_runs(
+            lambda: solve_pairs(Zx, Zy, n_threads=threads, keep_plans=True), repeats, None)
+        g[f"ours_{threads}t"] = _median(times)
+    _, _, times = _time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
+    g["floor"] = _median(times)
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, _, times = _time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
+    g["floor_1t"] = _median(times)
+    if Zx[0].dtype == np.float32:
+        for pname, solver in peers.items():
+            (C_peer, _), _, times = _time_runs(lambda: assembly_grid(Zx, Zy, solver), repeats,
+                                               None)
+            g[f"assembly[{pname}]"] = _median(times)
+            g[f"assembly[{pname}]_C_maxdiff"] = float(np.abs(C_peer - res.costs).max())
+    return g
+
+
+def _hot_case(Xtr, Ytr, Xte, Yte, name, floor, peers, repeats):
+    """End-to-end medians for one case and dtype: ours and the assembly (float32)."""
+    from . import HOT
+
+    h = {}
+    hot = HOT(dtype=name)
+    (score, P), _, times = _time_runs(
+        lambda: (hot.fit(Xtr, Ytr).score(Xte, Yte), hot.layer_plan_), repeats, None)
+    h["ours"] = _median(times)
+    h["ours_score"] = score
+    h["floor"] = floor
+    if name == "float32":
+        for pname, solver in peers.items():
+            (_, P_peer, _), _, times = _time_runs(
+                lambda: assembly_hot(Xtr, Ytr, Xte, Yte, solver), repeats, None)
+            h[f"assembly[{pname}]"] = _median(times)
+            h[f"assembly[{pname}]_same_P"] = bool(np.array_equal(P_peer > 0, P > 0))
+    return h
+
+
+def _plain_case(Xtr, Ytr, Xte, Yte, repeats):
+    """The plain NumPy + POT pipeline, checked against ours in float64."""
+    from . import HOT
+
+    (C_plain, P_plain, s_plain), _, times = _time_runs(
+        lambda: plain_hot(Xtr, Ytr, Xte, Yte), max(1, repeats - 1), None)
+    hot = HOT(dtype="float64").fit(Xtr, Ytr)
+    return {
+        "time": _median(times),
+        "score": s_plain,
+        "C_maxdiff_float64": float(np.abs(C_plain - hot.layer_costs_).max()),
+        "same_P": bool(np.array_equal(P_plain > 1e-12, hot.layer_plan_ > 1e-12)),
+        "score_diff_float64": abs(s_plain - hot.score(Xte, Yte)),
+    }
+
+
 def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, include_plain=True,
-                 out_dir=None, progress=print):
+                 out_dir=None, progress=print, parts=("grid", "hot")):
     """Measure grid and end-to-end HOT cases; returns a JSON-serialisable dict.
 
     Parameters
@@ -165,21 +240,20 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
     repeats : int
         Timed runs per measurement after one warm-up (medians reported).
     include_plain : bool
-        Also time the plain NumPy + POT pipeline (slow: seconds per run).
+        Also time the plain NumPy + POT pipeline (slow: seconds per run; only with "hot").
     out_dir : path, optional
         Write ``pipeline.json`` and ``pipeline.md`` there.
     progress : callable or None
         Called with a line of text as each measurement finishes.
+    parts : sequence of {"grid", "hot"}
+        The layer-pair grid table, the end-to-end HOT table, or both.
     """
-    from threadpoolctl import threadpool_limits
-
-    from . import HOT
     from .costs import ZScore
-    from .grid import solve_pairs
 
     say = progress or (lambda s: None)
     peers = load_assignment_peers()
-    results = {"environment": environment_info(), "T": T, "repeats": repeats, "cases": []}
+    results = {"environment": environment_info(), "T": T, "repeats": repeats,
+               "parts": list(parts), "cases": []}
     for L, M, n in cases:
         Xtr, Ytr, Xte, Yte = make_case(L, M, n, T)
         rec = {"L": L, "M": M, "n": n, "grid": {}, "hot": {}}
@@ -187,55 +261,21 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
             name = np.dtype(dtype).name
             Zx = [ZScore().fit(A).transform(A, dtype) for A in Xtr]
             Zy = [ZScore().fit(B).transform(B, dtype) for B in Ytr]
-            g = {}
-            for threads in (1, 2):
-                res, _, times = _time_runs(
-                    lambda: solve_pairs(Zx, Zy, n_threads=threads, keep_plans=True), repeats, None)
-                g[f"ours_{threads}t"] = _median(times)
-            C_ours = res.costs
-            _, _, times = _time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
-            g["floor"] = _median(times)
-            with threadpool_limits(limits=1, user_api="blas"):
-                _, _, times = _time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
-            g["floor_1t"] = _median(times)
-            if dtype == np.float32:
-                for pname, solver in peers.items():
-                    (C_peer, _), _, times = _time_runs(
-                        lambda: assembly_grid(Zx, Zy, solver), repeats, None)
-                    g[f"assembly[{pname}]"] = _median(times)
-                    g[f"assembly[{pname}]_C_maxdiff"] = float(np.abs(C_peer - C_ours).max())
-            rec["grid"][name] = g
-            say(f"grid {L}x{M} n={n} {name}: " + ", ".join(
-                f"{k}={v:.3f}" for k, v in g.items() if not k.endswith("maxdiff")))
-
-            h = {}
-            hot = HOT(dtype=name)
-            (score, C, P), _, times = _time_runs(
-                lambda: (hot.fit(Xtr, Ytr).score(Xte, Yte), hot.layer_costs_, hot.layer_plan_),
-                repeats, None)
-            h["ours"] = _median(times)
-            h["ours_score"] = score
-            h["floor"] = g["floor"]
-            if dtype == np.float32:
-                for pname, solver in peers.items():
-                    (_, P_peer, s_peer), _, times = _time_runs(
-                        lambda: assembly_hot(Xtr, Ytr, Xte, Yte, solver), repeats, None)
-                    h[f"assembly[{pname}]"] = _median(times)
-                    h[f"assembly[{pname}]_same_P"] = bool(np.array_equal(P_peer > 0, P > 0))
-            rec["hot"][name] = h
-            say(f"hot {L}x{M} n={n} {name}: " + ", ".join(
-                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in h.items()))
-        if include_plain:
-            (C_plain, P_plain, s_plain), _, times = _time_runs(
-                lambda: plain_hot(Xtr, Ytr, Xte, Yte), max(1, repeats - 1), None)
-            rec["plain"] = {
-                "time": _median(times),
-                "score": s_plain,
-                "C_maxdiff_float64": float(np.abs(C_plain - rec_C64(hot, Xtr, Ytr)).max()),
-                "same_P": bool(np.array_equal(P_plain > 1e-12,
-                                              HOT().fit(Xtr, Ytr).layer_plan_ > 1e-12)),
-                "score_diff_float64": abs(s_plain - HOT().fit(Xtr, Ytr).score(Xte, Yte)),
-            }
+            if "grid" in parts:
+                g = rec["grid"][name] = _grid_case(Zx, Zy, peers, repeats)
+                say(f"grid {L}x{M} n={n} {name}: " + ", ".join(
+                    f"{k}={v:.3f}" for k, v in g.items() if not k.endswith("maxdiff")))
+                floor = g["floor"]
+            else:   # the HOT table still reports the GEMM floor
+                floor = _median(_time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)[2])
+            if "hot" in parts:
+                h = rec["hot"][name] = _hot_case(Xtr, Ytr, Xte, Yte, name, floor, peers,
+                                                 repeats)
+                say(f"hot {L}x{M} n={n} {name}: " + ", ".join(
+                    f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in h.items()))
+        if include_plain and "hot" in parts:
+            rec["plain"] = _plain_case(Xtr, Ytr, Xte, Yte, repeats)
             say(f"plain NumPy+POT {L}x{M} n={n}: {rec['plain']}")
         results["cases"].append(rec)
     if out_dir is not None:
@@ -246,21 +286,27 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
     return results
 
 
-def rec_C64(_hot, Xtr, Ytr):
-    from . import HOT
-
-    return HOT(dtype="float64").fit(Xtr, Ytr).layer_costs_
+def environment_line(env, title) -> str:
+    """``title, date, cpu, cores, BLAS; OPENBLAS env`` from :func:`environment_info`."""
+    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')} "
+                     f"x{b.get('num_threads')}" for b in (env.get("blas") or []))
+    return (f"{title}, {env['date']}, {env.get('cpu')}, {env.get('usable_cores')} cores, "
+            f"BLAS: {blas}; OPENBLAS env: {env.get('env')}")
 
 
 def format_pipeline_markdown(results) -> str:
-    """Markdown tables of medians and ratios."""
-    env = results["environment"]
-    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')} "
-                     f"x{b.get('num_threads')}" for b in (env.get("blas") or []))
-    lines = [f"Pipeline benchmark, {env['date']}, {env.get('cpu')}, {env.get('usable_cores')} "
-             f"cores, BLAS: {blas}; OPENBLAS env: {env.get('env')}; T={results['T']} (80% fit), "
-             f"medians of {results['repeats']} runs.", ""]
-    lines += ["### Grid (costs + exact solves + sparse plans for every layer pair)", "",
+    """Markdown tables of medians and ratios (the parts that were run)."""
+    lines = [environment_line(results["environment"], "Pipeline benchmark")
+             + f"; T={results['T']} (80% fit), medians of {results['repeats']} runs.", ""]
+    if any(c["grid"] for c in results["cases"]):
+        lines += _grid_table(results)
+    if any(c["hot"] for c in results["cases"]):
+        lines += _hot_table(results)
+    return "\n".join(lines) + "\n"
+
+
+def _grid_table(results):
+    lines = ["### Grid (costs + exact solves + sparse plans for every layer pair)", "",
               "| case | dtype | ours 1 thread | ours 2 threads | 2t speed-up | GEMM floor | "
               "ours / floor | best assembly | assembly / ours |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -275,7 +321,11 @@ def format_pipeline_markdown(results) -> str:
                 f"{g['ours_2t'] / g['floor']:.2f} | "
                 + (f"{best[1]:.3f} s ({best[0][9:-1]}) | {best[1] / g['ours_2t']:.2f}x |" if best
                    else "n/a | n/a |"))
-    lines += ["", "### HOT end to end (fit on 80% + score on 20%)", "",
+    return lines + [""]
+
+
+def _hot_table(results):
+    lines = ["### HOT end to end (fit on 80% + score on 20%)", "",
               "| case | dtype | ours | GEMM floor | ours / floor | plain NumPy+POT | "
               "plain / ours | "
               "best assembly | assembly / ours |", "|---|---|---|---|---|---|---|---|---|"]
@@ -297,4 +347,82 @@ def format_pipeline_markdown(results) -> str:
             lines.append(f"\n{c['L']}x{c['M']}, n={c['n']}: plain vs ours (float64): max |dC| = "
                          f"{p['C_maxdiff_float64']:.1e}, same P support: {p['same_P']}, "
                          f"|d score| = {p['score_diff_float64']:.1e}")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+# -- CLI --------------------------------------------------------------------------------------
+
+PARTS = ("grid", "hot", "rotation", "trajectory")
+
+
+def add_pipeline_arguments(parser):
+    """Add the ``hotalign bench pipeline`` options to an :class:`argparse.ArgumentParser`.
+
+    Values are validated by :func:`pipeline_main` (a bad value raises ValueError naming the
+    option).
+    """
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help="comma-separated parts to run (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and one repeat: runs in seconds (a smoke test)")
+    parser.add_argument("--repeats", default=None,
+                        help="timed runs per measurement (default: 3, or 1 with --quick)")
+    parser.add_argument("--llm", action="store_true",
+                        help="rotation: also time one n=3072 pair and extrapolate a 28x28 grid")
+    parser.add_argument("--out", default="bench-results",
+                        help="output directory for pipeline/rotation/trajectory .md and .json "
+                             "(default: %(default)s)")
+    return parser
+
+
+def pipeline_main(args) -> int:
+    """Run ``hotalign bench pipeline`` from parsed arguments; print and write the results.
+
+    Returns
+    -------
+    int
+        0 when every check (HOT+R traces, TrajectoryHOT distances) agreed, 1 otherwise.
+
+    Raises
+    ------
+    ValueError
+        A bad option value, naming the option (the CLI maps it to exit code 2).
+    """
+    from .bench import _check_choices, _int_option
+    from .bench_rotation import (
+        format_rotation_markdown,
+        format_trajectory_markdown,
+        run_rotation,
+        run_trajectory,
+    )
+
+    parts = _check_choices(args.only, "--only", PARTS)
+    repeats = 1 if args.quick and args.repeats is None else _int_option(
+        3 if args.repeats is None else args.repeats, "--repeats", 1)
+    quick = args.quick
+
+    def progress(message):
+        print(f"  {message}", file=sys.stderr, flush=True)
+
+    ok = True
+    if "grid" in parts or "hot" in parts:
+        res = run_pipeline(((3, 4, 64),) if quick else ((6, 12, 384), (12, 12, 768)),
+                           T=400 if quick else 2000, repeats=repeats, out_dir=args.out,
+                           progress=progress, parts=[p for p in ("grid", "hot") if p in parts])
+        print(format_pipeline_markdown(res))
+    if "rotation" in parts:
+        size = dict(n=32, T=200, rounds=3, L=2, M=3, plain_pairs=3) if quick else {}
+        res = run_rotation(**size, repeats=repeats, llm=args.llm, out_dir=args.out,
+                           progress=progress)
+        print(format_rotation_markdown(res))
+        ok &= res["ok"]
+    if "trajectory" in parts:
+        size = dict(K=3, L=2, n=24, T=120, plain_pairs=3) if quick else {}
+        res = run_trajectory(**size, repeats=repeats, out_dir=args.out, progress=progress)
+        print(format_trajectory_markdown(res))
+        ok &= res["ok"]
+    print(f"written to {args.out}/", file=sys.stderr)
+    if not ok:
+        print("hotalign bench: FAILED: hotalign and the plain implementation disagree",
+              file=sys.stderr)
+    return 0 if ok else 1

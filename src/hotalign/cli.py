@@ -12,6 +12,9 @@ Commands
     Two folders of checkpoints: the checkpoint coupling (needs ``hotalign.TrajectoryHOT``).
 ``hotalign bench solvers``
     Solver benchmark (see :mod:`hotalign.bench`).
+``hotalign bench pipeline``
+    Grid, end-to-end HOT, HOT+R and TrajectoryHOT benchmarks (see :mod:`hotalign.bench_pipeline`
+    and :mod:`hotalign.bench_rotation`).
 
 Exit codes: 0 success; 2 bad input or arguments (one line on stderr naming the file or option);
 1 anything else (including a demo whose planted layer map is not recovered).
@@ -526,6 +529,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_solvers_arguments(solvers)
     solvers.set_defaults(func=solvers_main)
+    pipeline = bench_sub.add_parser(
+        "pipeline", help="grid, end-to-end HOT, HOT+R and TrajectoryHOT against plain NumPy+POT")
+    from .bench_pipeline import add_pipeline_arguments, pipeline_main
+
+    add_pipeline_arguments(pipeline)
+    pipeline.set_defaults(func=pipeline_main)
     return parser
 
 

@@ -1,0 +1,98 @@
+"""Tests of ``hotalign bench pipeline`` (hotalign.bench_pipeline, hotalign.bench_rotation).
+
+Only the quick configurations (tiny sizes, one repeat) run here; no wall-clock assertions.
+"""
+
+import json
+
+import pytest
+
+from hotalign import bench_pipeline, bench_rotation
+from hotalign.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _no_lapx(monkeypatch):
+    """lapx is an optional peer loaded from a folder: keep it out of the tests."""
+    monkeypatch.delenv(bench_pipeline.LAPX_ENV, raising=False)
+
+
+def _table_header(md):
+    """The cells of the first Markdown table header in ``md``."""
+    lines = md.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line.startswith("| ") and lines[i + 1].startswith("|---"):
+            return [c.strip() for c in line.strip("|").split("|")]
+    raise AssertionError(f"no Markdown table in:\n{md}")
+
+
+def _load(out, name):
+    return (json.loads((out / f"{name}.json").read_text()), (out / f"{name}.md").read_text())
+
+
+def test_quick_runs_every_part_and_writes_parseable_outputs(tmp_path, capsys):
+    assert main(["bench", "pipeline", "--quick", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+
+    res, md = _load(tmp_path, "pipeline")
+    assert res["repeats"] == 1 and res["parts"] == ["grid", "hot"]
+    assert {"environment", "T", "cases"} <= set(res)
+    (case,) = res["cases"]
+    assert set(case["grid"]) == set(case["hot"]) == {"float32", "float64"}
+    assert {"ours_1t", "ours_2t", "floor", "floor_1t"} <= set(case["grid"]["float64"])
+    assert {"ours", "ours_score", "floor"} <= set(case["hot"]["float64"])
+    assert case["plain"]["same_P"] is True and case["plain"]["C_maxdiff_float64"] < 1e-10
+    assert _table_header(md)[:4] == ["case", "dtype", "ours 1 thread", "ours 2 threads"]
+    assert "### HOT end to end" in md
+
+    res, md = _load(tmp_path, "rotation")
+    assert res["ok"] is True and res["check"]["max_trace_diff"] < 1e-10
+    assert set(res["rows"]) == {"plain_per_pair", "ours_per_pair", "ours_full_grid",
+                                "ours_full_grid_cold", "plain_full_grid_extrapolated"}
+    assert set(res["plain_breakdown"]) == {"gemm", "transport", "svd"}
+    assert {"warm", "cold", "shape"} <= set(res["warm_start"])
+    assert {"one_pair", "one_pair_cold", "network_simplex_warm"} <= set(res["pair_breakdown"])
+    assert "llm" not in res
+    assert _table_header(md) == ["HOT+R n=32 T=200 3 rounds", "median s"]
+
+    res, md = _load(tmp_path, "trajectory")
+    assert res["ok"] is True and res["check"]["max_D_diff"] < 1e-10
+    assert {"ours", "plain_scaled", "ratio", "monotone", "config"} <= set(res)
+    assert _table_header(md) == ["TrajectoryHOT 3x3 checkpoints, 2 layers, n=24, T=120",
+                                 "median s"]
+    for md in ("HOT+R n=32", "TrajectoryHOT 3x3", "### Grid"):
+        assert md in printed
+
+
+def test_only_selects_parts(tmp_path, capsys):
+    assert main(["bench", "pipeline", "--quick", "--only", "grid,trajectory",
+                 "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "pipeline.json", "pipeline.md", "trajectory.json", "trajectory.md"]
+    res, md = _load(tmp_path, "pipeline")
+    assert res["parts"] == ["grid"] and res["cases"][0]["hot"] == {}
+    assert "plain" not in res["cases"][0] and "### HOT end to end" not in md
+
+
+def test_rotation_llm_extrapolation_tiny():
+    res = bench_rotation.run_rotation(n=16, T=60, rounds=2, L=1, M=2, plain_pairs=2, repeats=1,
+                                      llm=True, llm_n=24, llm_T=40, progress=None)
+    assert res["ok"] and res["config"]["plain_pairs"] == 2
+    assert {"basis_s", "pair_s", "plain_round_s", "grid_hours_ours",
+            "grid_hours_plain"} <= set(res["llm"])
+    json.dumps(res)
+    assert "28x28 extrapolated" in bench_rotation.format_rotation_markdown(res)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--only", "grid,nope"], "--only"),
+    (["--only", ""], "--only"),
+    (["--repeats", "0"], "--repeats"),
+    (["--repeats", "two"], "--repeats"),
+])
+def test_bad_arguments_exit_2(tmp_path, capsys, argv, option):
+    assert main(["bench", "pipeline", "--quick", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert option in err and err.startswith("hotalign: error:")
+    assert not any(tmp_path.iterdir())
