@@ -96,7 +96,7 @@ def test_grid_constant_unit_has_cost_one_never_nan(rng):
     X = [rng.standard_normal((50, 6))]
     Y = [rng.standard_normal((50, 6))]
     X[0][:, 2] = 3.0
-    grid = hotalign.solve_grid(X, Y)
+    grid = hotalign.solve_grid(X, Y, constant_units="cost_one")
     assert np.isfinite(grid.costs).all()
     # the constant unit is matched somewhere at cost exactly 1
     plan = grid.plans[0][0]
@@ -223,3 +223,41 @@ def test_non_contiguous_layers_are_accepted(systems):
     # Column statistics are summed in another order for Fortran input: equal to rounding.
     np.testing.assert_allclose(hotalign.solve_grid(Xf, Ys).costs,
                                hotalign.solve_grid(X, Y).costs, rtol=1e-13, atol=0)
+
+
+def test_grid_excludes_constant_units_by_default(rng):
+    X = [rng.standard_normal((50, 6))]
+    Y = [rng.standard_normal((50, 7))]
+    X[0][:, 2] = 3.0
+    Y[0][:, 0] = 0.0
+    grid = hotalign.solve_grid(X, Y)
+    plan = grid.plans[0][0]
+    assert plan.shape == (6, 7)
+    assert 2 not in plan.rows and 0 not in plan.cols
+    assert np.isnan(plan.u[2]) and np.isnan(plan.v[0])
+    # the cost is that of the problem without the constant units
+    keep_x, keep_y = [0, 1, 3, 4, 5], [1, 2, 3, 4, 5, 6]
+    ref = hotalign.solve_transport(hotalign.correlation_cost(X[0][:, keep_x], Y[0][:, keep_y]))
+    assert grid.costs[0, 0] == pytest.approx(ref.cost, rel=1e-12)
+    rows, cols = plan.marginals()
+    np.testing.assert_allclose(rows[keep_x], 1 / 5, rtol=1e-12)
+    np.testing.assert_allclose(cols[keep_y], 1 / 6, rtol=1e-12)
+
+
+def test_grid_exclusion_renormalises_given_marginals(rng):
+    X = [rng.standard_normal((40, 4))]
+    Y = [rng.standard_normal((40, 4))]
+    X[0][:, 1] = 1.0
+    a = [np.array([0.1, 0.2, 0.3, 0.4])]
+    grid = hotalign.solve_grid(X, Y, a=a)
+    rows, _ = grid.plans[0][0].marginals()
+    np.testing.assert_allclose(rows, np.array([0.1, 0.0, 0.3, 0.4]) / 0.8, rtol=1e-12, atol=0)
+
+
+def test_grid_constant_units_raise(rng):
+    X = [rng.standard_normal((40, 4))]
+    X[0][:, 3] = 5.0
+    with pytest.raises(ValueError, match=r"X\[0\] has units constant.*\[3\]"):
+        hotalign.solve_grid(X, X, constant_units="raise")
+    with pytest.raises(ValueError, match="constant_units"):
+        hotalign.solve_grid(X, X, constant_units="bogus")

@@ -23,8 +23,7 @@ import contextlib
 import numpy as np
 
 from . import grid as _grid
-from .costs import ZScore, as_float_dtype
-from .grid import GridResult, check_layers
+from .grid import GridResult
 
 __all__ = ["connect", "grid_backend", "solve_grid", "solve_pairs_dask"]
 
@@ -95,9 +94,8 @@ def solve_pairs_dask(Zx, Zy, client, *, keep_plans=True, a=None, b=None, max_ite
     return GridResult(costs=costs, plans=plans, statuses=statuses.astype(str), n_iter=n_iter)
 
 
-def solve_grid(X, Y, *, scheduler="local", client=None, dtype=np.float64, keep_plans=True,
-               progress=None) -> GridResult:
-    """:func:`hotalign.solve_grid` (uniform marginals) on a Dask cluster.
+def solve_grid(X, Y, *, scheduler="local", client=None, **kwargs) -> GridResult:
+    """:func:`hotalign.solve_grid` with its pairs run as tasks on a Dask cluster.
 
     Parameters
     ----------
@@ -105,24 +103,16 @@ def solve_grid(X, Y, *, scheduler="local", client=None, dtype=np.float64, keep_p
     scheduler : str
         ``"local"`` (a temporary LocalCluster) or a scheduler address; ignored if ``client``.
     client : dask.distributed.Client, optional
-    dtype, keep_plans, progress
-        As in :func:`hotalign.solve_grid`.
+    **kwargs
+        Any keyword of :func:`hotalign.solve_grid` (marginals, dtype, constant_units, ...).
 
     Returns
     -------
     GridResult
-        Identical to ``hotalign.solve_grid(X, Y, ...)``.
+        Identical to ``hotalign.solve_grid(X, Y, **kwargs)``.
     """
-    X = check_layers(X, "X")
-    Y = check_layers(Y, "Y")
-    if X[0].shape[0] != Y[0].shape[0]:
-        raise ValueError(f"X and Y must hold the same stimuli: X has {X[0].shape[0]} rows, Y has "
-                         f"{Y[0].shape[0]}")
-    dtype = as_float_dtype(dtype)
-    Zx = [ZScore().fit(A, f"X[{l}]").transform(A, dtype) for l, A in enumerate(X)]
-    Zy = [ZScore().fit(A, f"Y[{m}]").transform(A, dtype) for m, A in enumerate(Y)]
-    with _client(scheduler, client) as c:
-        return solve_pairs_dask(Zx, Zy, c, keep_plans=keep_plans, progress=progress)
+    with _client(scheduler, client) as c, _grid.pair_backend(_backend(c, None)):
+        return _grid.solve_grid(X, Y, **kwargs)
 
 
 @contextlib.contextmanager

@@ -7,9 +7,8 @@ import numpy as np
 from ._base import ParamsMixin
 from ._validation import check_int
 from .costs import ZScore, as_float_dtype, check_constant_policy
-from .grid import check_layers, default_threads, solve_pairs
+from .grid import check_layers, default_threads, kept_units, solve_pairs, to_original_units
 from .hierarchy import layer_plan, reconstruct, unit_correlations
-from .results import TransportResult
 from .rotation import fit_rotation_grid
 
 __all__ = ["HOT"]
@@ -130,8 +129,8 @@ class HOT(ParamsMixin):
         X, Y = _check_systems(X, Y)
         self.x_scalers_ = [ZScore().fit(A, f"X[{l}]") for l, A in enumerate(X)]
         self.y_scalers_ = [ZScore().fit(A, f"Y[{m}]") for m, A in enumerate(Y)]
-        kept_x = _kept_units(self.x_scalers_, policy, "X")
-        kept_y = _kept_units(self.y_scalers_, policy, "Y")
+        kept_x = kept_units(self.x_scalers_, policy, "X")
+        kept_y = kept_units(self.y_scalers_, policy, "Y")
         if self.rotation:
             dtype = np.float64
         Zx = [s.transform(A, dtype, columns=k) for s, A, k in zip(self.x_scalers_, X, kept_x)]
@@ -162,7 +161,7 @@ class HOT(ParamsMixin):
 
         self.unit_plans_ = [
             [
-                _to_original_units(plans[l][m], kept_x[l], kept_y[m], widths_x[l], widths_y[m])
+                to_original_units(plans[l][m], kept_x[l], kept_y[m], widths_x[l], widths_y[m])
                 for m in range(M)
             ]
             for l in range(L)
@@ -306,43 +305,3 @@ def _embed_rotation(R, kept, n):
     full = np.eye(n)
     full[np.ix_(kept, kept)] = R
     return full
-
-
-def _kept_units(scalers, policy, name):
-    kept = []
-    for k, s in enumerate(scalers):
-        const = np.flatnonzero(s.constant_)
-        if const.size and policy == "raise":
-            raise ValueError(
-                f"{name}[{k}] has units constant on the training rows: {const[:10].tolist()}"
-                f"{' ...' if const.size > 10 else ''} (constant_units='raise')"
-            )
-        if policy == "exclude":
-            idx = np.flatnonzero(~s.constant_)
-            if idx.size == 0:
-                raise ValueError(f"{name}[{k}]: every unit is constant on the training rows")
-        else:
-            idx = np.arange(s.constant_.size)
-        kept.append(idx)
-    return kept
-
-
-def _to_original_units(res: TransportResult, kept_x, kept_y, n, m) -> TransportResult:
-    if len(kept_x) == n and len(kept_y) == m:
-        return res
-    u = np.full(n, np.nan)
-    v = np.full(m, np.nan)
-    u[kept_x] = res.u
-    v[kept_y] = res.v
-    return TransportResult(
-        rows=kept_x[res.rows],
-        cols=kept_y[res.cols],
-        weights=res.weights,
-        cost=res.cost,
-        u=u,
-        v=v,
-        status=res.status,
-        n_iter=res.n_iter,
-        shape=(n, m),
-        method=res.method,
-    )

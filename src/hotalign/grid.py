@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _core
 from ._blas import gemm_pointers
-from ._validation import MASS_RTOL, as_marginal, check_int
+from ._validation import MASS_RTOL, as_marginal, check_choice, check_int
 from .costs import ZScore, as_float_dtype, as_layer
 from .results import TransportResult
 
@@ -193,7 +193,7 @@ def _as_result(raw, n, m, uniform) -> TransportResult:
 
 
 def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_plans=True,
-               progress=None):
+               constant_units="exclude", progress=None):
     """Correlation-distance transport between every layer of X and every layer of Y.
 
     Parameters
@@ -211,18 +211,31 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
         Precision of the standardised layers and cost tiles (solves run in double).
     keep_plans : bool
         Keep each pair's sparse plan (at most n_l + n_m - 1 cells).
+    constant_units : {"exclude", "cost_one", "raise"}
+        Units constant over the T rows have no correlation: ``"exclude"`` leaves them out of
+        the transport (their plan rows/columns are empty; a given marginal is restricted to the
+        other units and renormalised), ``"cost_one"`` gives them cost 1 against every unit,
+        ``"raise"`` refuses them. Either way no cost is ever NaN.
     progress : callable, optional
         ``progress(n_done, n_total)`` after each pair.
 
     Returns
     -------
     GridResult
-        ``costs`` (L, M), ``plans[l][m]`` (TransportResult), ``statuses``, ``n_iter``.
+        ``costs`` (L, M), ``plans[l][m]`` (TransportResult over the original unit indices),
+        ``statuses``, ``n_iter``.
 
     Notes
     -----
-    Units are standardised with all T rows; constant units have cost 1 against every unit.
-    The estimator :class:`hotalign.HOT` adds train/test splits and constant-unit policies.
+    Units are standardised with all T rows. The estimator :class:`hotalign.HOT` adds
+    train/test splits, the layer plan and reconstruction.
+
+    Examples
+    --------
+    >>> import hotalign
+    >>> X, Y, _ = hotalign.datasets.make_hierarchy(300, (16, 16), (16, 16, 16))
+    >>> hotalign.solve_grid(X, Y).costs.shape
+    (2, 3)
     """
     X = check_layers(X, "X")
     Y = check_layers(Y, "Y")
@@ -233,12 +246,39 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
         )
     dtype = as_float_dtype(dtype)
     n_threads = check_int(n_threads, "n_threads", minimum=1, allow_none=True)
+    policy = check_choice(constant_units, "constant_units", ("exclude", "cost_one", "raise"))
     a = _layer_marginals(a, X, "a")
     b = _layer_marginals(b, Y, "b")
-    Zx = [ZScore().fit(A, f"X[{l}]").transform(A, dtype) for l, A in enumerate(X)]
-    Zy = [ZScore().fit(A, f"Y[{m}]").transform(A, dtype) for m, A in enumerate(Y)]
-    return solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=keep_plans, a=a, b=b,
+    sx = [ZScore().fit(A, f"X[{l}]") for l, A in enumerate(X)]
+    sy = [ZScore().fit(A, f"Y[{m}]") for m, A in enumerate(Y)]
+    kx, ky = kept_units(sx, policy, "X"), kept_units(sy, policy, "Y")
+    Zx = [s.transform(A, dtype, columns=k) for s, A, k in zip(sx, X, kx)]
+    Zy = [s.transform(A, dtype, columns=k) for s, A, k in zip(sy, Y, ky)]
+    a = _restrict(a, kx, "a")
+    b = _restrict(b, ky, "b")
+    grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=keep_plans, a=a, b=b,
                        progress=progress)
+    if not keep_plans:
+        return grid
+    plans = [[to_original_units(grid.plans[l][m], kx[l], ky[m], X[l].shape[1], Y[m].shape[1])
+              for m in range(len(Y))] for l in range(len(X))]
+    return GridResult(costs=grid.costs, plans=plans, statuses=grid.statuses, n_iter=grid.n_iter)
+
+
+def _restrict(marginals, kept, name):
+    """Marginals restricted to the kept units and renormalised to total 1."""
+    if marginals is None:
+        return None
+    out = []
+    for k, (w, idx) in enumerate(zip(marginals, kept)):
+        if w is None or idx.size == w.size:
+            out.append(w)
+            continue
+        w = w[idx]
+        if not w.sum() > 0:
+            raise ValueError(f"{name}[{k}] puts all its mass on constant (excluded) units")
+        out.append(w / w.sum())
+    return out
 
 
 def _layer_marginals(marginals, layers, name):
@@ -256,3 +296,53 @@ def _layer_marginals(marginals, layers, name):
                              f"{w.sum()!r}")
         out.append(w)
     return out
+
+
+def kept_units(scalers, policy, name):
+    """Indices of the units that enter the transport, per layer, under a constant-unit policy.
+
+    ``"exclude"`` drops units constant on the rows the scalers were fitted on (a layer with no
+    unit left is an error), ``"cost_one"`` keeps every unit, ``"raise"`` refuses constant
+    units with a ValueError naming the layer.
+    """
+    kept = []
+    for k, s in enumerate(scalers):
+        const = np.flatnonzero(s.constant_)
+        if const.size and policy == "raise":
+            raise ValueError(
+                f"{name}[{k}] has units constant on the training rows: {const[:10].tolist()}"
+                f"{' ...' if const.size > 10 else ''} (constant_units='raise')"
+            )
+        if policy == "exclude":
+            idx = np.flatnonzero(~s.constant_)
+            if idx.size == 0:
+                raise ValueError(f"{name}[{k}]: every unit is constant on the training rows")
+        else:
+            idx = np.arange(s.constant_.size)
+        kept.append(idx)
+    return kept
+
+
+def to_original_units(res: TransportResult, kept_x, kept_y, n, m) -> TransportResult:
+    """Re-index a plan solved over kept units to the layers' original (n, m) unit indices.
+
+    Excluded units carry no mass and NaN potentials (they are not part of the problem).
+    """
+    if len(kept_x) == n and len(kept_y) == m:
+        return res
+    u = np.full(n, np.nan)
+    v = np.full(m, np.nan)
+    u[kept_x] = res.u
+    v[kept_y] = res.v
+    return TransportResult(
+        rows=kept_x[res.rows],
+        cols=kept_y[res.cols],
+        weights=res.weights,
+        cost=res.cost,
+        u=u,
+        v=v,
+        status=res.status,
+        n_iter=res.n_iter,
+        shape=(n, m),
+        method=res.method,
+    )

@@ -19,8 +19,7 @@ import numpy as np
 from ._base import ParamsMixin
 from ._validation import check_int
 from .costs import ZScore, as_float_dtype, check_constant_policy
-from .estimator import _kept_units
-from .grid import check_layers, solve_pairs
+from .grid import check_layers, kept_units, solve_pairs
 from .hierarchy import layer_plan
 from .transport import solve_transport
 
@@ -153,5 +152,5 @@ def _check_trajectory(traj, name):
 
 def _standardize(layers, name, policy, dtype):
     scalers = [ZScore().fit(X, f"{name}[{l}]") for l, X in enumerate(layers)]
-    kept = _kept_units(scalers, policy, name)
+    kept = kept_units(scalers, policy, name)
     return [s.transform(X, dtype, columns=k) for s, X, k in zip(scalers, layers, kept)]
