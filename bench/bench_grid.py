@@ -3,7 +3,8 @@ best off-the-shelf assembly and the GEMM floor (the "Grid" table of bench_hot.py
 LLM-scale run: a 28 x 28 grid of 3072-wide layers at T=2000 (time and peak RSS).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE HOTALIGN_LAPX_PATH=/path/to/lapx \
-        python bench/bench_grid.py [--quick] [--scale [--layers 28 --width 3072]]
+        python bench/bench_grid.py [--quick] [--scale [--layers 28 --width 3072]
+                                   [--regime related|independent]]
 """
 
 import argparse
@@ -16,21 +17,35 @@ import hotalign
 from hotalign.bench_pipeline import format_pipeline_markdown, run_pipeline
 
 
-def related_layers(n_layers, width, T, rng, dtype=np.float32):
-    """Layers driven by one shared stimulus latent (most units have partners elsewhere)."""
-    latent = rng.standard_normal((T, 64)).astype(dtype)
-    layers = []
-    for _ in range(n_layers):
-        A = latent @ rng.standard_normal((64, width)).astype(dtype)
-        A += rng.standard_normal((T, width), dtype=np.float32).astype(dtype, copy=False)
-        layers.append(A)
-    return layers
+def systems(n_layers, width, T, rng, regime="related"):
+    """Two systems of float32 layers driven by a 64-d stimulus latent.
+
+    ``related``: layer l of Y holds the units of layer l of X in a random order plus as much
+    private noise as signal (every unit has a partner, correlation ~0.7), as in two models
+    of one family. ``independent``: the two systems share nothing (flat costs near 1, the
+    hard regime for the solvers).
+    """
+    def layer(latent):
+        A = latent @ rng.standard_normal((64, width), dtype=np.float32)
+        A += rng.standard_normal((T, width), dtype=np.float32)
+        return A
+
+    latent = rng.standard_normal((T, 64), dtype=np.float32)
+    X = [layer(latent) for _ in range(n_layers)]
+    if regime == "independent":
+        other = rng.standard_normal((T, 64), dtype=np.float32)
+        return X, [layer(other) for _ in range(n_layers)]
+    Y = []
+    for A in X:
+        B = A[:, rng.permutation(width)]
+        B += A.std() * rng.standard_normal((T, width), dtype=np.float32)
+        Y.append(B)
+    return X, Y
 
 
-def scale(n_layers, width, T):
+def scale(n_layers, width, T, regime):
     rng = np.random.default_rng(0)
-    X = related_layers(n_layers, width, T, rng)
-    Y = related_layers(n_layers, width, T, rng)
+    X, Y = systems(n_layers, width, T, rng, regime)
     inputs = sum(A.nbytes for A in X + Y)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     t0 = time.perf_counter()
@@ -38,7 +53,8 @@ def scale(n_layers, width, T):
     elapsed = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     assert np.all(grid.statuses == "optimal")
-    print(f"\n### Scale: {n_layers} x {n_layers} layers of {width} units, T={T}, float32\n")
+    print(f"\n### Scale: {n_layers} x {n_layers} layers of {width} units, T={T}, float32, "
+          f"{regime} systems\n")
     print(f"- grid time: {elapsed:.1f} s for {n_layers ** 2} pairs "
           f"({elapsed / n_layers ** 2 * 1e3:.0f} ms per pair), plans kept (sparse)")
     print(f"- peak RSS: {rss:.2f} GiB (inputs {inputs / 2**30:.2f} GiB float32; "
@@ -54,9 +70,10 @@ def main():
     parser.add_argument("--layers", type=int, default=28)
     parser.add_argument("--width", type=int, default=3072)
     parser.add_argument("--stimuli", type=int, default=2000)
+    parser.add_argument("--regime", choices=("related", "independent"), default="related")
     args = parser.parse_args()
     if args.scale:
-        scale(args.layers, args.width, args.stimuli)
+        scale(args.layers, args.width, args.stimuli, args.regime)
         return
     cases = ((3, 4, 64),) if args.quick else ((6, 12, 384), (12, 12, 768))
     results = run_pipeline(cases, T=400 if args.quick else 2000,

@@ -1,12 +1,19 @@
-"""Tests of ``hotalign.cache``: hits reproduce results exactly, and a stale entry is never used."""
+"""Tests of ``hotalign.cache``: hits reproduce results exactly, and a stale entry is never used.
+
+Fit-level entries (``FitCache``, ``cached``) first, then layer-pair entries (``PairCache``,
+``pair_backend``).
+"""
 
 import numpy as np
 import pytest
 
 import hotalign
 from hotalign import HOT, evaluate
-from hotalign.cache import FitCache, _decode, _encode, cached
+from hotalign.cache import FitCache, PairCache, _decode, _encode, cached, pair_backend
+from hotalign.costs import ZScore
 from hotalign.datasets import make_hierarchy
+from hotalign.grid import pair_backend as route_grids
+from hotalign.grid import solve_pairs
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +153,158 @@ def test_encode_refuses_unknown_objects():
     arrays = []
     node = _encode({"a": (1, [2.5, None]), "b": np.float32(3)}, arrays)
     assert _decode(node, arrays) == {"a": (1, [2.5, None]), "b": np.float32(3)}
+
+
+# -- layer-pair entries ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def layers(data):
+    """Standardised layers (3 x 2 pairs) as HOT hands them to solve_pairs."""
+    X, Y = data
+    return ([ZScore().fit(A).transform(A, np.float64) for A in Y],
+            [ZScore().fit(A).transform(A, np.float64) for A in X])
+
+
+def _cached_pairs(cache, Zx, Zy, inner=None, **kwargs):
+    with route_grids(pair_backend(cache, inner)):
+        return solve_pairs(Zx, Zy, **kwargs)
+
+
+def _same_grid(g, ref):
+    np.testing.assert_array_equal(g.costs, ref.costs)
+    np.testing.assert_array_equal(g.statuses, ref.statuses)
+    np.testing.assert_array_equal(g.n_iter, ref.n_iter)
+    assert g.costs.dtype == ref.costs.dtype and g.n_iter.dtype == ref.n_iter.dtype
+    for row, ref_row in zip(g.plans, ref.plans):
+        for p, q in zip(row, ref_row):
+            for name in ("rows", "cols", "weights", "u", "v"):
+                np.testing.assert_array_equal(getattr(p, name), getattr(q, name))
+                assert getattr(p, name).dtype == getattr(q, name).dtype
+            assert (p.cost, p.status, p.n_iter, p.shape, p.method) == \
+                (q.cost, q.status, q.n_iter, q.shape, q.method)
+
+
+def test_pairs_are_bit_identical_and_reused(tmp_path, layers):
+    Zx, Zy = layers
+    ref = solve_pairs(Zx, Zy)
+    cache = PairCache(tmp_path)
+    _same_grid(_cached_pairs(cache, Zx, Zy, n_threads=2), ref)
+    assert (cache.hits, cache.misses, len(cache)) == (0, 6, 6)
+    seen = []
+    again = _cached_pairs(cache, Zx, Zy, progress=lambda done, total: seen.append((done, total)))
+    _same_grid(again, ref)
+    assert (cache.hits, cache.misses, len(cache)) == (6, 6, 6)
+    assert seen == [(6, 6)]  # hits count as done
+    costs_only = _cached_pairs(cache, Zx, Zy, keep_plans=False)  # as TrajectoryHOT asks
+    assert costs_only.plans is None and cache.hits == 12
+    np.testing.assert_array_equal(costs_only.costs, ref.costs)
+
+
+def test_only_missing_pairs_are_solved(tmp_path, layers, monkeypatch):
+    Zx, Zy = layers
+    cache = PairCache(tmp_path)
+    _cached_pairs(cache, Zx[:1], Zy)  # the pairs of layer 0 only, as if killed after them
+    solved = []
+    real = hotalign.grid.solve_pairs
+
+    def spy(zx, zy, **kwargs):
+        solved.append((len(zx), len(zy)))
+        return real(zx, zy, **kwargs)
+
+    monkeypatch.setattr(hotalign.grid, "solve_pairs", spy)
+    seen = []
+    grid = _cached_pairs(cache, Zx, Zy, n_threads=1,
+                         progress=lambda done, total: seen.append((done, total)))
+    assert (cache.hits, cache.misses) == (2, 2 + 4)
+    assert solved == [(1, 1)] * 4  # one 1 x 1 grid per missing pair
+    assert seen == [(2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]
+    monkeypatch.setattr(hotalign.grid, "solve_pairs", real)
+    _same_grid(grid, real(Zx, Zy))
+
+
+def test_inner_backend_gets_only_missing_pairs(tmp_path, layers):
+    Zx, Zy = layers
+    cache = PairCache(tmp_path)
+    _cached_pairs(cache, [Zx[1]], [Zy[0]])
+    calls = []
+
+    def inner(zx, zy, **kwargs):  # stands in for the Dask backend
+        calls.append((len(zx), len(zy), kwargs["keep_plans"]))
+        return solve_pairs(zx, zy, **kwargs)
+
+    grid = _cached_pairs(cache, Zx, Zy, inner=inner, keep_plans=False)
+    assert calls == [(1, 2, True), (1, 1, True), (1, 2, True)]  # row 1 lacks only pair (1, 1)
+    assert (cache.hits, cache.misses, len(cache)) == (1, 1 + 5, 6)
+    np.testing.assert_array_equal(grid.costs, solve_pairs(Zx, Zy).costs)
+    _same_grid(_cached_pairs(cache, Zx, Zy, inner=inner), solve_pairs(Zx, Zy))
+    assert len(calls) == 3 and cache.hits == 7
+
+
+def test_hot_fit_through_pair_cache(tmp_path, data):
+    X, Y = data
+    cache = PairCache(tmp_path)
+    with route_grids(pair_backend(cache)):
+        first = HOT().fit(X, Y)
+        again = HOT().fit(X, Y)
+    plain = HOT().fit(X, Y)
+    assert (cache.hits, cache.misses) == (6, 6)
+    for model in (first, again):
+        np.testing.assert_array_equal(model.layer_costs_, plain.layer_costs_)
+        np.testing.assert_array_equal(model.unit_plans_[0][1].weights,
+                                      plain.unit_plans_[0][1].weights)
+
+
+@pytest.mark.parametrize("change", ["input", "dtype", "marginal", "max_iter", "version"])
+def test_pair_of_other_inputs_is_a_miss(tmp_path, layers, change, monkeypatch):
+    Zx, Zy = layers
+    cache = PairCache(tmp_path)
+    _cached_pairs(cache, Zx, Zy)
+    kwargs = {}
+    if change == "input":
+        Zx = [Z.copy() for Z in Zx]
+        for Z in Zx:
+            Z[5, 1] = np.nextafter(Z[5, 1], 1.0)  # one value, one ulp
+    elif change == "dtype":
+        Zx, Zy = [Z.astype(np.float32) for Z in Zx], [Z.astype(np.float32) for Z in Zy]
+    elif change == "marginal":
+        b = [np.full(Z.shape[1], 1.0 / Z.shape[1]) for Z in Zy]  # uniform, but given
+        b[0][:2] += [1e-3, -1e-3]
+        kwargs["b"] = b
+    elif change == "max_iter":
+        kwargs["max_iter"] = 10**6
+    else:
+        monkeypatch.setattr(hotalign, "__version__", "0.0.0-other")
+    _cached_pairs(cache, Zx, Zy, **kwargs)
+    assert (cache.hits, cache.misses, len(cache)) == (0, 12, 12)
+
+
+def test_identical_layers_share_one_solve(tmp_path, layers):
+    Zx, Zy = layers
+    cache = PairCache(tmp_path)
+    grid = _cached_pairs(cache, [Zx[0], Zx[0].copy()], Zy)
+    assert (cache.misses, len(cache)) == (4, 2)
+    np.testing.assert_array_equal(grid.costs[0], grid.costs[1])
+
+
+def test_corrupt_pair_is_a_miss_and_replaced(tmp_path, layers):
+    Zx, Zy = layers
+    cache = PairCache(tmp_path)
+    ref = _cached_pairs(cache, Zx, Zy)
+    entry = sorted(tmp_path.glob("*.npz"))[0]
+    entry.write_bytes(entry.read_bytes()[:300])  # truncated
+    (tmp_path / f".{entry.name}.99.1.tmp").write_bytes(b"partial")  # left by a killed run
+    _same_grid(_cached_pairs(cache, Zx, Zy), ref)
+    assert (cache.hits, cache.misses) == (5, 7)
+    assert cache.load(entry.stem) is not None  # rewritten whole
+    assert cache.sweep() == 1 and len(cache) == 6
+    _cached_pairs(cache, Zx, Zy)
+    assert cache.hits == 11
+
+
+def test_pair_cache_read_false_only_writes(tmp_path, layers):
+    Zx, Zy = layers
+    cache = PairCache(tmp_path, read=False)
+    _cached_pairs(cache, Zx, Zy)
+    _cached_pairs(cache, Zx, Zy)
+    assert (cache.hits, cache.misses, len(cache)) == (0, 12, 6)

@@ -205,6 +205,11 @@ def test_trajectory(tmp_path, capsys):
     np.testing.assert_allclose(G, np.eye(3) / 3, atol=1e-12)
     assert "lower = more alike" in res["D"]["meaning"]
     _valid_png(tmp_path / "traj" / "checkpoint_coupling.png")
+    assert res["cache"]["layer_pairs"] == {"hits": 0, "misses": 36}  # 6 x 6 layers
+    assert main(["trajectory", "A", "B", "--out", "traj", "--quiet", "--resume"]) == 0
+    again = json.loads((tmp_path / "traj" / "results.json").read_text())
+    assert again["cache"]["layer_pairs"] == {"hits": 36, "misses": 0}
+    assert again["D"] == res["D"] and again["coupling"] == res["coupling"]
 
 
 def _ckpt(root, name, k):
@@ -297,64 +302,110 @@ def _run(argv, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_identical_results(tmp_path):
-    X, Y, _ = make_hierarchy(800, (160,) * 4, (160,) * 5, random_state=1)
-    np.savez(tmp_path / "x.npz", **{f"l{i}": A for i, A in enumerate(X)})
-    np.savez(tmp_path / "y.npz", **{f"l{i}": A for i, A in enumerate(Y)})
-    argv = ["align", "x.npz", "y.npz", "--splits", "20", "--quiet"]
+def _entries(folder):
+    return sorted(folder.glob("*.npz")) if folder.is_dir() else []
 
-    proc = _run(argv + ["--out", "killed"])
-    cache = tmp_path / "killed" / "cache"
-    deadline = time.monotonic() + 120
-    while len(list(cache.glob("*.npz"))) < 3 and proc.poll() is None \
-            and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
-    done = sorted(cache.glob("*.npz"))
-    assert 3 <= len(done) < 21
-    for entry in done:  # every entry on disk is complete
-        with np.load(entry, allow_pickle=False) as npz:
-            assert json.loads(bytes(npz["__meta__"]).decode())["key"] == entry.stem
-    assert not (tmp_path / "killed" / "results.json").exists()
 
-    resumed = _run(argv + ["--out", "killed", "--resume"])
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    clean = _run(argv + ["--out", "clean"])
-    _, err = clean.communicate(timeout=300)
-    assert clean.returncode == 0, err
-
-    a = json.loads((tmp_path / "killed" / "results.json").read_text())
-    b = json.loads((tmp_path / "clean" / "results.json").read_text())
-    assert a["cache"]["hits"] >= len(done) - 1 and a["cache"]["hits"] + a["cache"]["misses"] == 21
-    assert b["cache"] == {"hits": 0, "misses": 21}
+def _same_outputs(a, b):
+    """results.json and plans.npz of the output folders a and b hold the same results."""
+    ra, rb = (json.loads((d / "results.json").read_text()) for d in (a, b))
     for key in ("scores", "distance", "C", "P", "constant_units", "inputs"):
-        assert a[key] == b[key], key
-    pa, pb = read_plans(tmp_path / "killed" / "plans.npz"), read_plans(tmp_path / "clean" /
-                                                                        "plans.npz")
+        assert ra[key] == rb[key], key
+    pa, pb = read_plans(a / "plans.npz"), read_plans(b / "plans.npz")
+    assert pa["plans"].keys() == pb["plans"].keys()
     for pair in pb["plans"]:
         for k in ("rows", "cols", "weights"):
             np.testing.assert_array_equal(pa["plans"][pair][k], pb["plans"][pair][k])
-    assert not list(cache.glob(".*.tmp"))
+    return ra
+
+
+@pytest.mark.slow
+def test_run_killed_mid_grid_resumes_only_missing_pairs(tmp_path):
+    rng = np.random.default_rng(5)  # random layers: ~20 ms per pair, ~0.7 s per 6 x 6 grid
+    for name in ("x", "y"):
+        np.savez(tmp_path / f"{name}.npz", **{f"l{i}": rng.standard_normal((400, 512), np.float32)
+                                             for i in range(6)})
+    argv = ["align", "x.npz", "y.npz", "--splits", "1", "--threads", "1", "--quiet",
+            "--figure-format", "svg"]  # two fits (the split, all rows) of 36 pairs each
+
+    proc = _run(argv + ["--out", "killed"])
+    fits, pairs = tmp_path / "killed" / "cache", tmp_path / "killed" / "cache" / "pairs"
+    deadline = time.monotonic() + 120
+    while len(_entries(pairs)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert not (tmp_path / "killed" / "results.json").exists()
+    done = _entries(pairs)
+    for entry in done:  # every entry on disk is complete
+        with np.load(entry, allow_pickle=False) as npz:
+            assert json.loads(bytes(npz["__meta__"]).decode())["key"] == entry.stem
+    n_fits = len(_entries(fits))
+    in_grid = len(done) - 36 * n_fits  # pairs of the grid that was running
+    assert 0 < in_grid < 36
+
+    assert main(argv + ["--out", "killed", "--resume"]) == 0
+    assert main(argv + ["--out", "clean"]) == 0
+    res = _same_outputs(tmp_path / "killed", tmp_path / "clean")
+    assert res["cache"] == {"fits": {"hits": n_fits, "misses": 2 - n_fits},
+                            "layer_pairs": {"hits": in_grid,
+                                            "misses": 36 * (2 - n_fits) - in_grid}}
+    clean = json.loads((tmp_path / "clean" / "results.json").read_text())
+    assert clean["cache"]["layer_pairs"] == {"hits": 0, "misses": 72}
+    assert not list(pairs.glob(".*.tmp"))
+
+
+KILL_IN_WRITE = """
+import os, signal, sys
+from hotalign.cli import main
+real, calls = os.replace, []
+def replace(src, dst):  # SIGKILL between the fsync of entry k and its rename
+    calls.append(dst)
+    if len(calls) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst)
+os.replace = replace
+main(sys.argv[2:])
+"""
+
+
+def test_kill_inside_an_entry_write_leaves_no_corrupt_entry(tmp_path, systems):
+    X, Y = systems  # 3 x 4 layers: 12 pairs per fit, 3 fits
+    x, y = _write("npz", X, tmp_path / "x"), _write("npz", Y, tmp_path / "y")
+    argv = ["align", str(x), str(y), "--splits", "2", "--threads", "1", "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-c", KILL_IN_WRITE, "5", *argv, "--out", "killed"])
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    pairs = tmp_path / "killed" / "cache" / "pairs"
+    assert len(_entries(pairs)) == 4 and len(list(pairs.glob(".*.tmp"))) == 1
+    assert main(argv + ["--out", "killed", "--resume"]) == 0
+    assert main(argv + ["--out", "clean"]) == 0
+    res = _same_outputs(tmp_path / "killed", tmp_path / "clean")
+    assert res["cache"] == {"fits": {"hits": 0, "misses": 3},
+                            "layer_pairs": {"hits": 4, "misses": 32}}
+    assert not list(pairs.glob(".*.tmp")) and len(_entries(pairs)) == 36
 
 
 def test_resume_ignores_entries_of_other_parameters(tmp_path, systems):
     X, Y = systems
     x, y = _write("npz", X, tmp_path / "x"), _write("npz", Y, tmp_path / "y")
     base = ["align", str(x), str(y), "--out", "res", "--splits", "2", "--quiet"]
+
+    def cache():
+        res = json.loads((tmp_path / "res" / "results.json").read_text())["cache"]
+        return res["fits"], res["layer_pairs"]
+
     assert main(base) == 0
     assert main(base + ["--resume", "--dtype", "float32"]) == 0
-    res = json.loads((tmp_path / "res" / "results.json").read_text())
-    assert res["cache"] == {"hits": 0, "misses": 3}
+    assert cache() == ({"hits": 0, "misses": 3}, {"hits": 0, "misses": 36})
     assert main(base + ["--resume", "--test-size", "0.3"]) == 0
-    res = json.loads((tmp_path / "res" / "results.json").read_text())
-    assert res["cache"] == {"hits": 1, "misses": 2}  # only the all-rows fit is the same
+    # only the all-rows fit is the same; the splits' pairs hold other rows
+    assert cache() == ({"hits": 1, "misses": 2}, {"hits": 0, "misses": 24})
     assert main(base + ["--resume", "--threads", "1"]) == 0  # threads never change results
-    res = json.loads((tmp_path / "res" / "results.json").read_text())
-    assert res["cache"] == {"hits": 3, "misses": 0}
+    assert cache() == ({"hits": 3, "misses": 0}, {"hits": 0, "misses": 0})
+    assert main(base + ["--threads", "1"]) == 0  # without --resume: written, not read
+    assert cache() == ({"hits": 0, "misses": 3}, {"hits": 0, "misses": 36})
 
 
 def test_tqdm_progress_adapter(capsys):

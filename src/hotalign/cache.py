@@ -1,14 +1,22 @@
-"""A resumable on-disk cache of fitted estimators, one entry per train/test split.
+"""A resumable on-disk cache: fitted estimators (one entry per fit) and solved layer pairs.
 
 Design
 ------
-The unit of caching is one *fit*: the estimator's fitted state (unit plans of every layer pair,
-layer costs C, layer plan P, z-scoring statistics, rotations for HOT+R, ...) after ``fit(X, Y)``
-on the training rows of one split. :func:`hotalign.evaluate` fits once per split, so a resumed run
-recomputes only the splits whose entry is missing (at most the one that was running when the
-run stopped) and scores all splits from the cached fits; scoring is cheap next to fitting.
+Two kinds of entries, both in a folder of ``<key>.npz`` files:
 
-Keys. An entry's key is the SHA-256 of
+- :class:`FitCache`, one entry per *fit*: the estimator's fitted state (unit plans of every
+  layer pair, layer costs C, layer plan P, z-scoring statistics, rotations for HOT+R, ...) after
+  ``fit(X, Y)``. :func:`hotalign.evaluate` fits once per split, so a resumed run skips every
+  split whose fit was stored (scoring from the cached fit is cheap). :func:`cached` wraps an
+  estimator.
+- :class:`PairCache`, one entry per *layer pair*: the sparse plan of one ``solve_pairs`` pair,
+  written as soon as the pair is solved. A run killed in the middle of a grid loses only the
+  pairs in flight; the resumed fit loads the others and solves only the missing ones.
+  :func:`pair_backend` makes it a :func:`hotalign.grid.pair_backend`, so it serves every grid
+  of ``HOT.fit`` (not the rotation fits of HOT+R, which have no pair grid),
+  ``TrajectoryHOT.fit`` and ``evaluate``.
+
+Keys. A fit's key is the SHA-256 of
 
 - a format tag and ``hotalign.__version__`` (a new version never reuses an old result);
 - the estimator's class and every parameter that can change a result (all of ``get_params()``
@@ -16,15 +24,21 @@ Keys. An entry's key is the SHA-256 of
 - the *content* of the training rows handed to ``fit``: dtype, shape and bytes of every layer of
   X and of Y, in order.
 
-Because the key hashes the data actually fitted, a different input file, layer selection, split,
-seed or test size gives a different key; a stale hit would need a SHA-256 collision.
+A pair's key is the SHA-256 of a format tag, the version, the content keys (BLAKE2b of dtype,
+shape and bytes) of the two *standardised* layers it solves, computed once per layer and grid,
+those of its two unit marginals (or "uniform") and the pivot limit ``max_iter``. The
+standardised layers already depend on the rows, the dtype and the constant-unit policy, so
+these are all the inputs of a pair's solve.
 
-Atomicity. An entry is a ``.npz`` (no pickles: arrays plus a JSON description of the fitted
-attributes) written to a temporary file in the same folder, flushed, fsync'ed and moved into
-place with ``os.replace``, which is atomic on POSIX and Windows. A run killed at any moment leaves
-either no entry or a complete one (stray ``*.tmp`` files are ignored and swept). An entry that
-still fails to load (e.g. disk damage) counts as a miss and is rewritten. Each entry also records
-its own key, checked on load.
+Because keys hash the data actually solved, a different input file, layer selection, split,
+seed, dtype or marginal gives a different key; a stale hit would need a hash collision.
+
+Atomicity. An entry is a ``.npz`` (no pickles: arrays plus a JSON description of the stored
+objects) written to a temporary file in the same folder, flushed, fsync'ed and moved into place
+with ``os.replace``, which is atomic on POSIX and Windows. A run killed at any moment (SIGINT or
+SIGKILL) leaves either no entry or a complete one (stray ``*.tmp`` files are ignored and swept).
+An entry that still fails to load (e.g. truncated by disk damage) counts as a miss and is
+rewritten. Each entry also records its own key, checked on load.
 """
 
 from __future__ import annotations
@@ -34,15 +48,19 @@ import importlib
 import io as _io
 import json
 import os
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-__all__ = ["FitCache", "cached"]
+__all__ = ["FitCache", "PairCache", "cached", "pair_backend"]
 
 _FORMAT = "hotalign-fit-cache-1"
+_PAIR_FORMAT = "hotalign-pair-cache-1"
 #: Parameters that never change a result (left out of the key).
 RESULT_NEUTRAL_PARAMS = frozenset({"n_threads"})
 
@@ -58,15 +76,25 @@ def _clone(estimator):
     return cls(**estimator.get_params())
 
 
-class FitCache:
-    """Fitted estimators stored under ``directory``, keyed by inputs, parameters and version.
+def _hash_array(h, A):
+    """Feed the dtype, shape and bytes of ``A`` to the hash ``h``."""
+    A = np.ascontiguousarray(A)
+    h.update(f"|{A.dtype.str}|{A.shape}|".encode())
+    h.update(A.data)
 
-    Parameters
-    ----------
-    directory : str or os.PathLike
-        Folder of the entries (created on first write).
-    read : bool
-        Look entries up (``--resume``); when False entries are only written.
+
+def content_key(A) -> str:
+    """A content key of one array: BLAKE2b of its dtype, shape and bytes."""
+    h = hashlib.blake2b(digest_size=20)
+    _hash_array(h, A)
+    return h.hexdigest()
+
+
+class _Entries:
+    """``<key>.npz`` entries under ``directory``: atomic writes; a damaged entry is a miss.
+
+    ``read=False`` (a run without ``--resume``) only writes. ``hits`` and ``misses`` are counted
+    by the subclasses.
     """
 
     def __init__(self, directory, read=True):
@@ -75,36 +103,11 @@ class FitCache:
         self.hits = 0
         self.misses = 0
 
-    def key(self, estimator, X, Y) -> str:
-        """The entry key of ``estimator.fit(X, Y)`` (see the module notes)."""
-        h = hashlib.sha256()
-        cls = getattr(type(estimator), "_cache_base", type(estimator))
-        h.update(f"{_FORMAT}|{_version()}|{cls.__module__}.{cls.__qualname__}|".encode())
-        params = {k: repr(v) for k, v in estimator.get_params().items()
-                  if k not in RESULT_NEUTRAL_PARAMS}
-        h.update(json.dumps(params, sort_keys=True).encode())
-        for tag, layers in (("X", X), ("Y", Y)):
-            h.update(f"|{tag}|{len(layers)}".encode())
-            for A in layers:
-                A = np.ascontiguousarray(A)
-                h.update(f"|{A.dtype.str}|{A.shape}|".encode())
-                h.update(A.data)
-        return h.hexdigest()
-
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"
 
-    def load(self, key, template):
-        """A fitted copy of ``template`` from the entry ``key``, or None."""
-        state = self.load_state(key)
-        if state is None:
-            return None
-        model = _clone(template)
-        vars(model).update(state)
-        return model
-
     def load_state(self, key):
-        """The fitted attributes stored under ``key`` (a dict), or None."""
+        """The objects stored under ``key`` (a dict), or None."""
         if not self.read:
             return None
         path = self.path(key)
@@ -119,16 +122,15 @@ class FitCache:
             state = {k: _decode(v, arrays) for k, v in meta["state"].items()}
         except (OSError, ValueError, KeyError, TypeError, EOFError, ImportError, AttributeError,
                 zipfile.BadZipFile):
-            return None  # unreadable entry: a miss, rewritten by store()
+            return None  # unreadable entry: a miss, rewritten by store_state()
         return state
 
-    def store(self, key, model) -> bool:
-        """Write the fitted state of ``model`` under ``key`` atomically; False if it has an
-        attribute this format cannot hold (then nothing is written)."""
-        params = set(model.get_params())
+    def store_state(self, key, state: dict) -> bool:
+        """Write ``state`` under ``key`` atomically; False if it holds an object this format
+        cannot (then nothing is written). Safe to call from several threads."""
         arrays = []
         try:
-            state = {k: _encode(v, arrays) for k, v in vars(model).items() if k not in params}
+            state = {k: _encode(v, arrays) for k, v in state.items()}
         except TypeError:
             return False
         meta = json.dumps({"key": key, "version": _version(), "n_arrays": len(arrays),
@@ -139,7 +141,7 @@ class FitCache:
         np.savez(buf, **payload)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             with open(tmp, "wb") as f:
                 f.write(buf.getbuffer())
@@ -165,6 +167,201 @@ class FitCache:
 
     def __len__(self):
         return len(list(self.directory.glob("*.npz"))) if self.directory.is_dir() else 0
+
+
+class FitCache(_Entries):
+    """Fitted estimators stored under ``directory``, keyed by inputs, parameters and version.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Folder of the entries (created on first write).
+    read : bool
+        Look entries up (``--resume``); when False entries are only written.
+    """
+
+    def key(self, estimator, X, Y) -> str:
+        """The entry key of ``estimator.fit(X, Y)`` (see the module notes)."""
+        h = hashlib.sha256()
+        cls = getattr(type(estimator), "_cache_base", type(estimator))
+        h.update(f"{_FORMAT}|{_version()}|{cls.__module__}.{cls.__qualname__}|".encode())
+        params = {k: repr(v) for k, v in estimator.get_params().items()
+                  if k not in RESULT_NEUTRAL_PARAMS}
+        h.update(json.dumps(params, sort_keys=True).encode())
+        for tag, layers in (("X", X), ("Y", Y)):
+            h.update(f"|{tag}|{len(layers)}".encode())
+            for A in layers:
+                _hash_array(h, A)
+        return h.hexdigest()
+
+    def load(self, key, template):
+        """A fitted copy of ``template`` from the entry ``key``, or None."""
+        state = self.load_state(key)
+        if state is None:
+            return None
+        model = _clone(template)
+        vars(model).update(state)
+        return model
+
+    def store(self, key, model) -> bool:
+        """Write the fitted state of ``model`` under ``key`` atomically; False if it has an
+        attribute this format cannot hold (then nothing is written)."""
+        params = set(model.get_params())
+        return self.store_state(key, {k: v for k, v in vars(model).items() if k not in params})
+
+
+class PairCache(_Entries):
+    """Solved layer pairs stored under ``directory``, keyed by the solve's inputs and version.
+
+    Use it through :func:`pair_backend`. Parameters as for :class:`FitCache`; ``hits`` and
+    ``misses`` count layer pairs.
+    """
+
+    def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None) -> str:
+        """The entry key of one pair from the :func:`content_key` of its standardised layers
+        and of its marginals (None: uniform), and its pivot limit (None or 0: none)."""
+        parts = (_PAIR_FORMAT, _version(), x_key, y_key, a_key or "uniform", b_key or "uniform",
+                 str(int(max_iter or 0)))
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+    def load(self, key):
+        """The :class:`~hotalign.results.TransportResult` stored under ``key``, or None."""
+        from .results import TransportResult
+
+        plan = (self.load_state(key) or {}).get("plan")
+        return plan if isinstance(plan, TransportResult) else None
+
+    def store(self, key, plan) -> bool:
+        return self.store_state(key, {"plan": plan})
+
+
+def pair_backend(cache: PairCache, inner=None, *, progress=None):
+    """A :func:`hotalign.grid.pair_backend` that solves only the layer pairs ``cache`` lacks.
+
+    For every ``solve_pairs(Zx, Zy, ...)`` call each layer (and marginal) is hashed once, the
+    pairs found in ``cache`` are loaded and the others solved and stored, each as soon as it is
+    solved. The result is identical to an uncached ``solve_pairs`` (same solver, same inputs).
+
+    Parameters
+    ----------
+    cache : PairCache
+    inner : callable, optional
+        A backend (``inner(Zx, Zy, **kwargs)``, e.g. a Dask one) to solve the missing pairs,
+        called once per layer of ``Zx`` that has missing pairs, on those pairs only; entries are
+        then stored per call. Default: a pool of ``n_threads`` threads, each solving one pair
+        at a time with the local :func:`hotalign.grid.solve_pairs` (GIL released), so entries
+        are stored per pair.
+    progress : callable, optional
+        ``progress(pairs_done, n_pairs)`` when the call itself gives none; cache hits count as
+        done.
+
+    Examples
+    --------
+    >>> import tempfile, hotalign
+    >>> from hotalign.cache import PairCache, pair_backend
+    >>> from hotalign.grid import pair_backend as route
+    >>> X, Y, _ = hotalign.datasets.make_hierarchy(200, (8, 8), (8, 8, 8), random_state=0)
+    >>> cache = PairCache(tempfile.mkdtemp())
+    >>> with route(pair_backend(cache)):
+    ...     a = hotalign.HOT().fit(X, Y)
+    ...     b = hotalign.HOT().fit(X, Y)  # every pair from the cache
+    >>> cache.misses, cache.hits, a.distance_ == b.distance_
+    (6, 6, True)
+    """
+
+    default_progress = progress
+
+    def run(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_iter=None,
+            progress=None):
+        from .grid import GridResult
+
+        report = default_progress if progress is None else progress
+        L, M = len(Zx), len(Zy)
+        a = [None] * L if a is None else list(a)
+        b = [None] * M if b is None else list(b)
+        xk, yk = [content_key(Z) for Z in Zx], [content_key(Z) for Z in Zy]
+        ak = [None if w is None else content_key(w) for w in a]
+        bk = [None if w is None else content_key(w) for w in b]
+        plans = [[None] * M for _ in range(L)]
+        missing = {}  # key -> the pairs (l, m) it solves (identical layers share one solve)
+        for l in range(L):
+            for m in range(M):
+                key = cache.key(xk[l], yk[m], ak[l], bk[m], max_iter)
+                if key not in missing:
+                    plans[l][m] = cache.load(key)
+                if plans[l][m] is None:
+                    missing.setdefault(key, []).append((l, m))
+        n_missing = sum(len(pairs) for pairs in missing.values())
+        cache.hits += L * M - n_missing
+        cache.misses += n_missing
+        done = L * M - n_missing
+
+        def count(n_more):  # progress on the calling thread
+            if report is not None:
+                report(done + n_more, L * M)
+
+        def solved(key, plan):
+            nonlocal done
+            for l, m in missing[key]:
+                plans[l][m] = plan
+            done += len(missing[key])
+            count(0)
+
+        count(0)
+        if inner is None:
+            _solve_on_threads(cache, Zx, Zy, a, b, missing, solved, n_threads, max_iter)
+        else:
+            _solve_by_rows(inner, cache, Zx, Zy, a, b, missing, solved, count, n_threads,
+                           max_iter)
+        return GridResult(
+            costs=np.array([[p.cost for p in row] for row in plans], dtype=np.float64),
+            plans=plans if keep_plans else None,
+            statuses=np.array([[p.status for p in row] for row in plans]),
+            n_iter=np.array([[p.n_iter for p in row] for row in plans], dtype=np.int64),
+        )
+
+    return run
+
+
+def _solve_on_threads(cache, Zx, Zy, a, b, missing, solved, n_threads, max_iter):
+    """The missing pairs on a pool of ``n_threads`` threads, one local 1 x 1 grid each; every
+    pair is stored by its thread as soon as it is solved."""
+    from .grid import default_threads, solve_pairs
+
+    if not missing:
+        return
+
+    def solve(key):
+        l, m = missing[key][0]
+        plan = solve_pairs([Zx[l]], [Zy[m]], n_threads=1, keep_plans=True, a=[a[l]], b=[b[m]],
+                           max_iter=max_iter).plans[0][0]
+        cache.store(key, plan)
+        return key, plan
+
+    workers = min(default_threads() if n_threads is None else n_threads, len(missing))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="hotalign-pair")
+    # One BLAS limit around the whole pool, so the per-pair limits nested in it stay at one.
+    with threadpool_limits(limits=1, user_api="blas"):
+        try:
+            for future in as_completed([pool.submit(solve, key) for key in missing]):
+                solved(*future.result())
+        finally:  # Ctrl-C or an error: drop the queued pairs, let the running ones finish
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _solve_by_rows(inner, cache, Zx, Zy, a, b, missing, solved, count, n_threads, max_iter):
+    """The missing pairs through the backend ``inner``: one call per layer of Zx with missing
+    pairs (its layer is sent once per call), its pairs stored when the call returns."""
+    rows = {}
+    for key, ((l, m), *_) in missing.items():
+        rows.setdefault(l, []).append((m, key))
+    for l, cols in rows.items():
+        grid = inner([Zx[l]], [Zy[m] for m, _ in cols], n_threads=n_threads, keep_plans=True,
+                     a=[a[l]], b=[b[m] for m, _ in cols], max_iter=max_iter,
+                     progress=lambda k, _total: count(k))
+        for (_, key), plan in zip(cols, grid.plans[0]):
+            cache.store(key, plan)
+            solved(key, plan)
 
 
 def cached(estimator, cache: FitCache):

@@ -7,9 +7,12 @@ Commands
 ``hotalign align X Y --out DIR``
     Two systems from files (``.npz``, a folder of ``.npy``, ``.safetensors``, HDF5): held-out
     scores of HOT and its baselines over random splits, ``results.json``, ``plans.npz`` and
-    figures in DIR. ``--resume`` reuses the per-split fits cached in ``DIR/cache``.
+    figures in DIR. Every fit is cached in ``DIR/cache`` and every solved layer pair in
+    ``DIR/cache/pairs`` (see :mod:`hotalign.cache`); ``--resume`` reuses them, so a killed run
+    redoes only the layer pairs that were not finished.
 ``hotalign trajectory A B --out DIR``
-    Two folders of checkpoints: the checkpoint coupling (needs ``hotalign.TrajectoryHOT``).
+    Two folders of checkpoints: the checkpoint coupling (needs ``hotalign.TrajectoryHOT``);
+    layer pairs cached and resumed as for ``align``.
 ``hotalign bench solvers``
     Solver benchmark (see :mod:`hotalign.bench`).
 ``hotalign bench pipeline``
@@ -23,6 +26,7 @@ Exit codes: 0 success; 2 bad input or arguments (one line on stderr naming the f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import traceback
@@ -113,6 +117,25 @@ def _out_dir(path) -> Path:
         raise UsageError(f"--out {out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+@contextlib.contextmanager
+def _cached_grids(args, out: Path, progress):
+    """Route the layer-pair grid of every fit in this context through the pair cache
+    ``OUT/cache/pairs`` (read with ``--resume``), its missing pairs solved on ``--scheduler``
+    or the local threads; yields the :class:`~hotalign.cache.PairCache`."""
+    from . import distributed
+    from .cache import PairCache, pair_backend
+    from .grid import pair_backend as route_grids
+
+    pairs = PairCache(out / "cache" / "pairs", read=args.resume)
+    pairs.sweep()
+    scheduler = getattr(args, "scheduler", None)
+    with distributed.grid_backend(scheduler, n_workers=args.threads) as client:
+        inner = None if client is None else (
+            lambda Zx, Zy, **kw: distributed.solve_pairs_dask(Zx, Zy, client, **kw))
+        with route_grids(pair_backend(pairs, inner, progress=progress)):
+            yield pairs
 
 
 def _say(args, *parts, **kw):
@@ -264,7 +287,6 @@ def _load_pair(args):
 
 
 def _align(args) -> int:
-    from . import distributed
     from .baselines import ALL_METHODS, METHODS
     from .cache import FitCache, cached
     from .evaluation import evaluate
@@ -274,10 +296,10 @@ def _align(args) -> int:
     formats = _formats(args.figure_format)
     Xs, Ys = _load_pair(args)
     out = _out_dir(args.out)
-    cache = FitCache(out / "cache", read=args.resume)
-    cache.sweep()
+    fits = FitCache(out / "cache", read=args.resume)
+    fits.sweep()
     estimator = _estimator(args)
-    est = cached(estimator, cache)
+    est = cached(estimator, fits)
     _say(args, f"hotalign {__version__} align: {Xs.source} ({len(Xs)} layers) vs {Ys.source} "
                f"({len(Ys)} layers), {Xs.n_stimuli} stimuli, {args.splits} splits")
     X, Y = list(Xs), list(Ys)
@@ -287,7 +309,7 @@ def _align(args) -> int:
     pair_bar = TqdmProgress("layer pairs", "pair", position=1, leave=False, disable=quiet)
     scheduler = args.scheduler
     try:
-        with distributed.grid_backend(scheduler, n_workers=args.threads, progress=pair_bar):
+        with _cached_grids(args, out, pair_bar) as pairs:
             ev = evaluate(X, Y, methods=ALL_METHODS if args.rotation else METHODS,
                           n_splits=args.splits, test_size=args.test_size,
                           random_state=args.seed, estimator=est, progress=split_bar)
@@ -337,7 +359,8 @@ def _align(args) -> int:
             "Y": {n: c.tolist() for n, c in zip(Ys.names, full.constant_units_["Y"])},
             "count": full.n_constant_units_,
         },
-        "cache": {"hits": cache.hits, "misses": cache.misses},
+        "cache": {"fits": {"hits": fits.hits, "misses": fits.misses},
+                  "layer_pairs": {"hits": pairs.hits, "misses": pairs.misses}},
         "seconds": elapsed,
     }
     if full_r is not None:
@@ -370,7 +393,8 @@ def _align(args) -> int:
         unit_plan=full.unit_plans_[l][m], pair_names=(f"X {Xs.names[l]}", f"Y {Ys.names[m]}"))
     _say(args, ev.table())
     _say(args, f"HOT distance <C, P> = {full.distance_:.4f} (lower = more alike); "
-               f"{elapsed:.1f} s, {cache.hits} cached fits reused")
+               f"{elapsed:.1f} s, reused {fits.hits} cached fits and {pairs.hits} cached layer "
+               "pairs")
     _say(args, f"written: {out / 'results.json'}, {out / 'plans.npz'}, "
                f"{len(written)} figures")
     return 0
@@ -396,7 +420,7 @@ def _checkpoints(folder, layers):
 
 
 def _trajectory(args) -> int:
-    from . import distributed, plotting
+    from . import plotting
     from .io import InputError, check_stimuli, write_json
     from .trajectory import TrajectoryHOT
 
@@ -412,7 +436,7 @@ def _trajectory(args) -> int:
     quiet = True if args.quiet else None
     t0 = time.perf_counter()
     with TqdmProgress("layer pairs (all checkpoints)", "pair", disable=quiet) as bar, \
-            distributed.grid_backend(None, progress=bar):
+            _cached_grids(args, out, bar) as pairs:
         model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype)
         model.fit([list(s) for s in A], [list(s) for s in B])
     elapsed = time.perf_counter() - t0
@@ -432,6 +456,7 @@ def _trajectory(args) -> int:
         "distance": {"meaning": "<D, coupling> (lower = more alike)", "value": model.distance_},
         "greedy_match": {"meaning": "greedy baseline: argmin_k' D[k, k']",
                          "values": model.greedy_match_},
+        "cache": {"layer_pairs": {"hits": pairs.hits, "misses": pairs.misses}},
         "seconds": elapsed,
     }
     write_json(out / "results.json", summary)
@@ -504,7 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--scheduler", default=None,
                        help="Dask scheduler address, or 'local' for a LocalCluster")
     align.add_argument("--resume", action="store_true",
-                       help="reuse per-split fits cached in OUT/cache by an earlier run")
+                       help="reuse the fits and layer pairs cached in OUT/cache by an earlier "
+                            "run (a killed run redoes only the unfinished pairs)")
     align.add_argument("--unit-pair", type=_pair, default=None, metavar="L,M",
                        help="layer pair whose unit plan is drawn (default: layer 0 and its "
                             "best match)")
@@ -519,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     traj.add_argument("--threads", type=int, default=None, help="worker threads")
     traj.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                       help="precision of standardised layers and costs")
+    traj.add_argument("--resume", action="store_true",
+                      help="reuse the layer pairs cached in OUT/cache/pairs by an earlier run")
     _add_common(traj, "hotalign-trajectory")
     traj.set_defaults(func=_trajectory)
 
