@@ -34,7 +34,7 @@ Because keys hash the data actually solved, a different input file, layer select
 seed, dtype or marginal gives a different key; a stale hit would need a hash collision.
 
 Atomicity. An entry is a ``.npz`` (no pickles: arrays plus a JSON description of the stored
-objects) written to a temporary file in the same folder, flushed, fsync'ed and moved into place
+objects) written to a temporary file in the same folder and moved into place
 with ``os.replace``, which is atomic on POSIX and Windows. A run killed at any moment (SIGINT or
 SIGKILL) leaves either no entry or a complete one (stray ``*.tmp`` files are ignored and swept).
 An entry that still fails to load (e.g. truncated by disk damage) counts as a miss and is
@@ -55,7 +55,6 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 __all__ = ["FitCache", "PairCache", "cached", "pair_backend"]
 
@@ -143,10 +142,11 @@ class _Entries:
         path = self.path(key)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
+            # No fsync: the rename is atomic for the process (a kill at any moment leaves the
+            # old state or the whole entry), and an entry damaged by a machine crash reads as
+            # a miss. Syncing every layer pair would cost more than small pairs take to solve.
             with open(tmp, "wb") as f:
                 f.write(buf.getbuffer())
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, path)
         finally:
             if tmp.exists():
@@ -182,7 +182,7 @@ class FitCache(_Entries):
 
     def key(self, estimator, X, Y) -> str:
         """The entry key of ``estimator.fit(X, Y)`` (see the module notes)."""
-        h = hashlib.sha256()
+        h = hashlib.blake2b(digest_size=32)  # about 1.7x the speed of SHA-256 here
         cls = getattr(type(estimator), "_cache_base", type(estimator))
         h.update(f"{_FORMAT}|{_version()}|{cls.__module__}.{cls.__qualname__}|".encode())
         params = {k: repr(v) for k, v in estimator.get_params().items()
@@ -326,7 +326,7 @@ def pair_backend(cache: PairCache, inner=None, *, progress=None):
 def _solve_on_threads(cache, Zx, Zy, a, b, missing, solved, n_threads, max_iter):
     """The missing pairs on a pool of ``n_threads`` threads, one local 1 x 1 grid each; every
     pair is stored by its thread as soon as it is solved."""
-    from .grid import default_threads, solve_pairs
+    from .grid import default_threads, single_threaded_blas, solve_pairs
 
     if not missing:
         return
@@ -341,7 +341,7 @@ def _solve_on_threads(cache, Zx, Zy, a, b, missing, solved, n_threads, max_iter)
     workers = min(default_threads() if n_threads is None else n_threads, len(missing))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="hotalign-pair")
     # One BLAS limit around the whole pool, so the per-pair limits nested in it stay at one.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         try:
             for future in as_completed([pool.submit(solve, key) for key in missing]):
                 solved(*future.result())

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import _core
 from ._blas import gemm_pointers
@@ -69,6 +69,24 @@ class GridResult:
     plans: list | None
     statuses: np.ndarray
     n_iter: np.ndarray
+
+
+_CONTROLLER = None
+_CONTROLLER_LOCK = threading.Lock()
+
+
+def single_threaded_blas():
+    """Context manager limiting every loaded BLAS to one thread (our pools bring parallelism).
+
+    The threadpoolctl controller is built once (after scipy's BLAS, which the C++ kernels call,
+    is loaded): scanning the loaded libraries costs milliseconds, too much per layer pair.
+    """
+    global _CONTROLLER
+    with _CONTROLLER_LOCK:
+        if _CONTROLLER is None:
+            gemm_pointers()
+            _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def default_threads() -> int:
@@ -150,20 +168,25 @@ def solve_pairs(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_
         except BaseException as exc:  # re-raised on the calling thread below
             errors.append(exc)
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        worker = threading.Thread(target=target, name="hotalign-grid", daemon=True)
-        worker.start()
-        try:
-            reported = -1
-            while worker.is_alive():
-                worker.join(0.05)
-                if progress is not None and job.n_done() != reported:
-                    reported = job.n_done()
-                    progress(reported, job.n_total())
-        except BaseException:
-            job.cancel()
-            worker.join()
-            raise
+    with single_threaded_blas():
+        if threading.current_thread() is not threading.main_thread():
+            target()  # signals reach only the main thread: no need to keep this one free
+            if progress is not None:
+                progress(job.n_done(), job.n_total())
+        else:
+            worker = threading.Thread(target=target, name="hotalign-grid", daemon=True)
+            worker.start()
+            try:
+                reported = -1
+                while worker.is_alive():
+                    worker.join(0.05)
+                    if progress is not None and job.n_done() != reported:
+                        reported = job.n_done()
+                        progress(reported, job.n_total())
+            except BaseException:
+                job.cancel()
+                worker.join()
+                raise
     if errors:
         raise errors[0]
     costs, statuses, n_iter, raw_plans, _cancelled = job.result()

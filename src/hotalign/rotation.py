@@ -56,9 +56,9 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core.extending import intrinsic
-from threadpoolctl import threadpool_limits
 
 from . import _core
+from .grid import single_threaded_blas
 from .results import TransportResult
 
 __all__ = ["PairRotation", "align_pair", "fit_rotation_grid", "layer_basis"]
@@ -422,7 +422,7 @@ def fit_rotation_grid(Zx, Zy, *, max_rounds=10, tol=1e-6, n_threads=1, warm_star
     Zx = [np.ascontiguousarray(A, dtype=np.float64) for A in Zx]
     Zy = [np.ascontiguousarray(B, dtype=np.float64) for B in Zy]
     L, M = len(Zx), len(Zy)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         with ThreadPoolExecutor(max_workers=max(1, int(n_threads))) as pool:
             bases = list(pool.map(layer_basis, Zx))
             futures = [[pool.submit(align_pair, Zx[l], Zy[m], max_rounds=max_rounds, tol=tol,
