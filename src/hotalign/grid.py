@@ -141,10 +141,12 @@ def solve_pairs(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_
 
     Notes
     -----
-    The grid runs in a helper thread with the GIL released; the calling thread waits in short
-    intervals, so Ctrl-C (KeyboardInterrupt) cancels the remaining pairs and returns control
-    within about the time of the pairs already running. BLAS is limited to one thread meanwhile.
-    Inside :func:`pair_backend` the call goes to that backend instead.
+    Called from the main thread, the grid runs in a helper thread with the GIL released while
+    the main thread waits in short intervals, so Ctrl-C (KeyboardInterrupt) cancels the
+    remaining pairs and returns control within about the time of the pairs already running.
+    Called from any other thread (which never receives signals), it runs in that thread.
+    BLAS is limited to one thread meanwhile. Inside :func:`pair_backend` the call goes to that
+    backend instead.
     """
     backend = _BACKEND.get()
     if backend is not None:
