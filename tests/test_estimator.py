@@ -476,3 +476,18 @@ def test_predict_bad_layer_weights(small):
     hot = HOT().fit(X, Y)
     with pytest.raises(ValueError, match=r"layer_weights must have shape \(2, 3\)"):
         hot.predict(Y, layer_weights=np.ones((3, 2)))
+
+
+def test_nan_in_held_out_rows_is_reported_by_layer(rng):
+    # fit reads only the training rows; NaN/inf in held-out rows are caught when scoring
+    X, Y, _ = hotalign.datasets.make_hierarchy(60, (5, 6), (7,), random_state=3)
+    hot = HOT().fit([A[:40] for A in X], [B[:40] for B in Y])
+    Xte = [A[40:].copy() for A in X]
+    Yte = [B[40:].copy() for B in Y]
+    Yte[0][2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"Y\[0\] contains NaN"):
+        hot.score(Xte, Yte)
+    Yte[0][2, 3] = 0.0
+    Xte[1][0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"X\[1\] contains NaN"):
+        hot.score(Xte, Yte)

@@ -185,7 +185,7 @@ class HOT(ParamsMixin):
             raise ValueError("this HOT instance is not fitted yet: call fit(X, Y) first")
 
     def _standardize_y(self, Y):
-        Y = check_layers(Y, "Y", min_rows=1)
+        Y = check_layers(Y, "Y", min_rows=1, check_finite=False)  # standardize() checks
         if len(Y) != self.n_layers_y_:
             raise ValueError(f"Y must have {self.n_layers_y_} layers as in fit, got {len(Y)}")
         out = []
@@ -252,7 +252,7 @@ class HOT(ParamsMixin):
         X = check_layers(X, "X", min_rows=2)
         if len(X) != self.n_layers_x_:
             raise ValueError(f"X must have {self.n_layers_x_} layers as in fit, got {len(X)}")
-        Y = check_layers(Y, "Y", min_rows=1)
+        Y = check_layers(Y, "Y", min_rows=1, check_finite=False)  # standardize() checks
         if X[0].shape[0] != Y[0].shape[0]:
             raise ValueError("X and Y must hold the same held-out stimuli (row counts differ)")
         Xhat = self.predict(Y, layer_weights)
@@ -278,8 +278,10 @@ class HOT(ParamsMixin):
 
 
 def _check_systems(X, Y):
-    X = check_layers(X, "X", min_rows=3)
-    Y = check_layers(Y, "Y", min_rows=3)
+    # NaN/inf are found by the C++ statistics pass of fit (training rows) and, for held-out
+    # rows, by layer_scores / the standardisation of predict.
+    X = check_layers(X, "X", min_rows=3, check_finite=False)
+    Y = check_layers(Y, "Y", min_rows=3, check_finite=False)
     if X[0].shape[0] != Y[0].shape[0]:
         raise ValueError(
             f"X and Y must hold the same stimuli: X has {X[0].shape[0]} rows (T), Y has "
