@@ -480,7 +480,7 @@ def test_predict_bad_layer_weights(small):
 
 def test_nan_in_held_out_rows_is_reported_by_layer(rng):
     # fit reads only the training rows; NaN/inf in held-out rows are caught when scoring
-    X, Y, _ = hotalign.datasets.make_hierarchy(60, (5, 6), (7,), random_state=3)
+    X, Y, _ = make_hierarchy(60, (5, 6), (7,), random_state=3)
     hot = HOT().fit([A[:40] for A in X], [B[:40] for B in Y])
     Xte = [A[40:].copy() for A in X]
     Yte = [B[40:].copy() for B in Y]
