@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 
-__all__ = ["gemm_pointers"]
+__all__ = ["blas_threads", "gemm_pointers", "single_threaded_blas"]
 
 
 def _capsule_address(capsule: object) -> int:
@@ -47,3 +48,31 @@ def gemm_pointers() -> tuple[int, int]:
 
     capi = cython_blas.__pyx_capi__
     return _capsule_address(capi["dgemm"]), _capsule_address(capi["sgemm"])
+
+
+_CONTROLLER = None
+_CONTROLLER_LOCK = threading.Lock()
+
+
+def _controller():
+    """The threadpoolctl controller, built once, after scipy's BLAS (the one the C++ kernels
+    call) is loaded: scanning the loaded libraries costs milliseconds, too much per call."""
+    global _CONTROLLER
+    with _CONTROLLER_LOCK:
+        if _CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            gemm_pointers()
+            _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
+def single_threaded_blas():
+    """Context manager limiting every loaded BLAS to one thread (our pools bring parallelism)."""
+    return _controller().limit(limits=1, user_api="blas")
+
+
+def blas_threads() -> int:
+    """Threads the BLAS our kernels call uses right now (cheap: no library scan)."""
+    counts = [lib.num_threads for lib in _controller().select(user_api="blas").lib_controllers]
+    return max(1, min(counts)) if counts else 1

@@ -326,7 +326,8 @@ def pair_backend(cache: PairCache, inner=None, *, progress=None):
 def _solve_on_threads(cache, Zx, Zy, a, b, missing, solved, n_threads, max_iter):
     """The missing pairs on a pool of ``n_threads`` threads, one local 1 x 1 grid each; every
     pair is stored by its thread as soon as it is solved."""
-    from .grid import default_threads, single_threaded_blas, solve_pairs
+    from ._blas import single_threaded_blas
+    from .grid import default_threads, solve_pairs
 
     if not missing:
         return

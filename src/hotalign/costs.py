@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from . import _core
-from ._blas import gemm_pointers
+from ._blas import blas_threads, gemm_pointers
 from ._validation import check_choice
 
 __all__ = ["CONSTANT_UNIT_POLICIES", "ZScore", "correlation_cost", "zscore"]
@@ -224,7 +224,9 @@ def correlation_cost(X, Y, *, dtype=np.float64, out=None):
     dgemm, sgemm = gemm_pointers()
     f32 = dtype == np.float32
     nbytes = _core.correlation_cost_workspace_bytes(X.shape[0], X.shape[1], Y.shape[1], f32)
-    _core.correlation_cost(X, Y, out, sgemm if f32 else dgemm, _workspace(nbytes))
+    # The O(T (n + m)) statistics/standardisation passes use as many threads as the GEMM.
+    _core.correlation_cost(X, Y, out, sgemm if f32 else dgemm, _workspace(nbytes),
+                           blas_threads())
     return out
 
 

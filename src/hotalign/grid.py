@@ -17,10 +17,9 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from . import _core
-from ._blas import gemm_pointers
+from ._blas import gemm_pointers, single_threaded_blas
 from ._validation import MASS_RTOL, as_marginal, check_choice, check_int
 from .costs import ZScore, as_float_dtype, as_layer
 from .results import TransportResult
@@ -69,24 +68,6 @@ class GridResult:
     plans: list | None
     statuses: np.ndarray
     n_iter: np.ndarray
-
-
-_CONTROLLER = None
-_CONTROLLER_LOCK = threading.Lock()
-
-
-def single_threaded_blas():
-    """Context manager limiting every loaded BLAS to one thread (our pools bring parallelism).
-
-    The threadpoolctl controller is built once (after scipy's BLAS, which the C++ kernels call,
-    is loaded): scanning the loaded libraries costs milliseconds, too much per layer pair.
-    """
-    global _CONTROLLER
-    with _CONTROLLER_LOCK:
-        if _CONTROLLER is None:
-            gemm_pointers()
-            _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def default_threads() -> int:

@@ -58,7 +58,7 @@ from numba import njit, types
 from numba.core.extending import intrinsic
 
 from . import _core
-from .grid import single_threaded_blas
+from ._blas import single_threaded_blas
 from .results import TransportResult
 
 __all__ = ["PairRotation", "align_pair", "fit_rotation_grid", "layer_basis"]
