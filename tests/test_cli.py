@@ -434,3 +434,23 @@ def test_demo_without_matplotlib_skips_figures(monkeypatch, capsys, tmp_path):
     assert "figures skipped: matplotlib is not installed" in captured.err
     assert "| HOT |" in captured.out
     assert not list((tmp_path / "d").glob("*.png"))
+
+
+def test_align_with_a_memory_budget_matches_unlimited(tmp_path, systems):
+    X, Y = systems
+    x, y = _write("npy", X, tmp_path / "x"), _write("npy", Y, tmp_path / "y")  # memory-mapped
+    base = ["align", str(x), str(y), "--splits", "2", "--quiet"]
+    assert main([*base, "--out", "full"]) == 0
+    assert main([*base, "--out", "lean", "--max-layers-in-memory", "2"]) == 0
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    lean = json.loads((tmp_path / "lean" / "results.json").read_text())
+    assert lean["scores"] == full["scores"]
+    assert lean["C"] == full["C"] and lean["P"] == full["P"]
+
+
+def test_align_bad_memory_budget_exits_2(tmp_path, systems, capsys):
+    X, Y = systems
+    x, y = _write("npz", X, tmp_path / "x"), _write("npz", Y, tmp_path / "y")
+    code = main(["align", str(x), str(y), "--out", "r", "--max-layers-in-memory", "1"])
+    assert code == 2
+    assert "--max-layers-in-memory" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from reference_hot import ReferenceHOT
 from sklearn.base import clone
 
+import hotalign
 from hotalign import HOT
 from hotalign.datasets import make_hierarchy
 
@@ -205,25 +206,28 @@ def test_equal_depths_give_permutation(depth, seed, data):
 def test_init_stores_only_parameters():
     hot = HOT(constant_units="cost_one", n_threads=2, dtype="float32")
     assert vars(hot) == {"rotation": False, "max_rounds": 10, "tol": 1e-6,
-                         "constant_units": "cost_one", "n_threads": 2, "dtype": "float32"}
+                         "constant_units": "cost_one", "n_threads": 2, "dtype": "float32",
+                         "max_layers_in_memory": None}
     assert not [k for k in vars(hot) if k.endswith("_")]
 
 
 def test_get_params_and_clone():
     hot = HOT(constant_units="raise", n_threads=2, dtype="float32")
     assert hot.get_params() == {"constant_units": "raise", "n_threads": 2, "dtype": "float32",
-                                "rotation": False, "max_rounds": 10, "tol": 1e-6}
+                                "rotation": False, "max_rounds": 10, "tol": 1e-6,
+                                "max_layers_in_memory": None}
     assert HOT().get_params() == {"constant_units": "exclude", "n_threads": None,
                                   "dtype": "float64", "rotation": False, "max_rounds": 10,
-                                  "tol": 1e-6}
+                                  "tol": 1e-6, "max_layers_in_memory": None}
     X, Y, _, _, _ = _data((8,), (10,))
     hot.set_params(constant_units="exclude").fit(X, Y)
     twin = clone(hot)
     assert twin is not hot
     assert twin.get_params() == hot.get_params()
     assert not hasattr(twin, "layer_plan_")
-    assert repr(twin) == ("HOT(constant_units='exclude', dtype='float32', max_rounds=10, "
-                          "n_threads=2, rotation=False, tol=1e-06)")
+    assert repr(twin) == ("HOT(constant_units='exclude', dtype='float32', "
+                          "max_layers_in_memory=None, max_rounds=10, n_threads=2, "
+                          "rotation=False, tol=1e-06)")
 
 
 def test_set_params():
@@ -491,3 +495,70 @@ def test_nan_in_held_out_rows_is_reported_by_layer(rng):
     Xte[1][0, 0] = np.inf
     with pytest.raises(ValueError, match=r"X\[1\] contains NaN"):
         hot.score(Xte, Yte)
+
+
+# -- memory budget: the grid block by block, training rows read layer by layer ----------------
+
+
+@pytest.mark.parametrize("budget", [2, 3, 4, 7, 100])
+def test_memory_budget_gives_identical_results(budget):
+    X, Y, _ = make_hierarchy(200, (12, 20, 16, 9), (14, 10, 16, 18, 11), random_state=4)
+    ref = HOT().fit(X, Y)
+    hot = HOT(max_layers_in_memory=budget).fit(X, Y)
+    np.testing.assert_array_equal(hot.layer_costs_, ref.layer_costs_)
+    np.testing.assert_array_equal(hot.layer_plan_, ref.layer_plan_)
+    for l in range(4):
+        for m in range(5):
+            a, b = hot.unit_plans_[l][m], ref.unit_plans_[l][m]
+            np.testing.assert_array_equal(a.cols, b.cols)
+            np.testing.assert_array_equal(a.weights, b.weights)
+            np.testing.assert_array_equal(a.u, b.u)
+    Xte, Yte, _ = make_hierarchy(200, (12, 20, 16, 9), (14, 10, 16, 18, 11), random_state=4)
+    assert hot.score(Xte, Yte) == ref.score(Xte, Yte)
+
+
+def test_memory_budget_bounds_peak_memory():
+    import tracemalloc
+
+    X, Y, _ = make_hierarchy(400, (150,) * 6, (150,) * 6, random_state=5)
+
+    def peak(estimator):
+        tracemalloc.start()
+        try:
+            hotalign.evaluate(X, Y, n_splits=1, estimator=estimator)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    layer = 320 * 150 * 8  # one standardised training layer, float64
+    unlimited = peak(HOT())
+    budgeted = peak(HOT(max_layers_in_memory=2))
+    assert unlimited > 20 * layer  # the training copies and 12 standardised layers
+    assert budgeted < 8 * layer, (budgeted / layer, unlimited / layer)
+
+
+def test_evaluate_with_memory_budget_equals_unlimited():
+    X, Y, _ = make_hierarchy(150, (10, 12, 9), (11, 8), random_state=6)
+    a = hotalign.evaluate(X, Y, n_splits=2)
+    b = hotalign.evaluate(X, Y, n_splits=2, estimator=HOT(max_layers_in_memory=2))
+    for m in a.methods:
+        np.testing.assert_array_equal(a.split_scores[m], b.split_scores[m])
+
+
+@pytest.mark.parametrize("bad", [0, 1, -3, 2.5, "4", True])
+def test_bad_memory_budget(bad):
+    X, Y, _ = make_hierarchy(60, (5,), (6,), random_state=0)
+    with pytest.raises(ValueError, match="max_layers_in_memory"):
+        HOT(max_layers_in_memory=bad).fit(X, Y)
+
+
+def test_row_subset_reads_rows_on_demand():
+    from hotalign.grid import RowSubset, check_layers
+
+    A = np.arange(20.0).reshape(10, 2)
+    view = RowSubset(A, [1, 3, 5])
+    assert view.shape == (3, 2) and view.dtype == np.float64 and view.ndim == 2
+    np.testing.assert_array_equal(np.asarray(view), A[[1, 3, 5]])
+    assert check_layers([view], "X")[0] is view  # validated without being read
+    with pytest.raises(ValueError, match=r"X\[0\] needs at least 3 rows"):
+        check_layers([RowSubset(A, [0, 1])], "X", min_rows=3)

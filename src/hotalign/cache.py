@@ -61,7 +61,7 @@ __all__ = ["FitCache", "PairCache", "cached", "pair_backend"]
 _FORMAT = "hotalign-fit-cache-1"
 _PAIR_FORMAT = "hotalign-pair-cache-1"
 #: Parameters that never change a result (left out of the key).
-RESULT_NEUTRAL_PARAMS = frozenset({"n_threads"})
+RESULT_NEUTRAL_PARAMS = frozenset({"n_threads", "max_layers_in_memory"})
 
 
 def _version():

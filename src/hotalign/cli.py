@@ -265,7 +265,8 @@ def _demo(args) -> int:
 def _estimator(args):
     from .estimator import HOT
 
-    return HOT(n_threads=args.threads, dtype=args.dtype)
+    return HOT(n_threads=args.threads, dtype=args.dtype,
+               max_layers_in_memory=getattr(args, "max_layers_in_memory", None))
 
 
 def _check_align_args(args):
@@ -275,6 +276,8 @@ def _check_align_args(args):
         raise UsageError(f"--test-size must be in (0, 1), got {args.test_size}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.max_layers_in_memory is not None and args.max_layers_in_memory < 2:
+        raise UsageError(f"--max-layers-in-memory must be >= 2, got {args.max_layers_in_memory}")
 
 
 def _load_pair(args):
@@ -521,6 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker threads (or LocalCluster workers); default all CPUs")
     align.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                        help="precision of standardised layers and costs")
+    align.add_argument("--max-layers-in-memory", type=int, default=None, metavar="K",
+                       help="memory budget: at most K standardised layers at once (>= 2); the "
+                            "grid runs block by block and training rows are read layer by "
+                            "layer (default: no limit)")
     align.add_argument("--layers", default=None,
                        help="layers of both systems: comma-separated names, globs (block*), "
                             "indices or ranges (2:8); default all, in natural order")

@@ -44,6 +44,15 @@ class HOT(ParamsMixin):
     dtype : {"float64", "float32"}
         Precision of the standardised layers and cost tiles; solves always run in double.
         HOT+R always works in float64.
+    max_layers_in_memory : int, optional
+        Memory budget of plain HOT's fit, in standardised layers (>= 2; None: no limit). The
+        layer-pair grid then runs block by block: at most this many standardised layers (T x n
+        in ``dtype``) are held at once, plus one raw layer being read and one cost tile per
+        thread; Y's layers are standardised again for every block of X's. Results are
+        identical to an unlimited fit. With :func:`hotalign.evaluate` a split's training rows
+        are also read layer by layer (:class:`hotalign.grid.RowSubset`), so with memory-mapped
+        inputs only the layers the current pairs need are in memory. HOT+R holds all
+        standardised layers.
 
     Attributes
     ----------
@@ -92,13 +101,14 @@ class HOT(ParamsMixin):
     """
 
     def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
-                 n_threads=None, dtype="float64"):
+                 n_threads=None, dtype="float64", max_layers_in_memory=None):
         self.rotation = rotation
         self.max_rounds = max_rounds
         self.tol = tol
         self.constant_units = constant_units
         self.n_threads = n_threads
         self.dtype = dtype
+        self.max_layers_in_memory = max_layers_in_memory
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self):
@@ -109,6 +119,7 @@ class HOT(ParamsMixin):
             raise ValueError(f"rotation must be a bool, got {self.rotation!r}")
         check_int(self.max_rounds, "max_rounds", minimum=1)
         check_tol(self.tol)
+        check_int(self.max_layers_in_memory, "max_layers_in_memory", minimum=2, allow_none=True)
         return policy, n_threads, dtype
 
     def fit(self, X, Y):
@@ -133,11 +144,23 @@ class HOT(ParamsMixin):
         kept_y = kept_units(self.y_scalers_, policy, "Y")
         if self.rotation:
             dtype = np.float64
-        Zx = [s.transform(A, dtype, columns=k) for s, A, k in zip(self.x_scalers_, X, kept_x)]
-        Zy = [s.transform(A, dtype, columns=k) for s, A, k in zip(self.y_scalers_, Y, kept_y)]
         widths_x = [A.shape[1] for A in X]
         widths_y = [A.shape[1] for A in Y]
         L, M = len(X), len(Y)
+
+        def standardized(scalers, layers, kept, index, name):
+            return [scalers[k].transform(layers[k], dtype, columns=kept[k], name=f"{name}[{k}]")
+                    for k in index]
+
+        budget = self.max_layers_in_memory
+        if not self.rotation and budget is not None and budget < L + M:
+            costs, plans = _blocked_grid(
+                lambda idx: standardized(self.x_scalers_, X, kept_x, idx, "X"),
+                lambda idx: standardized(self.y_scalers_, Y, kept_y, idx, "Y"),
+                L, M, budget, n_threads)
+        else:
+            Zx = standardized(self.x_scalers_, X, kept_x, range(L), "X")
+            Zy = standardized(self.y_scalers_, Y, kept_y, range(M), "Y")
         if self.rotation:
             pairs = fit_rotation_grid(Zx, Zy, max_rounds=int(self.max_rounds),
                                       tol=float(self.tol),
@@ -152,8 +175,9 @@ class HOT(ParamsMixin):
                 [[p.reconstruction_error for p in row] for row in pairs])
             self.n_rounds_ = np.array([[p.n_rounds for p in row] for row in pairs])
         else:
-            grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=True)
-            plans, costs = grid.plans, grid.costs
+            if budget is None or budget >= L + M:
+                grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=True)
+                plans, costs = grid.plans, grid.costs
             self.rotations_ = None
             self.objective_traces_ = None
             self.reconstruction_errors_ = None
@@ -275,6 +299,31 @@ class HOT(ParamsMixin):
     def score(self, X, Y):
         """HOT score: mean over layers of :meth:`layer_scores` (higher is better)."""
         return float(np.mean(self.layer_scores(X, Y)))
+
+
+def _blocked_grid(std_x, std_y, L, M, budget, n_threads):
+    """The layer-pair grid in blocks of at most ``budget`` standardised layers at a time.
+
+    ``std_x(indices)`` / ``std_y(indices)`` standardise the layers with those indices. X is
+    taken in blocks of ``budget // 2`` layers; for each, Y in blocks of the rest. Every pair is
+    solved by the same code on the same inputs as in one grid, so results are identical.
+    """
+    bx = max(1, min(L, budget // 2))
+    by = max(1, budget - bx)
+    costs = np.empty((L, M))
+    plans = [[None] * M for _ in range(L)]
+    for l0 in range(0, L, bx):
+        rows = range(l0, min(L, l0 + bx))
+        Zx = std_x(rows)
+        for m0 in range(0, M, by):
+            cols = range(m0, min(M, m0 + by))
+            grid = solve_pairs(Zx, std_y(cols), n_threads=n_threads, keep_plans=True)
+            for i, l in enumerate(rows):
+                for j, m in enumerate(cols):
+                    costs[l, m] = grid.costs[i, j]
+                    plans[l][m] = grid.plans[i][j]
+        del Zx
+    return costs, plans
 
 
 def _check_systems(X, Y):

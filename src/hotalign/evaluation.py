@@ -10,6 +10,7 @@ import numpy as np
 from ._validation import check_int
 from .baselines import ALL_METHODS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
+from .grid import RowSubset
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -189,11 +190,16 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     rot_plans = np.empty((n_splits, L, M)) if want_rot else None
     rot_costs = np.empty((n_splits, L, M)) if want_rot else None
     rot_distances = np.empty(n_splits) if want_rot else None
+    lazy = getattr(estimator, "max_layers_in_memory", None) is not None
     for s in range(n_splits):
         order = rng.permutation(T)
         test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
-        X_train = [A[train] for A in X]
-        Y_train = [B[train] for B in Y]
+        if lazy:  # gather a layer's training rows only when the fit standardises it
+            X_train = [RowSubset(A, train) for A in X]
+            Y_train = [RowSubset(B, train) for B in Y]
+        else:
+            X_train = [A[train] for A in X]
+            Y_train = [B[train] for B in Y]
         models = {}
         if want_plain:
             models[False] = plain_est.fit(X_train, Y_train)

@@ -24,7 +24,7 @@ from ._validation import MASS_RTOL, as_marginal, check_choice, check_int
 from .costs import ZScore, as_float_dtype, as_layer
 from .results import TransportResult
 
-__all__ = ["GridResult", "pair_backend", "solve_grid"]
+__all__ = ["GridResult", "RowSubset", "pair_backend", "solve_grid"]
 
 # A backend that takes over solve_pairs in the current context (thread / task); see
 # pair_backend. A ContextVar, so other threads keep the local pool.
@@ -78,12 +78,58 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class RowSubset:
+    """Rows ``rows`` of a ``(T, n)`` layer, read only when converted with ``np.asarray``.
+
+    :func:`hotalign.evaluate` hands these to an estimator with a memory budget
+    (``HOT(max_layers_in_memory=k)``), so a split's training rows are gathered one layer at a
+    time as the layer is standardised, instead of copying every layer up front. With
+    memory-mapped inputs this keeps only the layers the current pairs need in memory.
+    """
+
+    ndim = 2
+
+    def __init__(self, base, rows):
+        self.base = base
+        self.rows = np.asarray(rows)
+
+    @property
+    def shape(self):
+        return (self.rows.shape[0], self.base.shape[1])
+
+    @property
+    def dtype(self):
+        return np.asarray(self.base[:0]).dtype
+
+    def __array__(self, dtype=None, copy=None):
+        A = np.asarray(self.base[self.rows])
+        return A if dtype is None else A.astype(dtype, copy=False)
+
+    def __getitem__(self, key):
+        return np.asarray(self)[key]
+
+
+def _check_lazy(A, name, min_rows):
+    """Shape and dtype checks of a RowSubset, without reading its rows."""
+    if A.base.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (stimuli x units), got shape "
+                         f"{A.base.shape}")
+    if A.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {A.dtype}")
+    if A.shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows (stimuli), got {A.shape[0]}")
+    if A.shape[1] < 1:
+        raise ValueError(f"{name} has no units (shape {A.shape})")
+    return A
+
+
 def check_layers(layers, name: str, *, min_rows: int = 2,
                  check_finite: bool = True) -> list[np.ndarray]:
     """Validate a system: a non-empty list of 2-D finite arrays with the same number of rows.
 
     ``check_finite=False`` leaves the NaN/inf scan to the C++ statistics or standardisation
     pass that follows (it reports the layer by name), so the data is not read twice.
+    :class:`RowSubset` layers are checked by shape and dtype only and stay unread.
     """
     if isinstance(layers, np.ndarray) and layers.ndim == 2:
         raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
@@ -94,7 +140,8 @@ def check_layers(layers, name: str, *, min_rows: int = 2,
             f"{name} must be a list of 2-D arrays, got {type(layers).__name__}") from None
     if not layers:
         raise ValueError(f"{name} is empty: it needs at least one layer")
-    out = [as_layer(A, f"{name}[{k}]", min_rows=min_rows, check_finite=check_finite)
+    out = [_check_lazy(A, f"{name}[{k}]", min_rows) if isinstance(A, RowSubset)
+           else as_layer(A, f"{name}[{k}]", min_rows=min_rows, check_finite=check_finite)
            for k, A in enumerate(layers)]
     T = out[0].shape[0]
     for k, A in enumerate(out):

@@ -27,11 +27,16 @@ names the file and the problem.
 Memory
 ------
 Opening a system reads only headers. A layer's data are read when the layer is used; memory-mapped
-layers are paged in by the operating system. The estimator standardises every layer of a split at
-once (one ``T x n_l`` copy per layer, in the working dtype), so the peak memory of a fit is about
-``sum_l T n_l + sum_m T n_m`` values in that dtype, plus, per layer pair being solved (one per
-thread or Dask worker), the ``n_l x n_m`` cost tile and the solver's ``O(n_l n_m)`` working
-arrays. A Dask worker holds only the standardised layers of the pairs it is given.
+layers are paged in by the operating system. By default the estimator standardises every layer
+of a split at once (one ``T x n_l`` copy per layer, in the working dtype), so the peak memory of
+a fit is about ``sum_l T n_l + sum_m T n_m`` values in that dtype. With a budget of k layers
+(``HOT(max_layers_in_memory=k)``, ``hotalign align --max-layers-in-memory k``) the grid runs
+block by block and :func:`hotalign.evaluate` reads a split's training rows layer by layer, so
+the peak is about ``k T n`` values for the standardised layers of the current pairs plus one raw
+layer being read (``T n`` values of its file dtype). On top of either: per layer pair being
+solved (one per thread or Dask worker), the ``n_l x n_m`` cost tile and the solver's
+``O(n_l + n_m)`` working arrays. A Dask worker holds only the standardised layers of the pairs it
+is given.
 """
 
 from __future__ import annotations
