@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+import hotalign
+from hotalign.datasets import make_hierarchy
 from hotalign.io import (
     InputError,
     check_stimuli,
@@ -292,3 +294,41 @@ def test_plans_round_trip(tmp_path):
 def test_write_json_nan_is_null(tmp_path):
     write_json(tmp_path / "r.json", {"a": np.array([1.0, np.nan]), "b": np.int64(3)})
     assert json.loads((tmp_path / "r.json").read_text()) == {"a": [1.0, None], "b": 3}
+
+
+def test_hdf5_layers_stay_lazy_and_read_only_requested_rows(tmp_path):
+    from hotalign.grid import check_layers
+    from hotalign.io import H5Layer
+
+    rng = np.random.default_rng(0)
+    layers = [rng.standard_normal((30, 4)), rng.standard_normal((30, 2, 3))]
+    path = tmp_path / "acts.h5"
+    with h5py.File(path, "w") as f:
+        f["block_10"] = layers[0]
+        f["block_2"] = layers[1]
+    system = load_system(path)
+    lazy = system.layers()
+    assert all(isinstance(A, H5Layer) for A in lazy)
+    assert [A.shape for A in lazy] == [(30, 6), (30, 4)]  # natural order, flattened
+    assert check_layers(lazy, "X")[0] is lazy[0]  # validated without reading
+    rows = np.array([1, 4, 9])
+    np.testing.assert_array_equal(lazy[1][rows], layers[0][rows])
+    np.testing.assert_array_equal(np.asarray(lazy[0]), layers[1].reshape(30, 6))
+    np.testing.assert_array_equal(lazy[1][::2], layers[0][::2])  # any other key: full read
+
+
+def test_hot_on_lazy_hdf5_layers_equals_arrays(tmp_path):
+    X, Y, _ = make_hierarchy(120, (8, 10), (9, 7, 8), random_state=7)
+    paths = []
+    for name, system in (("x", X), ("y", Y)):
+        p = tmp_path / f"{name}.h5"
+        with h5py.File(p, "w") as f:
+            for k, A in enumerate(system):
+                f[f"layer_{k}"] = A
+        paths.append(p)
+    Xl, Yl = load_system(paths[0]).layers(), load_system(paths[1]).layers()
+    for est in (hotalign.HOT(), hotalign.HOT(max_layers_in_memory=2)):
+        a = hotalign.evaluate(Xl, Yl, n_splits=2, estimator=est)
+        b = hotalign.evaluate(X, Y, n_splits=2, estimator=est)
+        for m in a.methods:
+            np.testing.assert_array_equal(a.split_scores[m], b.split_scores[m])

@@ -305,7 +305,7 @@ def _align(args) -> int:
     est = cached(estimator, fits)
     _say(args, f"hotalign {__version__} align: {Xs.source} ({len(Xs)} layers) vs {Ys.source} "
                f"({len(Ys)} layers), {Xs.n_stimuli} stimuli, {args.splits} splits")
-    X, Y = list(Xs), list(Ys)
+    X, Y = Xs.layers(), Ys.layers()  # HDF5 layers stay lazy (rows read on demand)
     t0 = time.perf_counter()
     quiet = True if args.quiet else None
     split_bar = TqdmProgress("splits", "split", position=0, disable=quiet)

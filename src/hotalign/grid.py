@@ -24,7 +24,7 @@ from ._validation import MASS_RTOL, as_marginal, check_choice, check_int
 from .costs import ZScore, as_float_dtype, as_layer
 from .results import TransportResult
 
-__all__ = ["GridResult", "RowSubset", "pair_backend", "solve_grid"]
+__all__ = ["GridResult", "LazyLayer", "RowSubset", "pair_backend", "solve_grid"]
 
 # A backend that takes over solve_pairs in the current context (thread / task); see
 # pair_backend. A ContextVar, so other threads keep the local pool.
@@ -78,7 +78,22 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class RowSubset:
+class LazyLayer:
+    """A ``(T, n)`` layer whose data are read only when needed.
+
+    Subclasses provide ``shape`` and ``dtype`` without reading the data, ``__array__`` (the
+    whole layer) and ``__getitem__`` (rows, e.g. a split's training rows). :func:`check_layers`
+    validates them by shape and dtype alone, and the estimators read one layer at a time as
+    they standardise it.
+    """
+
+    ndim = 2
+
+    def __getitem__(self, key):
+        return np.asarray(self)[key]
+
+
+class RowSubset(LazyLayer):
     """Rows ``rows`` of a ``(T, n)`` layer, read only when converted with ``np.asarray``.
 
     :func:`hotalign.evaluate` hands these to an estimator with a memory budget
@@ -86,8 +101,6 @@ class RowSubset:
     time as the layer is standardised, instead of copying every layer up front. With
     memory-mapped inputs this keeps only the layers the current pairs need in memory.
     """
-
-    ndim = 2
 
     def __init__(self, base, rows):
         self.base = base
@@ -105,15 +118,12 @@ class RowSubset:
         A = np.asarray(self.base[self.rows])
         return A if dtype is None else A.astype(dtype, copy=False)
 
-    def __getitem__(self, key):
-        return np.asarray(self)[key]
-
 
 def _check_lazy(A, name, min_rows):
-    """Shape and dtype checks of a RowSubset, without reading its rows."""
-    if A.base.ndim != 2:
+    """Shape and dtype checks of a LazyLayer, without reading its data."""
+    if len(A.shape) != 2 or getattr(getattr(A, "base", None), "ndim", 2) != 2:
         raise ValueError(f"{name} must be a 2-D array (stimuli x units), got shape "
-                         f"{A.base.shape}")
+                         f"{getattr(getattr(A, 'base', A), 'shape', A.shape)}")
     if A.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a real numeric array, got dtype {A.dtype}")
     if A.shape[0] < min_rows:
@@ -129,7 +139,8 @@ def check_layers(layers, name: str, *, min_rows: int = 2,
 
     ``check_finite=False`` leaves the NaN/inf scan to the C++ statistics or standardisation
     pass that follows (it reports the layer by name), so the data is not read twice.
-    :class:`RowSubset` layers are checked by shape and dtype only and stay unread.
+    :class:`LazyLayer` layers (row subsets, HDF5 datasets) are checked by shape and dtype only
+    and stay unread.
     """
     if isinstance(layers, np.ndarray) and layers.ndim == 2:
         raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
@@ -140,7 +151,7 @@ def check_layers(layers, name: str, *, min_rows: int = 2,
             f"{name} must be a list of 2-D arrays, got {type(layers).__name__}") from None
     if not layers:
         raise ValueError(f"{name} is empty: it needs at least one layer")
-    out = [_check_lazy(A, f"{name}[{k}]", min_rows) if isinstance(A, RowSubset)
+    out = [_check_lazy(A, f"{name}[{k}]", min_rows) if isinstance(A, LazyLayer)
            else as_layer(A, f"{name}[{k}]", min_rows=min_rows, check_finite=check_finite)
            for k, A in enumerate(layers)]
     T = out[0].shape[0]

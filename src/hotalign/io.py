@@ -11,7 +11,8 @@ inputs:
 - ``.safetensors``: one tensor per layer; the header is parsed here and tensors are
   memory-mapped (float16/32/64, integer types).
 - HDF5 (``.h5``, ``.hdf5``, ``.hdf``): every dataset of the file, at any depth (groups give
-  ``group/name``); a dataset is read when its layer is used.
+  ``group/name``); :meth:`System.layers` gives :class:`H5Layer` objects that read only the
+  rows asked for (HDF5 selections), when they are asked for.
 - in Python: a ``dict`` name -> array, a list of arrays, NumPy arrays or tensors (anything with
   ``.detach().cpu().numpy()``, e.g. torch).
 
@@ -42,6 +43,7 @@ is given.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -52,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .grid import LazyLayer
 
 __all__ = [
     "InputError",
@@ -103,6 +107,7 @@ class System:
     loaders: list = field(repr=False)
     stimulus_ids: np.ndarray | None = None
     digest: str = ""
+    lazy: list | None = field(default=None, repr=False)
 
     def __len__(self):
         return len(self.names)
@@ -120,6 +125,13 @@ class System:
 
     def __iter__(self):
         return (self[k] for k in range(len(self)))
+
+    def layers(self) -> list:
+        """The layers for a fit, read as late as possible: memory-mapped arrays where the format
+        allows, :class:`H5Layer` for HDF5 datasets (rows read on demand), arrays otherwise."""
+        if self.lazy is None:
+            return list(self)
+        return [lazy() if lazy is not None else self[k] for k, lazy in enumerate(self.lazy)]
 
     @property
     def n_stimuli(self) -> int:
@@ -523,8 +535,40 @@ def _load_hdf5(path: Path) -> System:
         return read
 
     keys = sorted(found, key=natural_key)
+    lazy = [functools.partial(H5Layer, path, k, *found[k]) for k in keys]
     return System(str(path), keys, [found[k][0] for k in keys], [loader(k) for k in keys], ids,
-                  _file_digest(path))
+                  _file_digest(path), lazy)
+
+
+class H5Layer(LazyLayer):
+    """One HDF5 dataset as a ``(T, n)`` layer, read only when (and as far as) needed.
+
+    ``layer[rows]`` reads just those rows (an HDF5 selection; rows in increasing order, as
+    :func:`hotalign.evaluate` passes them), ``np.asarray(layer)`` the whole dataset. Datasets
+    of more than two dimensions are flattened to ``(T, n)`` as the other loaders do.
+    """
+
+    def __init__(self, path, key, shape, dtype):
+        self.path, self.key = str(path), key
+        self.shape = (int(shape[0]), int(np.prod(shape[1:], dtype=np.int64)))
+        self.dtype = np.dtype(dtype)
+
+    def _read(self, rows=()):
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            data = f[self.key][rows]
+        return np.asarray(data).reshape(-1, self.shape[1])
+
+    def __array__(self, dtype=None, copy=None):
+        A = self._read()
+        return A if dtype is None else A.astype(dtype, copy=False)
+
+    def __getitem__(self, key):
+        rows = np.asarray(key)
+        if rows.ndim == 1 and rows.dtype.kind in "iu" and np.all(np.diff(rows) > 0):
+            return self._read(rows)
+        return np.asarray(self)[key]
 
 
 def check_stimuli(x: System, y: System) -> None:
