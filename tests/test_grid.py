@@ -261,3 +261,13 @@ def test_grid_constant_units_raise(rng):
         hotalign.solve_grid(X, X, constant_units="raise")
     with pytest.raises(ValueError, match="constant_units"):
         hotalign.solve_grid(X, X, constant_units="bogus")
+
+
+def test_grid_reports_the_solver_that_ran(rng):
+    # the method comes from the core: explicit uniform marginals still take the assignment path
+    X = [rng.standard_normal((40, 6))]
+    Y = [rng.standard_normal((40, 6)), rng.standard_normal((40, 9))]
+    grid = hotalign.solve_grid(X, Y, a=[np.full(6, 1 / 6)])
+    assert grid.plans[0][0].method == "assignment"
+    assert grid.plans[0][1].method == "network_simplex"
+    assert hotalign.solve_transport(rng.random((5, 5)), np.full(5, 0.2)).method == "assignment"

@@ -42,6 +42,8 @@ void test_dispatch_agrees() {
                                                  Method::network_simplex);
         const auto d = hotalign::solve_transport(M.data(), n, n, nullptr, nullptr);
         CHECK(a.status == Status::optimal && s.status == Status::optimal);
+        CHECK(a.method == Method::assignment && s.method == Method::network_simplex);
+        CHECK(d.method == Method::assignment);
         CHECK_NEAR(a.cost, s.cost, 1e-12);
         CHECK_NEAR(d.cost, a.cost, 0.0);
         CHECK(static_cast<std::int64_t>(a.weights.size()) == n);  // a permutation / n

@@ -48,7 +48,8 @@ const double* optional_vector(const std::optional<f64_array>& x, py::ssize_t siz
 py::tuple pack(hotalign::TransportResult&& r) {
     return py::make_tuple(to_numpy(std::move(r.rows)), to_numpy(std::move(r.cols)),
                           to_numpy(std::move(r.weights)), to_numpy(std::move(r.u)),
-                          to_numpy(std::move(r.v)), r.cost, static_cast<int>(r.status), r.n_iter);
+                          to_numpy(std::move(r.v)), r.cost, static_cast<int>(r.status), r.n_iter,
+                          static_cast<int>(r.method));
 }
 
 template <class Real>
@@ -372,6 +373,10 @@ PYBIND11_MODULE(_core, mod) {
                    hotalign::Status::unbounded, hotalign::Status::max_iter})
         status_names[py::int_(static_cast<int>(s))] = hotalign::status_name(s);
     mod.attr("STATUS_NAMES") = status_names;
+    py::dict method_names;
+    method_names[py::int_(static_cast<int>(hotalign::Method::network_simplex))] = "network_simplex";
+    method_names[py::int_(static_cast<int>(hotalign::Method::assignment))] = "assignment";
+    mod.attr("METHOD_NAMES") = method_names;
 
     // Addresses of the C ABI entry points (hotalign/c_api.h), for ctypes / numba callers.
     py::dict c_api;

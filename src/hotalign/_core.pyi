@@ -9,6 +9,8 @@ _F64 = npt.NDArray[np.float64]
 _I64 = npt.NDArray[np.int64]
 
 STATUS_NAMES: dict[int, str]
+METHOD_NAMES: dict[int, str]
+"""Method code -> "network_simplex" | "assignment" (the solver a result came from)."""
 """Status code -> "optimal" | "infeasible" | "unbounded" | "max_iter"."""
 
 C_API: dict[str, int]
@@ -22,8 +24,8 @@ def solve_transport(
     max_iter: int,  # <= 0: no limit
     u0: _F64 | None,  # (n,) warm-start potentials
     v0: _F64 | None,  # (m,)
-) -> tuple[_I64, _I64, _F64, _F64, _F64, float, int, int]:
-    """(rows, cols, weights, u, v, cost, status, n_iter); GIL released while solving."""
+) -> tuple[_I64, _I64, _F64, _F64, _F64, float, int, int, int]:
+    """(rows, cols, weights, u, v, cost, status, n_iter, method); GIL released while solving."""
 
 def linear_sum_assignment(
     cost_matrix: npt.NDArray[np.float64] | npt.NDArray[np.float32], maximize: bool

@@ -242,24 +242,16 @@ def solve_pairs(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_
         raise RuntimeError(f"max_iter={max_iter} pivots were not enough for some layer pairs")
     plans = None
     if keep_plans:
-        uniform_x = [a is None or a[l] is None for l in range(len(Zx))]
-        uniform_y = [b is None or b[m] is None for m in range(len(Zy))]
-        plans = [
-            [
-                _as_result(raw, Zx[l].shape[1], Zy[m].shape[1], uniform_x[l] and uniform_y[m])
-                for m, raw in enumerate(row)
-            ]
-            for l, row in enumerate(raw_plans)
-        ]
+        plans = [[_as_result(raw, Zx[l].shape[1], Zy[m].shape[1]) for m, raw in enumerate(row)]
+                 for l, row in enumerate(raw_plans)]
     return GridResult(costs=costs, plans=plans, statuses=names, n_iter=n_iter)
 
 
-def _as_result(raw, n, m, uniform) -> TransportResult:
-    rows, cols, weights, u, v, cost, status, n_iter = raw
-    method = "assignment" if (n == m and uniform) else "network_simplex"
+def _as_result(raw, n, m) -> TransportResult:
+    rows, cols, weights, u, v, cost, status, n_iter, method = raw
     return TransportResult(rows=rows, cols=cols, weights=weights, cost=float(cost), u=u, v=v,
                            status=_core.STATUS_NAMES[status], n_iter=int(n_iter), shape=(n, m),
-                           method=method)
+                           method=_core.METHOD_NAMES[method])
 
 
 def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_plans=True,

@@ -124,16 +124,15 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
     code = _METHODS[method]
     limit = 0 if max_iter is None else max_iter
     if M.flags.c_contiguous:
-        rows, cols, weights, u, v, cost, status, n_iter = _core.solve_transport(
+        rows, cols, weights, u, v, cost, status, n_iter, used = _core.solve_transport(
             M, a, b, code, limit, u0, v0)
     else:
         # Fortran order (e.g. the transpose of a C array): M.T is C-contiguous, so solve the
         # transposed problem (marginals and potentials swapped) instead of copying M.
-        cols, rows, weights, v, u, cost, status, n_iter = _core.solve_transport(
+        cols, rows, weights, v, u, cost, status, n_iter, used = _core.solve_transport(
             M.T, b, a, code, limit, v0, u0)
         order = np.lexsort((cols, rows))
         rows, cols, weights = rows[order], cols[order], weights[order]
-    used = "assignment" if _uses_assignment(method, n, m, a, b) else "network_simplex"
     status_name = _core.STATUS_NAMES[status]
     if status_name == "infeasible":
         raise ValueError("the transport problem is infeasible: a and b must have equal totals")
@@ -147,7 +146,7 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
         status=status_name,
         n_iter=int(n_iter),
         shape=(n, m),
-        method=used,
+        method=_core.METHOD_NAMES[used],
     )
     if status_name == "max_iter":
         raise MaxIterError(
@@ -156,16 +155,6 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
             result,
         )
     return result
-
-
-def _is_uniform(x) -> bool:
-    return x is None or bool(np.all(x == x[0]))
-
-
-def _uses_assignment(method, n, m, a, b) -> bool:
-    if method == "assignment":
-        return True
-    return method == "auto" and n == m and _is_uniform(a) and _is_uniform(b)
 
 
 def emd(a, b, M, *, max_iter=None, log=False, method="auto"):

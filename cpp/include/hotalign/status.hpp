@@ -18,6 +18,9 @@ enum class Status : int {
     max_iter = 3,    ///< the iteration limit was reached before optimality; the plan is feasible
 };
 
+/// Which exact solver to use (solve_transport) or was used (TransportResult::method).
+enum class Method : int { automatic = 0, network_simplex = 1, assignment = 2 };
+
 inline const char* status_name(Status s) noexcept {
     switch (s) {
         case Status::optimal: return "optimal";
@@ -44,6 +47,7 @@ struct TransportResult {
     double cost = 0.0;
     Status status = Status::optimal;
     std::int64_t n_iter = 0;
+    Method method = Method::network_simplex;  ///< the solver that produced this result
 };
 
 /// Result of a linear sum assignment on an n x m cost matrix (scipy semantics).

@@ -16,8 +16,6 @@
 
 namespace hotalign {
 
-enum class Method : int { automatic = 0, network_simplex = 1, assignment = 2 };
-
 namespace detail {
 
 /// True when every entry of x (size k) equals x[0] exactly; nullptr means uniform.
@@ -72,6 +70,7 @@ TransportResult solve_transport(const Real* M, std::int64_t n, std::int64_t m, c
     const double rel = (wa > wb ? wa - wb : wb - wa) / (wa > wb ? wa : wb);
     if (rel > 1e-9) {
         TransportResult infeasible;
+        infeasible.method = Method::assignment;
         infeasible.status = Status::infeasible;
         return infeasible;
     }
@@ -80,6 +79,7 @@ TransportResult solve_transport(const Real* M, std::int64_t n, std::int64_t m, c
     detail::check_finite_costs(M, n, m);
     AssignmentResult lsa = linear_sum_assignment(M, n, m, false);
     TransportResult out;
+    out.method = Method::assignment;
     out.status = lsa.status;
     out.n_iter = lsa.n_iter;
     if (lsa.status != Status::optimal) return out;
