@@ -242,14 +242,16 @@ class HOT(ParamsMixin):
             z-scored the same way (``x_scalers_``); correlations do not depend on the scale.
         """
         self._check_fitted()
+        return self._reconstruct(self._standardize_y(Y), layer_weights)
+
+    def _reconstruct(self, Zy, layer_weights):
         weights = self.n_layers_x_ * self.layer_plan_ if layer_weights is None else layer_weights
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != self.layer_plan_.shape:
             raise ValueError(
                 f"layer_weights must have shape {self.layer_plan_.shape}, got {weights.shape}"
             )
-        return reconstruct(self._standardize_y(Y), self.unit_plans_, weights,
-                           rotations=self.rotations_)
+        return reconstruct(Zy, self.unit_plans_, weights, rotations=self.rotations_)
 
     def layer_scores(self, X, Y, layer_weights=None, return_counts=False):
         """Per-layer reconstruction scores: mean Pearson over units of X[l] and Xhat_l.
@@ -272,6 +274,11 @@ class HOT(ParamsMixin):
         n_left_out : ndarray of int, shape (L,)
             Only if ``return_counts``.
         """
+        X, Zy = self._held_out(X, Y)
+        return self._scores(X, Zy, layer_weights, return_counts)
+
+    def _held_out(self, X, Y):
+        """Validated held-out X and standardised held-out Y, shared by every method's score."""
         self._check_fitted()
         X = check_layers(X, "X", min_rows=2)
         if len(X) != self.n_layers_x_:
@@ -279,7 +286,10 @@ class HOT(ParamsMixin):
         Y = check_layers(Y, "Y", min_rows=1, check_finite=False)  # standardize() checks
         if X[0].shape[0] != Y[0].shape[0]:
             raise ValueError("X and Y must hold the same held-out stimuli (row counts differ)")
-        Xhat = self.predict(Y, layer_weights)
+        return X, self._standardize_y(Y)
+
+    def _scores(self, X, Zy, layer_weights=None, return_counts=False):
+        Xhat = self._reconstruct(Zy, layer_weights)
         scores = np.empty(len(X))
         left_out = np.zeros(len(X), dtype=np.int64)
         for l, (A, B) in enumerate(zip(X, Xhat)):

@@ -213,10 +213,12 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         X_test = [A[test] for A in X]
         Y_test = [B[test] for B in Y]
         perm_seed = rng.integers(2**63)
+        held_out = {rot: model._held_out(X_test, Y_test) for rot, model in models.items()}
         for m in methods:
-            model = models[m in ROTATION_METHODS]
+            rot = m in ROTATION_METHODS
+            model = models[rot]
             w = layer_weights(m, model.layer_plan_, model.layer_costs_, random_state=perm_seed)
-            scores, counts = model.layer_scores(X_test, Y_test, w, return_counts=True)
+            scores, counts = model._scores(*held_out[rot], w, return_counts=True)
             layer_scores[m][s] = scores
             left_out[m][s] = counts
             split_scores[m][s] = scores.mean()
