@@ -9,7 +9,6 @@ from ._validation import check_int
 from .costs import ZScore, as_float_dtype, check_constant_policy
 from .grid import check_layers, default_threads, kept_units, solve_pairs, to_original_units
 from .hierarchy import layer_plan, reconstruct, unit_correlations
-from .rotation import fit_rotation_grid
 
 __all__ = ["HOT"]
 
@@ -162,6 +161,8 @@ class HOT(ParamsMixin):
             Zx = standardized(self.x_scalers_, X, kept_x, range(L), "X")
             Zy = standardized(self.y_scalers_, Y, kept_y, range(M), "Y")
         if self.rotation:
+            from .rotation import fit_rotation_grid  # numba: imported only when used
+
             pairs = fit_rotation_grid(Zx, Zy, max_rounds=int(self.max_rounds),
                                       tol=float(self.tol),
                                       n_threads=default_threads() if n_threads is None
