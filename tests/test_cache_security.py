@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from hotalign import HOT, evaluate
-from hotalign.cache import CacheWarning, FitCache, PairCache, cached, pair_backend
+from hotalign.cache import CacheWarning, Memory, PairCache
 from hotalign.cli import main
 from hotalign.datasets import make_hierarchy
-from hotalign.grid import pair_backend as route_grids
-from hotalign.grid import solve_pairs
+from hotalign.grid import solve_systems
+from hotalign.layers import StandardizedSystem
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +64,9 @@ def _same_fit(a, b):
 def test_crafted_fit_entry_never_runs_code(tmp_path, data, k, where):
     X, Y = data
     marker = tmp_path / "pwned"
-    cache = FitCache(tmp_path / "cache")
-    fresh = cached(HOT(), cache).fit(X, Y)
+    memory = Memory(tmp_path / "cache")
+    cache = memory.fits
+    fresh = HOT().set_params(memory=memory).fit(X, Y)
     (entry,) = (tmp_path / "cache").glob("*.npz")
 
     def plant(meta, arrays):
@@ -79,11 +80,11 @@ def test_crafted_fit_entry_never_runs_code(tmp_path, data, k, where):
 
     _rewrite(entry, plant)
     with pytest.warns(CacheWarning, match="unknown"):
-        again = cached(HOT(), cache).fit(X, Y)
+        again = HOT().set_params(memory=memory).fit(X, Y)
     assert not marker.exists()
     assert (cache.hits, cache.invalid) == (0, 1)
     _same_fit(again, fresh)
-    assert cached(HOT(), cache).fit(X, Y) is not None and cache.hits == 1  # rewritten whole
+    assert HOT().set_params(memory=memory).fit(X, Y) is not None and cache.hits == 1  # rewritten whole
 
 
 def _other_array(meta, arrays, shape):
@@ -144,12 +145,13 @@ MALFORMED = {
 @pytest.mark.parametrize("kind", sorted(MALFORMED))
 def test_malformed_fit_entry_is_a_miss(tmp_path, data, kind):
     X, Y = data
-    cache = FitCache(tmp_path)
-    fresh = cached(HOT(), cache).fit(X, Y)
+    memory = Memory(tmp_path)
+    cache = memory.fits
+    fresh = HOT().set_params(memory=memory).fit(X, Y)
     (entry,) = tmp_path.glob("*.npz")
     _rewrite(entry, MALFORMED[kind])
     with pytest.warns(CacheWarning, match="not valid"):
-        again = cached(HOT(), cache).fit(X, Y)
+        again = HOT().set_params(memory=memory).fit(X, Y)
     assert (cache.hits, cache.misses, cache.invalid) == (0, 2, 1)
     _same_fit(again, fresh)
 
@@ -158,8 +160,9 @@ def test_missing_attribute_never_reports_the_previous_split(tmp_path, data):
     """The reported bug: evaluate reused one estimator, so an entry without ``layer_costs_``
     was a hit that kept the previous split's C and distance."""
     X, Y = data
-    cache = FitCache(tmp_path)
-    est = cached(HOT(), cache)
+    memory = Memory(tmp_path)
+    cache = memory.fits
+    est = HOT().set_params(memory=memory)
     clean = evaluate(X, Y, n_splits=3)
     evaluate(X, Y, n_splits=3, estimator=est)
     for entry in tmp_path.glob("*.npz"):
@@ -175,7 +178,7 @@ def test_missing_attribute_never_reports_the_previous_split(tmp_path, data):
 
 def test_cached_fit_never_keeps_state_of_an_earlier_fit(tmp_path, data):
     X, Y = data
-    est = cached(HOT(), FitCache(tmp_path))
+    est = HOT(memory=Memory(tmp_path))
     est.fit(X, Y)
     est.fit([A[:, :5] for A in X], Y)  # another fit on the same object
     assert est.unit_plans_[0][0].shape == (5, Y[0].shape[1])
@@ -192,8 +195,8 @@ def _layers():
 
 
 def _grid(cache, Zx, Zy):
-    with route_grids(pair_backend(cache)):
-        return solve_pairs(Zx, Zy, n_threads=1, keep_plans=True)
+    return solve_systems(StandardizedSystem.from_standardized(Zx),
+                         StandardizedSystem.from_standardized(Zy), cache=cache, n_threads=1)
 
 
 def test_pair_entry_copied_from_another_pair_is_a_miss(tmp_path):

@@ -88,7 +88,7 @@ def test_evaluate_through_backend_identical(client, data):
 def test_backend_is_scoped_to_the_context(client, data, monkeypatch):
     X, Y = data
     calls = []
-    monkeypatch.setattr(distributed, "solve_pairs_dask",
+    monkeypatch.setattr(distributed.DaskBackend, "run",
                         lambda *a, **k: calls.append(1) or pytest.fail("not reset"))
     with distributed.grid_backend(client=client):
         pass

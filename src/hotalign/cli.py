@@ -136,23 +136,25 @@ def _cache_summary(**caches):
             for name, c in caches.items()}
 
 
-@contextlib.contextmanager
-def _cached_grids(args, out: Path, progress):
-    """Route the layer-pair grid of every fit in this context through the pair cache
-    ``OUT/cache/pairs`` (read with ``--resume``), its missing pairs solved on ``--scheduler``
-    or the local threads; yields the :class:`~hotalign.cache.PairCache`."""
-    from . import distributed
-    from .cache import PairCache, pair_backend
-    from .grid import pair_backend as route_grids
+def _memory(args, out: Path):
+    """The run's :class:`~hotalign.cache.Memory` in ``OUT/cache`` (read with ``--resume``),
+    its stale temporary files swept."""
+    from .cache import Memory
 
-    pairs = PairCache(out / "cache" / "pairs", read=args.resume, report=_cache_report(args))
-    pairs.sweep()
-    scheduler = getattr(args, "scheduler", None)
-    with distributed.grid_backend(scheduler, n_workers=args.threads) as client:
-        inner = None if client is None else (
-            lambda Zx, Zy, **kw: distributed.solve_pairs_dask(Zx, Zy, client, **kw))
-        with route_grids(pair_backend(pairs, inner, progress=progress)):
-            yield pairs
+    memory = Memory(out / "cache", read=args.resume, report=_cache_report(args))
+    memory.sweep()
+    return memory
+
+
+@contextlib.contextmanager
+def _grids(args, progress):
+    """Run every layer-pair grid of this context on ``--scheduler`` (or the local threads),
+    reporting ``progress``."""
+    from . import distributed
+
+    with distributed.grid_backend(getattr(args, "scheduler", None), n_workers=args.threads,
+                                  progress=progress):
+        yield
 
 
 def _say(args, *parts, **kw):
@@ -279,11 +281,11 @@ def _demo(args) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def _estimator(args):
+def _estimator(args, memory=None):
     from .estimator import HOT
 
     return HOT(n_threads=args.threads, dtype=args.dtype,
-               max_layers_in_memory=getattr(args, "max_layers_in_memory", None))
+               max_layers_in_memory=getattr(args, "max_layers_in_memory", None), memory=memory)
 
 
 def _check_align_args(args):
@@ -308,7 +310,6 @@ def _load_pair(args):
 
 def _align(args) -> int:
     from .baselines import ALL_METHODS, METHODS
-    from .cache import FitCache, cached
     from .evaluation import evaluate
     from .io import write_json, write_plans
 
@@ -316,10 +317,10 @@ def _align(args) -> int:
     formats = _formats(args.figure_format)
     Xs, Ys = _load_pair(args)
     out = _out_dir(args.out, args)
-    fits = FitCache(out / "cache", read=args.resume, report=_cache_report(args))
-    fits.sweep()
-    estimator = _estimator(args)
-    est = cached(estimator, fits)
+    memory = _memory(args, out)
+    fits, pairs = memory.fits, memory.pairs
+    estimator = _estimator(args, memory)
+    est = estimator
     _say(args, f"hotalign {__version__} align: {Xs.source} ({len(Xs)} layers) vs {Ys.source} "
                f"({len(Ys)} layers), {Xs.n_stimuli} stimuli, {args.splits} splits")
     X, Y = Xs.layers(), Ys.layers()  # HDF5 layers stay lazy (rows read on demand)
@@ -329,7 +330,7 @@ def _align(args) -> int:
     pair_bar = TqdmProgress("layer pairs", "pair", position=1, leave=False, disable=quiet)
     scheduler = args.scheduler
     try:
-        with _cached_grids(args, out, pair_bar) as pairs:
+        with _grids(args, pair_bar):
             ev = evaluate(X, Y, methods=ALL_METHODS if args.rotation else METHODS,
                           n_splits=args.splits, test_size=args.test_size,
                           random_state=args.seed, estimator=est, progress=split_bar)
@@ -454,9 +455,11 @@ def _trajectory(args) -> int:
     out = _out_dir(args.out, args)
     quiet = True if args.quiet else None
     t0 = time.perf_counter()
+    memory = _memory(args, out)
+    pairs = memory.pairs
     with TqdmProgress("layer pairs (all checkpoints)", "pair", disable=quiet) as bar, \
-            _cached_grids(args, out, bar) as pairs:
-        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype)
+            _grids(args, bar):
+        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype, memory=memory)
         model.fit([list(s) for s in A], [list(s) for s in B])
     elapsed = time.perf_counter() - t0
     D, G = model.checkpoint_costs_, model.checkpoint_plan_
