@@ -18,6 +18,11 @@ Commands
 ``hotalign bench pipeline``
     Grid, end-to-end HOT, HOT+R and TrajectoryHOT benchmarks (see :mod:`hotalign.bench_pipeline`
     and :mod:`hotalign.bench_rotation`).
+``hotalign info``
+    Versions, BLAS, the assignment solver's SIMD path and thread counts, for bug reports.
+
+``python -m hotalign`` is the same command. ``hotalign COMMAND --help`` shows every option with
+its default, and examples.
 
 Exit codes: 0 success; 2 bad input or arguments (one line on stderr naming the file or option);
 1 anything else (including a demo whose planted layer map is not recovered).
@@ -476,8 +481,50 @@ def _trajectory(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
+# info
+# ----------------------------------------------------------------------------------------------
+
+
+def _info(args) -> int:
+    from ._info import format_info, system_info
+
+    info = system_info()
+    if args.json:
+        import json
+
+        print(json.dumps(info, indent=2))
+    else:
+        print(format_info(info))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------------------------
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with every option's default shown (unless it is None or a False flag) and the
+    examples of the epilog kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("%(default)" in text or not action.option_strings
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _examples(*lines):
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def add_command(sub, name, summary, *examples, **kw):
+    """A subcommand parser with the package's help layout: ``summary`` is the one line shown in
+    ``hotalign --help`` and atop ``hotalign NAME --help``; ``examples`` are shell lines."""
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                          epilog=_examples(*examples) if examples else None,
+                          formatter_class=HelpFormatter, **kw)
 
 
 def _pair(value):
@@ -490,28 +537,40 @@ def _pair(value):
 
 
 def _add_common(p, out_default):
-    p.add_argument("--out", default=out_default, help="output folder (default: %(default)s)")
+    p.add_argument("--out", default=out_default, help="output folder")
     p.add_argument("--figure-format", default="png",
-                   help="comma-separated figure formats: png, svg, pdf (default: %(default)s)")
+                   help="comma-separated figure formats: png, svg, pdf")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hotalign", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="hotalign", formatter_class=HelpFormatter,
+        description="Hierarchical optimal transport: compare two networks (or brains) layer by "
+                    "layer and unit by unit.",
+        epilog=_examples("hotalign demo", "hotalign align X.npz Y.npz --out results",
+                         "hotalign info"))
     parser.add_argument("--version", action="version", version=f"hotalign {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the method on built-in synthetic data")
+    demo = add_command(sub, "demo", "run the method on built-in synthetic data",
+                       "hotalign demo",
+                       "hotalign demo --out demo-figures --figure-format png,svg",
+                       "hotalign demo --x-layers 6 --y-layers 9 --units 64 --splits 3")
     demo.add_argument("--stimuli", type=int, default=2000, help="number of stimuli T")
     demo.add_argument("--x-layers", type=int, default=4, help="depth of network X")
     demo.add_argument("--y-layers", type=int, default=6, help="depth of network Y")
     demo.add_argument("--units", type=int, default=128, help="width of X's layers (Y: 1.5x)")
     demo.add_argument("--splits", type=int, default=5, help="random train/test splits")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data and the splits")
     _add_common(demo, "hotalign-demo")
     demo.set_defaults(func=_demo)
 
-    align = sub.add_parser("align", help="compare two systems stored in files")
+    align = add_command(
+        sub, "align", "compare two systems stored in files: scores, layer plan, unit plans",
+        "hotalign align X.npz Y.npz --out results",
+        "hotalign align X/ Y.safetensors --layers 'block*' --dtype float32 --rotation",
+        "hotalign align X.h5 Y.h5 --out results --resume --max-layers-in-memory 4")
     align.add_argument("X", help="first system: .npz, .safetensors, .h5 or a folder of .npy")
     align.add_argument("Y", help="second system (same stimuli, same order)")
     align.add_argument("--rotation", action="store_true",
@@ -544,7 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(align, "hotalign-results")
     align.set_defaults(func=_align)
 
-    traj = sub.add_parser("trajectory", help="couple two training trajectories (checkpoints)")
+    traj = add_command(sub, "trajectory", "couple two training trajectories (checkpoints)",
+                       "hotalign trajectory runA/ runB/ --out traj",
+                       "hotalign trajectory runA/ runB/ --layers 'layer*' --resume")
     traj.add_argument("A", help="folder of checkpoints of the first network (one file or "
                                 "folder per checkpoint, natural order)")
     traj.add_argument("B", help="folder of checkpoints of the second network")
@@ -557,19 +618,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(traj, "hotalign-trajectory")
     traj.set_defaults(func=_trajectory)
 
-    bench = sub.add_parser("bench", help="benchmarks")
-    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
-    solvers = bench_sub.add_parser("solvers", help="exact solvers against peers (POT, SciPy)")
+    bench = add_command(sub, "bench", "benchmarks against POT, SciPy, lap and plain NumPy",
+                        "hotalign bench solvers --sizes 256,512 --repeats 3 --out bench-results",
+                        "hotalign bench pipeline --quick --out bench-results")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    solvers = add_command(
+        bench_sub, "solvers", "exact solvers against peers (POT, SciPy, lap, lapx)",
+        "hotalign bench solvers --sizes 256,512 --costs correlation-related,uniform --repeats 3",
+        "hotalign bench solvers --sizes 1000 --shapes square --peers scipy --dtype float32",
+        "hotalign bench solvers --costs uniform --marginals random --transpose --out bench-results")
     from .bench import add_solvers_arguments, solvers_main
 
     add_solvers_arguments(solvers)
     solvers.set_defaults(func=solvers_main)
-    pipeline = bench_sub.add_parser(
-        "pipeline", help="grid, end-to-end HOT, HOT+R and TrajectoryHOT against plain NumPy+POT")
+    pipeline = add_command(
+        bench_sub, "pipeline",
+        "grid, end-to-end HOT, HOT+R and TrajectoryHOT against plain NumPy+POT",
+        "hotalign bench pipeline --quick --out bench-results",
+        "hotalign bench pipeline --only grid,hot --repeats 5")
     from .bench_pipeline import add_pipeline_arguments, pipeline_main
 
     add_pipeline_arguments(pipeline)
     pipeline.set_defaults(func=pipeline_main)
+
+    info = add_command(sub, "info", "versions, BLAS, SIMD path and threads, for bug reports",
+                       "hotalign info", "hotalign info --json > hotalign-info.json")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.set_defaults(func=_info)
     return parser
 
 
