@@ -116,12 +116,29 @@ def _formats(value):
     return out
 
 
-def _out_dir(path) -> Path:
+def _out_dir(path, args=None) -> Path:
+    """Create the output folder; with ``args`` (a run that caches), also lock it for the run so
+    that a second run on the same folder stops at once (see :func:`hotalign.cache.locked`)."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    if args is not None:
+        from .cache import locked
+
+        args.exit_stack.enter_context(locked(out))
     return out
+
+
+def _cache_report(args):
+    """How a cache says that it met an invalid entry: one line on stderr."""
+    return lambda message: print(f"hotalign: warning: {message}", file=sys.stderr)
+
+
+def _cache_summary(**caches):
+    """The ``cache`` record of results.json: hits, misses and rejected (invalid) entries."""
+    return {name: {"hits": c.hits, "misses": c.misses, "invalid": c.invalid}
+            for name, c in caches.items()}
 
 
 @contextlib.contextmanager
@@ -133,7 +150,7 @@ def _cached_grids(args, out: Path, progress):
     from .cache import PairCache, pair_backend
     from .grid import pair_backend as route_grids
 
-    pairs = PairCache(out / "cache" / "pairs", read=args.resume)
+    pairs = PairCache(out / "cache" / "pairs", read=args.resume, report=_cache_report(args))
     pairs.sweep()
     scheduler = getattr(args, "scheduler", None)
     with distributed.grid_backend(scheduler, n_workers=args.threads) as client:
@@ -303,8 +320,8 @@ def _align(args) -> int:
     _check_align_args(args)
     formats = _formats(args.figure_format)
     Xs, Ys = _load_pair(args)
-    out = _out_dir(args.out)
-    fits = FitCache(out / "cache", read=args.resume)
+    out = _out_dir(args.out, args)
+    fits = FitCache(out / "cache", read=args.resume, report=_cache_report(args))
     fits.sweep()
     estimator = _estimator(args)
     est = cached(estimator, fits)
@@ -367,8 +384,7 @@ def _align(args) -> int:
             "Y": {n: c.tolist() for n, c in zip(Ys.names, full.constant_units_["Y"])},
             "count": full.n_constant_units_,
         },
-        "cache": {"fits": {"hits": fits.hits, "misses": fits.misses},
-                  "layer_pairs": {"hits": pairs.hits, "misses": pairs.misses}},
+        "cache": _cache_summary(fits=fits, layer_pairs=pairs),
         "seconds": elapsed,
     }
     if full_r is not None:
@@ -440,7 +456,7 @@ def _trajectory(args) -> int:
     for group, systems in ((args.A, A), (args.B, B)):
         if len({tuple(s.names) for s in systems}) > 1:
             raise InputError(f"{group}: checkpoints have different layers")
-    out = _out_dir(args.out)
+    out = _out_dir(args.out, args)
     quiet = True if args.quiet else None
     t0 = time.perf_counter()
     with TqdmProgress("layer pairs (all checkpoints)", "pair", disable=quiet) as bar, \
@@ -464,7 +480,7 @@ def _trajectory(args) -> int:
         "distance": {"meaning": "<D, coupling> (lower = more alike)", "value": model.distance_},
         "greedy_match": {"meaning": "greedy baseline: argmin_k' D[k, k']",
                          "values": model.greedy_match_},
-        "cache": {"layer_pairs": {"hits": pairs.hits, "misses": pairs.misses}},
+        "cache": _cache_summary(layer_pairs=pairs),
         "seconds": elapsed,
     }
     write_json(out / "results.json", summary)
@@ -652,7 +668,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with contextlib.ExitStack() as args.exit_stack:  # locks held for the run
+            return args.func(args)
     except ValueError as exc:  # bad input: one line, no traceback
         message = " ".join(str(exc).split())
         print(f"hotalign: error: {message}", file=sys.stderr)

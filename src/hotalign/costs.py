@@ -93,6 +93,9 @@ class ZScore:
     1.0
     """
 
+    #: The attributes ``fit`` sets (what :mod:`hotalign.cache` stores and validates).
+    FITTED_ATTRIBUTES = ("mean_", "scale_", "constant_", "n_rows_")
+
     def fit(self, X, name: str = "X"):
         """Compute column statistics of ``X`` (shape ``(T, n)``, T >= 2); returns self."""
         X = _as_kernel_input(as_layer(X, name, check_finite=False))

@@ -99,6 +99,13 @@ class HOT(ParamsMixin):
     Hierarchical Optimal Transport", arXiv:2510.01706, 2025.
     """
 
+    #: Every attribute ``fit`` sets (what :mod:`hotalign.cache` stores and validates).
+    FITTED_ATTRIBUTES = (
+        "x_scalers_", "y_scalers_", "rotations_", "objective_traces_", "reconstruction_errors_",
+        "n_rounds_", "unit_plans_", "layer_costs_", "layer_plan_", "distance_",
+        "constant_units_", "n_constant_units_", "n_layers_x_", "n_layers_y_",
+    )
+
     def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
                  n_threads=None, dtype="float64", max_layers_in_memory=None):
         self.rotation = rotation
