@@ -33,6 +33,19 @@ these are all the inputs of a pair's solve.
 Because keys hash the data actually solved, a different input file, layer selection, split,
 seed, dtype or marginal gives a different key; a stale hit would need a hash collision.
 
+Plans are stored once. A :class:`FitCache` given the run's :class:`PairCache` (``pairs=``)
+stores each unit plan that came from a pair entry as a reference to that entry (its key), not
+as a second copy; loading the fit loads the referenced pair entries (validated as any pair
+entry) and a fit whose pair entries are gone is a miss. Plans that did not come from a pair
+entry are stored in the fit entry itself: those of HOT+R fits (no pair grid) and those of layer
+pairs with excluded constant units (re-indexed to the original units).
+
+Size. A cache grows with the number of layer pairs (a 28 x 28 grid of 3072-unit layers holds
+gigabytes over a few splits). :func:`usage` measures a cache folder, :func:`prune` removes the
+entries not used for a given time (a hit refreshes an entry's modification time), and the CLI
+prints the size at the end of a run: ``hotalign cache info DIR`` and ``hotalign cache prune DIR
+--older-than 7d``.
+
 Untrusted entries. A cache folder may come from someone else, so reading an entry never runs
 code. An entry is a ``.npz`` of plain arrays read with ``allow_pickle=False`` and a JSON tree of
 plain values. The only objects it can describe are two registered types,
@@ -63,6 +76,7 @@ import socket
 import threading
 import time
 import warnings
+import weakref
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -70,7 +84,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CacheWarning", "FitCache", "InvalidEntry", "OutLocked", "PairCache", "cached",
-           "locked", "pair_backend"]
+           "locked", "pair_backend", "prune", "usage"]
 
 _FORMAT = "hotalign-fit-cache-2"
 _PAIR_FORMAT = "hotalign-pair-cache-2"
@@ -117,6 +131,11 @@ class _Entries:
     is said once: through ``report(message)`` when given (the CLI prints it), else as a
     :class:`CacheWarning`.
     """
+
+    #: ``resolve(key)``: the plan of the pair entry ``key`` (or None) for a reference node.
+    resolve = None
+    #: ``refer(obj)``: the pair-entry key to store instead of ``obj`` (or None: store it).
+    refer = None
 
     def __init__(self, directory, read=True, report=None):
         self.directory = Path(directory)
@@ -167,7 +186,7 @@ class _Entries:
                 arrays = [npz[f"a{i}"] for i in range(n_arrays)]
             if not isinstance(meta.get("state"), dict):
                 _fail("no state")
-            state = {k: _decode(v, arrays) for k, v in meta["state"].items()}
+            state = {k: _decode(v, arrays, self.resolve) for k, v in meta["state"].items()}
             if validate is not None:
                 validate(state)
         except InvalidEntry as exc:
@@ -177,6 +196,8 @@ class _Entries:
                 RecursionError, zipfile.BadZipFile) as exc:
             self.reject(path, f"unreadable: {type(exc).__name__}")
             return None
+        with contextlib.suppress(OSError):  # last use, for prune(older_than=...)
+            os.utime(path)
         return state
 
     def store_state(self, key, state: dict) -> bool:
@@ -184,7 +205,7 @@ class _Entries:
         cannot (then nothing is written). Safe to call from several threads and processes."""
         arrays = []
         try:
-            state = {k: _encode(v, arrays) for k, v in state.items()}
+            state = {k: _encode(v, arrays, self.refer) for k, v in state.items()}
         except TypeError:
             return False
         meta = json.dumps({"key": key, "version": _version(), "n_arrays": len(arrays),
@@ -294,6 +315,83 @@ def _lock_fd(fd):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+_ENTRY = re.compile(r"[0-9a-f]{64}\.npz")
+
+
+def _cache_files(directory):
+    """``(kind, path)`` of the files of a cache folder: ``"fits"`` (``DIR/<key>.npz``),
+    ``"layer_pairs"`` (``DIR/pairs/<key>.npz``) and ``"temporary"`` (``.*.tmp`` in either).
+    Other files are never listed, so :func:`prune` cannot remove anything but cache entries."""
+    directory = Path(directory)
+    for kind, folder in (("fits", directory), ("layer_pairs", directory / "pairs")):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if _ENTRY.fullmatch(path.name) and path.is_file():
+                yield kind, path
+            elif path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file():
+                yield "temporary", path
+
+
+def usage(directory) -> dict:
+    """What a cache folder holds (``DIR`` for fits, ``DIR/pairs`` for layer pairs).
+
+    Returns
+    -------
+    dict
+        ``directory``; ``bytes`` and ``entries`` in all; per kind (``fits``, ``layer_pairs``,
+        ``temporary``) a dict of ``entries`` and ``bytes``; ``oldest`` and ``newest``: the
+        least and most recent use of an entry (POSIX time: a hit refreshes it), None when empty.
+    """
+    kinds = {k: {"entries": 0, "bytes": 0} for k in ("fits", "layer_pairs", "temporary")}
+    times = []
+    for kind, path in _cache_files(directory):
+        try:
+            st = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        kinds[kind]["entries"] += 1
+        kinds[kind]["bytes"] += st.st_size
+        if kind != "temporary":
+            times.append(st.st_mtime)
+    return {"directory": str(directory),
+            "entries": kinds["fits"]["entries"] + kinds["layer_pairs"]["entries"],
+            "bytes": sum(k["bytes"] for k in kinds.values()), **kinds,
+            "oldest": min(times, default=None), "newest": max(times, default=None)}
+
+
+def prune(directory, older_than=None, *, now=None) -> dict:
+    """Remove the entries of a cache folder not used for ``older_than`` seconds (all entries
+    when None), and its stale temporary files.
+
+    Only cache entries (``<64 hex digits>.npz`` in ``DIR`` and ``DIR/pairs``) are ever removed.
+    A fit whose referenced layer-pair entries were pruned becomes a miss (recomputed).
+
+    Returns
+    -------
+    dict
+        ``entries`` removed, ``bytes`` freed.
+    """
+    if older_than is not None and older_than < 0:
+        raise ValueError(f"older_than must be >= 0 seconds, got {older_than}")
+    now = time.time() if now is None else now
+    removed = {"entries": 0, "bytes": 0}
+    for kind, path in list(_cache_files(directory)):
+        try:
+            st = path.stat()
+            if kind == "temporary":
+                if not (_stale_temporary(path.name) or now - st.st_mtime > 86400.0):
+                    continue
+            elif older_than is not None and now - st.st_mtime < older_than:
+                continue
+            path.unlink()
+        except OSError:  # removed meanwhile
+            continue
+        removed["entries"] += kind != "temporary"
+        removed["bytes"] += st.st_size
+    return removed
+
+
 class FitCache(_Entries):
     """Fitted estimators stored under ``directory``, keyed by inputs, parameters and version.
 
@@ -303,7 +401,19 @@ class FitCache(_Entries):
         Folder of the entries (created on first write).
     read : bool
         Look entries up (``--resume``); when False entries are only written.
+    report : callable, optional
+        ``report(message)`` for the first invalid entry (default: a :class:`CacheWarning`).
+    pairs : PairCache, optional
+        The pair cache that serves the fits' grids: unit plans that came from its entries are
+        stored as references to them, so every plan is on disk once.
     """
+
+    def __init__(self, directory, read=True, report=None, pairs=None):
+        super().__init__(directory, read, report)
+        self.pairs = pairs
+        if pairs is not None:
+            self.refer = pairs.key_of
+            self.resolve = pairs.load
 
     def key(self, estimator, X, Y) -> str:
         """The entry key of ``estimator.fit(X, Y)`` (see the module notes)."""
@@ -342,6 +452,26 @@ class PairCache(_Entries):
     ``misses`` count layer pairs.
     """
 
+    def __init__(self, directory, read=True, report=None):
+        super().__init__(directory, read, report)
+        self._keys = weakref.WeakKeyDictionary()  # plan -> the key of its entry on disk
+        self._keys_lock = threading.Lock()
+
+    def _remember(self, plan, key):
+        with self._keys_lock:
+            self._keys[plan] = key
+
+    def key_of(self, plan):
+        """The key of the entry this cache loaded ``plan`` from or stored it under (the same
+        object, still on disk), else None."""
+        from .results import TransportResult
+
+        if not isinstance(plan, TransportResult):
+            return None
+        with self._keys_lock:
+            key = self._keys.get(plan)
+        return key if key is not None and self.path(key).is_file() else None
+
     def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None) -> str:
         """The entry key of one pair from the :func:`content_key` of its standardised layers
         and of its marginals (None: uniform), and its pivot limit (None or 0: none)."""
@@ -361,11 +491,23 @@ class PairCache(_Entries):
             if shape is not None and plan.shape != tuple(shape):
                 _fail(f"plan of shape {plan.shape}, expected {tuple(shape)}")
 
+        if not isinstance(key, str) or not _PAIR_KEY.fullmatch(key):
+            _fail("a layer-pair key must be 64 hexadecimal digits")
         state = self.load_state(key, validate)
-        return None if state is None else state["plan"]
+        if state is None:
+            return None
+        self._remember(state["plan"], key)
+        return state["plan"]
 
     def store(self, key, plan) -> bool:
-        return self.store_state(key, {"plan": plan})
+        """Write ``plan`` under ``key`` atomically; False if it cannot be stored."""
+        stored = self.store_state(key, {"plan": plan})
+        if stored:
+            self._remember(plan, key)
+        return stored
+
+
+_PAIR_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def pair_backend(cache: PairCache, inner=None, *, progress=None):
@@ -741,7 +883,13 @@ def _registered():
     }
 
 
-def _encode(obj, arrays):
+def _encode(obj, arrays, refer=None):
+    """The JSON node of ``obj``; arrays are appended to ``arrays``. ``refer(obj)`` may name a
+    pair entry to store instead of a registered object (a reference node)."""
+    if refer is not None and not isinstance(obj, (np.ndarray, np.generic, list, tuple, dict)):
+        key = refer(obj)
+        if key is not None:
+            return {"t": "r", "k": key}
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise TypeError("object array")
@@ -752,24 +900,26 @@ def _encode(obj, arrays):
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"t": "v", "v": obj}
     if isinstance(obj, (list, tuple)):
-        return {"t": "l" if isinstance(obj, list) else "u", "v": [_encode(v, arrays) for v in obj]}
+        return {"t": "l" if isinstance(obj, list) else "u",
+                "v": [_encode(v, arrays, refer) for v in obj]}
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise TypeError("dict with non-string keys")
-        return {"t": "d", "v": {k: _encode(v, arrays) for k, v in obj.items()}}
+        return {"t": "d", "v": {k: _encode(v, arrays, refer) for k, v in obj.items()}}
     for tag, (cls, names, _) in _registered().items():
         if type(obj) is cls:
             return {"t": "o", "c": tag,
-                    "v": {k: _encode(getattr(obj, k), arrays) for k in names(obj)}}
+                    "v": {k: _encode(getattr(obj, k), arrays, refer) for k in names(obj)}}
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
 _PLAIN = (type(None), bool, int, float, str)
 
 
-def _decode(node, arrays):
+def _decode(node, arrays, resolve=None):
     """Rebuild a value from its JSON node; raises :class:`InvalidEntry` on anything else than
-    plain values, arrays of the entry and the registered types."""
+    plain values, arrays of the entry, the registered types and (with ``resolve``, the loader
+    of a :class:`PairCache`) references to layer-pair entries."""
     if not isinstance(node, dict) or not isinstance(node.get("t"), str):
         _fail("malformed node")
     t = node["t"]
@@ -790,17 +940,24 @@ def _decode(node, arrays):
     if t in ("l", "u"):
         if not isinstance(node.get("v"), list):
             _fail("list node without a list")
-        out = [_decode(v, arrays) for v in node["v"]]
+        out = [_decode(v, arrays, resolve) for v in node["v"]]
         return out if t == "l" else tuple(out)
     if t == "d":
         if not isinstance(node.get("v"), dict):
             _fail("dict node without a dict")
-        return {k: _decode(v, arrays) for k, v in node["v"].items()}
+        return {k: _decode(v, arrays, resolve) for k, v in node["v"].items()}
+    if t == "r":
+        if resolve is None:
+            _fail("a reference to a layer-pair entry, but no pair cache")
+        plan = resolve(node.get("k"))  # validates the key and the entry
+        if plan is None:
+            _fail("a referenced layer-pair entry is missing or invalid")
+        return plan
     if t == "o":
         entry = _registered().get(node.get("c")) if isinstance(node.get("c"), str) else None
         if entry is None:
             _fail(f"unknown type {node.get('c')!r}")
         if not isinstance(node.get("v"), dict):
             _fail("object node without fields")
-        return entry[2]({k: _decode(v, arrays) for k, v in node["v"].items()})
+        return entry[2]({k: _decode(v, arrays, resolve) for k, v in node["v"].items()})
     _fail(f"unknown node type {t!r}")
