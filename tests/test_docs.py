@@ -52,3 +52,23 @@ def test_no_citation_of_an_outside_spec():
     offenders = [str(p.relative_to(ROOT)) for p in [*CITING, ROOT / "README.md"]
                  if re.search(r"\bSPEC(\.md)?\b", p.read_text(errors="replace"))]
     assert not offenders
+
+
+def test_getting_started_align_example_runs(tmp_path, monkeypatch, capsys):
+    """The Python example of "2. Align them" runs on two captures as ``hotalign capture``
+    writes them (a folder of .npy layers each)."""
+    import numpy as np
+
+    from hotalign.datasets import make_hierarchy
+
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", page, flags=re.S)
+                 if "load_system" in b)
+    X, Y, _ = make_hierarchy(120, (6, 6), (8, 8, 8), random_state=0)
+    for name, layers in (("resnet18", X), ("resnet50", Y)):
+        (tmp_path / name).mkdir()
+        for k, A in enumerate(layers):
+            np.save(tmp_path / name / f"layer{k}.npy", A)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "getting-started.md", "exec"), {"__name__": "docs"})
+    assert "| HOT |" in capsys.readouterr().out
