@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from hotalign import HOT, evaluate
-from hotalign.cache import CacheWarning, Memory, PairCache
+from hotalign.cache import CacheWarning, FitCache, Memory, PairCache
 from hotalign.cli import main
 from hotalign.datasets import make_hierarchy
 from hotalign.grid import solve_systems
@@ -50,6 +50,16 @@ def _exploits(marker):
     ]
 
 
+def _fit(fits, X, Y, estimator=None):
+    """``estimator.fit(X, Y)`` through the fit cache ``fits`` alone (plans stored inline)."""
+    est = HOT() if estimator is None else estimator
+    key, restored = fits.restore(est, X, Y)
+    if not restored:
+        est.fit(X, Y)
+        fits.store(key, est)
+    return est
+
+
 def _same_fit(a, b):
     np.testing.assert_array_equal(a.layer_costs_, b.layer_costs_)
     np.testing.assert_array_equal(a.layer_plan_, b.layer_plan_)
@@ -64,9 +74,8 @@ def _same_fit(a, b):
 def test_crafted_fit_entry_never_runs_code(tmp_path, data, k, where):
     X, Y = data
     marker = tmp_path / "pwned"
-    memory = Memory(tmp_path / "cache")
-    cache = memory.fits
-    fresh = HOT().set_params(memory=memory).fit(X, Y)
+    cache = FitCache(tmp_path / "cache")
+    fresh = _fit(cache, X, Y)
     (entry,) = (tmp_path / "cache").glob("*.npz")
 
     def plant(meta, arrays):
@@ -80,11 +89,11 @@ def test_crafted_fit_entry_never_runs_code(tmp_path, data, k, where):
 
     _rewrite(entry, plant)
     with pytest.warns(CacheWarning, match="unknown"):
-        again = HOT().set_params(memory=memory).fit(X, Y)
+        again = _fit(cache, X, Y)
     assert not marker.exists()
     assert (cache.hits, cache.invalid) == (0, 1)
     _same_fit(again, fresh)
-    assert HOT().set_params(memory=memory).fit(X, Y) is not None and cache.hits == 1  # rewritten whole
+    assert _fit(cache, X, Y) is not None and cache.hits == 1  # rewritten whole
 
 
 def _other_array(meta, arrays, shape):
@@ -145,13 +154,12 @@ MALFORMED = {
 @pytest.mark.parametrize("kind", sorted(MALFORMED))
 def test_malformed_fit_entry_is_a_miss(tmp_path, data, kind):
     X, Y = data
-    memory = Memory(tmp_path)
-    cache = memory.fits
-    fresh = HOT().set_params(memory=memory).fit(X, Y)
+    cache = FitCache(tmp_path)
+    fresh = _fit(cache, X, Y)
     (entry,) = tmp_path.glob("*.npz")
     _rewrite(entry, MALFORMED[kind])
     with pytest.warns(CacheWarning, match="not valid"):
-        again = HOT().set_params(memory=memory).fit(X, Y)
+        again = _fit(cache, X, Y)
     assert (cache.hits, cache.misses, cache.invalid) == (0, 2, 1)
     _same_fit(again, fresh)
 
@@ -162,7 +170,7 @@ def test_missing_attribute_never_reports_the_previous_split(tmp_path, data):
     X, Y = data
     memory = Memory(tmp_path)
     cache = memory.fits
-    est = HOT().set_params(memory=memory)
+    est = HOT(memory=memory)
     clean = evaluate(X, Y, n_splits=3)
     evaluate(X, Y, n_splits=3, estimator=est)
     for entry in tmp_path.glob("*.npz"):
@@ -297,10 +305,10 @@ def test_trajectory_resume_on_a_crafted_cache(files, data, capsys):
 
 
 def test_second_run_on_one_out_stops_and_first_finishes(files):
-    rng = np.random.default_rng(3)  # large enough that the first run is still busy
+    rng = np.random.default_rng(3)  # large enough that the first run is still busy (~5 s)
     for name in ("bx", "by"):
         np.savez(files / f"{name}.npz",
-                 **{f"l{i}": rng.standard_normal((300, 400)) for i in range(5)})
+                 **{f"l{i}": rng.standard_normal((600, 700)) for i in range(6)})
     argv = ["align", "bx.npz", "by.npz", "--splits", "2", "--threads", "1", "--quiet",
             "--figure-format", "svg", "--out", "shared"]
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
@@ -322,3 +330,17 @@ def test_second_run_on_one_out_stops_and_first_finishes(files):
     assert (files / "shared" / "results.json").exists()
     # the lock is released with its holder: a later run on the folder goes ahead
     assert main(argv + ["--resume"]) == 0
+
+
+def test_run_on_a_locked_out_exits_2_naming_the_holder(files):
+    from hotalign.cache import locked
+
+    (files / "held").mkdir()
+    with locked(files / "held"):  # another run holds it (this process)
+        proc = subprocess.run([sys.executable, "-m", "hotalign.cli", "align", "x.npz", "y.npz",
+                               "--splits", "1", "--quiet", "--out", "held"],
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"in use by another hotalign run (pid {os.getpid()})" in proc.stderr
+    assert not (files / "held" / "results.json").exists()
+    assert main(["align", "x.npz", "y.npz", "--splits", "1", "--quiet", "--out", "held"]) == 0

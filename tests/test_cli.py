@@ -348,6 +348,8 @@ def test_run_killed_mid_grid_resumes_only_missing_pairs(tmp_path):
     assert main(argv + ["--out", "killed", "--resume"]) == 0
     assert main(argv + ["--out", "clean"]) == 0
     res = _same_outputs(tmp_path / "killed", tmp_path / "clean")
+    assert res["cache"]["directory"] == "killed/cache" and res["cache"]["size_bytes"] > 0
+    del res["cache"]["directory"], res["cache"]["size_bytes"]
     assert res["cache"] == {"fits": {"hits": n_fits, "misses": 2 - n_fits, "invalid": 0},
                             "layer_pairs": {"hits": in_grid,
                                             "misses": 36 * (2 - n_fits) - in_grid,
@@ -383,6 +385,7 @@ def test_kill_inside_an_entry_write_leaves_no_corrupt_entry(tmp_path, systems):
     assert main(argv + ["--out", "killed", "--resume"]) == 0
     assert main(argv + ["--out", "clean"]) == 0
     res = _same_outputs(tmp_path / "killed", tmp_path / "clean")
+    del res["cache"]["directory"], res["cache"]["size_bytes"]
     assert res["cache"] == {"fits": {"hits": 0, "misses": 3, "invalid": 0},
                             "layer_pairs": {"hits": 4, "misses": 32, "invalid": 0}}
     assert not list(pairs.glob(".*.tmp")) and len(_entries(pairs)) == 36

@@ -2,19 +2,18 @@
 
 Design
 ------
-Two kinds of entries, both in a folder of ``<key>.npz`` files:
+Two kinds of entries, both in a folder of ``<key>.npz`` files, held together by a
+:class:`Memory` (``HOT(memory=...)``, ``TrajectoryHOT(memory=...)``):
 
 - :class:`FitCache`, one entry per *fit*: the estimator's fitted state (unit plans of every
   layer pair, layer costs C, layer plan P, z-scoring statistics, rotations for HOT+R, ...) after
   ``fit(X, Y)``. :func:`hotalign.evaluate` fits once per split, so a resumed run skips every
-  split whose fit was stored (scoring from the cached fit is cheap). :func:`cached` wraps an
-  estimator.
-- :class:`PairCache`, one entry per *layer pair*: the sparse plan of one ``solve_pairs`` pair,
-  written as soon as the pair is solved. A run killed in the middle of a grid loses only the
-  pairs in flight; the resumed fit loads the others and solves only the missing ones.
-  :func:`pair_backend` makes it a :func:`hotalign.grid.pair_backend`, so it serves every grid
-  of ``HOT.fit`` (not the rotation fits of HOT+R, which have no pair grid),
-  ``TrajectoryHOT.fit`` and ``evaluate``.
+  split whose fit was stored (scoring from the cached fit is cheap).
+- :class:`PairCache`, one entry per *layer pair* (plain or HOT+R): the pair's result, written
+  as soon as the pair is solved. :func:`hotalign.grid.solve_systems` loads the pairs it finds
+  and sends only the missing ones to the pair engine (:mod:`hotalign.engine`), so a run killed
+  in the middle of a grid loses only the pairs in flight; this serves every grid of
+  ``HOT.fit`` (plain, budgeted and HOT+R), ``TrajectoryHOT.fit`` and ``evaluate``.
 
 Keys. A fit's key is the BLAKE2b (32 bytes) of
 
@@ -26,16 +25,30 @@ Keys. A fit's key is the BLAKE2b (32 bytes) of
 
 A pair's key is the SHA-256 of a format tag, the version, the content keys (BLAKE2b of dtype,
 shape and bytes) of the two *standardised* layers it solves, computed once per layer and grid,
-those of its two unit marginals (or "uniform") and the pivot limit ``max_iter``. The
+those of its two unit marginals (or "uniform"), the pivot limit ``max_iter`` and, for HOT+R,
+the rotation options. The
 standardised layers already depend on the rows, the dtype and the constant-unit policy, so
 these are all the inputs of a pair's solve.
 
 Because keys hash the data actually solved, a different input file, layer selection, split,
 seed, dtype or marginal gives a different key; a stale hit would need a hash collision.
 
+Plans are stored once. A :class:`FitCache` given the run's :class:`PairCache` (``pairs=``)
+stores each unit plan that came from a pair entry as a reference to that entry (its key), not
+as a second copy; loading the fit loads the referenced pair entries (validated as any pair
+entry) and a fit whose pair entries are gone is a miss. Plans that did not come from a pair
+entry are stored in the fit entry itself: those of layer pairs with excluded constant units
+(re-indexed to the original units).
+
+Size. A cache grows with the number of layer pairs (a 28 x 28 grid of 3072-unit layers holds
+gigabytes over a few splits). :func:`usage` measures a cache folder, :func:`prune` removes the
+entries not used for a given time (a hit refreshes an entry's modification time), and the CLI
+prints the size at the end of a run: ``hotalign cache info DIR`` and ``hotalign cache prune DIR
+--older-than 7d``.
+
 Untrusted entries. A cache folder may come from someone else, so reading an entry never runs
 code. An entry is a ``.npz`` of plain arrays read with ``allow_pickle=False`` and a JSON tree of
-plain values. The only objects it can describe are two registered types,
+plain values. The only objects it can describe are three registered types,
 :class:`~hotalign.results.TransportResult` and :class:`~hotalign.costs.ZScore`, named by a
 fixed tag that is looked up in a dict (no name from the file is ever imported or resolved).
 Each object, and a fit's whole state, is validated on load: field names, types, dtypes and
@@ -63,13 +76,14 @@ import socket
 import threading
 import time
 import warnings
+import weakref
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["CacheWarning", "FitCache", "InvalidEntry", "Memory", "OutLocked", "PairCache",
-           "locked"]
+           "locked", "prune", "usage"]
 
 _FORMAT = "hotalign-fit-cache-3"
 _PAIR_FORMAT = "hotalign-pair-cache-3"
@@ -115,6 +129,11 @@ class _Entries:
     is said once: through ``report(message)`` when given (the CLI prints it), else as a
     :class:`CacheWarning`.
     """
+
+    #: ``resolve(key)``: the plan of the pair entry ``key`` (or None) for a reference node.
+    resolve = None
+    #: ``refer(obj)``: the pair-entry key to store instead of ``obj`` (or None: store it).
+    refer = None
 
     def __init__(self, directory, read=True, report=None):
         self.directory = Path(directory)
@@ -165,7 +184,7 @@ class _Entries:
                 arrays = [npz[f"a{i}"] for i in range(n_arrays)]
             if not isinstance(meta.get("state"), dict):
                 _fail("no state")
-            state = {k: _decode(v, arrays) for k, v in meta["state"].items()}
+            state = {k: _decode(v, arrays, self.resolve) for k, v in meta["state"].items()}
             if validate is not None:
                 validate(state)
         except InvalidEntry as exc:
@@ -175,6 +194,8 @@ class _Entries:
                 RecursionError, zipfile.BadZipFile) as exc:
             self.reject(path, f"unreadable: {type(exc).__name__}")
             return None
+        with contextlib.suppress(OSError):  # last use, for prune(older_than=...)
+            os.utime(path)
         return state
 
     def store_state(self, key, state: dict) -> bool:
@@ -182,7 +203,7 @@ class _Entries:
         cannot (then nothing is written). Safe to call from several threads and processes."""
         arrays = []
         try:
-            state = {k: _encode(v, arrays) for k, v in state.items()}
+            state = {k: _encode(v, arrays, self.refer) for k, v in state.items()}
         except TypeError:
             return False
         meta = json.dumps({"key": key, "version": _version(), "n_arrays": len(arrays),
@@ -292,6 +313,83 @@ def _lock_fd(fd):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+_ENTRY = re.compile(r"[0-9a-f]{64}\.npz")
+
+
+def _cache_files(directory):
+    """``(kind, path)`` of the files of a cache folder: ``"fits"`` (``DIR/<key>.npz``),
+    ``"layer_pairs"`` (``DIR/pairs/<key>.npz``) and ``"temporary"`` (``.*.tmp`` in either).
+    Other files are never listed, so :func:`prune` cannot remove anything but cache entries."""
+    directory = Path(directory)
+    for kind, folder in (("fits", directory), ("layer_pairs", directory / "pairs")):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if _ENTRY.fullmatch(path.name) and path.is_file():
+                yield kind, path
+            elif path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file():
+                yield "temporary", path
+
+
+def usage(directory) -> dict:
+    """What a cache folder holds (``DIR`` for fits, ``DIR/pairs`` for layer pairs).
+
+    Returns
+    -------
+    dict
+        ``directory``; ``bytes`` and ``entries`` in all; per kind (``fits``, ``layer_pairs``,
+        ``temporary``) a dict of ``entries`` and ``bytes``; ``oldest`` and ``newest``: the
+        least and most recent use of an entry (POSIX time: a hit refreshes it), None when empty.
+    """
+    kinds = {k: {"entries": 0, "bytes": 0} for k in ("fits", "layer_pairs", "temporary")}
+    times = []
+    for kind, path in _cache_files(directory):
+        try:
+            st = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        kinds[kind]["entries"] += 1
+        kinds[kind]["bytes"] += st.st_size
+        if kind != "temporary":
+            times.append(st.st_mtime)
+    return {"directory": str(directory),
+            "entries": kinds["fits"]["entries"] + kinds["layer_pairs"]["entries"],
+            "bytes": sum(k["bytes"] for k in kinds.values()), **kinds,
+            "oldest": min(times, default=None), "newest": max(times, default=None)}
+
+
+def prune(directory, older_than=None, *, now=None) -> dict:
+    """Remove the entries of a cache folder not used for ``older_than`` seconds (all entries
+    when None), and its stale temporary files.
+
+    Only cache entries (``<64 hex digits>.npz`` in ``DIR`` and ``DIR/pairs``) are ever removed.
+    A fit whose referenced layer-pair entries were pruned becomes a miss (recomputed).
+
+    Returns
+    -------
+    dict
+        ``entries`` removed, ``bytes`` freed.
+    """
+    if older_than is not None and older_than < 0:
+        raise ValueError(f"older_than must be >= 0 seconds, got {older_than}")
+    now = time.time() if now is None else now
+    removed = {"entries": 0, "bytes": 0}
+    for kind, path in list(_cache_files(directory)):
+        try:
+            st = path.stat()
+            if kind == "temporary":
+                if not (_stale_temporary(path.name) or now - st.st_mtime > 86400.0):
+                    continue
+            elif older_than is not None and now - st.st_mtime < older_than:
+                continue
+            path.unlink()
+        except OSError:  # removed meanwhile
+            continue
+        removed["entries"] += kind != "temporary"
+        removed["bytes"] += st.st_size
+    return removed
+
+
 class FitCache(_Entries):
     """Fitted estimators stored under ``directory``, keyed by inputs, parameters and version.
 
@@ -301,7 +399,19 @@ class FitCache(_Entries):
         Folder of the entries (created on first write).
     read : bool
         Look entries up (``--resume``); when False entries are only written.
+    report : callable, optional
+        ``report(message)`` for the first invalid entry (default: a :class:`CacheWarning`).
+    pairs : PairCache, optional
+        The pair cache that serves the fits' grids: unit plans that came from its entries are
+        stored as references to them, so every plan is on disk once.
     """
+
+    def __init__(self, directory, read=True, report=None, pairs=None):
+        super().__init__(directory, read, report)
+        self.pairs = pairs
+        if pairs is not None:
+            self.refer = pairs.key_of
+            self.resolve = pairs.resolve
 
     def key(self, estimator, X, Y) -> str:
         """The entry key of ``estimator.fit(X, Y)`` (see the module notes)."""
@@ -371,6 +481,42 @@ class PairCache(_Entries):
     (6, 6, True)
     """
 
+    def __init__(self, directory, read=True, report=None):
+        super().__init__(directory, read, report)
+        self._keys = weakref.WeakKeyDictionary()  # plan -> reference to its entry on disk
+        self._keys_lock = threading.Lock()
+
+    def _remember(self, result, key):
+        """Remember which entry holds ``result``'s plan (a TransportResult, or the plan of a
+        PairRotation), so a fit entry can refer to it instead of storing a second copy."""
+        from .results import PairRotation
+
+        plan, ref = (result.plan, {"k": key, "p": "plan"}) if isinstance(
+            result, PairRotation) else (result, {"k": key})
+        with self._keys_lock:
+            self._keys[plan] = ref
+
+    def key_of(self, plan):
+        """The reference (``{"k": key}``, plus ``"p": "plan"`` for the plan of a HOT+R entry)
+        to the entry this cache loaded ``plan`` from or stored it under (the same object, still
+        on disk), else None."""
+        from .results import TransportResult
+
+        if not isinstance(plan, TransportResult):
+            return None
+        with self._keys_lock:
+            ref = self._keys.get(plan)
+        return ref if ref is not None and self.path(ref["k"]).is_file() else None
+
+    def resolve(self, node):
+        """The plan a reference node of a fit entry names (validated like any pair entry), or
+        None."""
+        rotation = node.get("p") == "plan"
+        if node.get("p") not in (None, "plan"):
+            _fail("a reference to an unknown part of a layer-pair entry")
+        result = self.load(node.get("k"), rotation=rotation)
+        return None if result is None else (result.plan if rotation else result)
+
     def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None, rotation=None) -> str:
         """The entry key of one pair from the :func:`content_key` of its standardised layers
         and of its marginals (None: uniform), its pivot limit (None or 0: none) and, for a
@@ -396,11 +542,21 @@ class PairCache(_Entries):
             if shape is not None and plan.shape != tuple(shape):
                 _fail(f"plan of shape {plan.shape}, expected {tuple(shape)}")
 
+        if not isinstance(key, str) or not _PAIR_KEY.fullmatch(key):
+            _fail("a layer-pair key must be 64 hexadecimal digits")
         state = self.load_state(key, validate)
-        return None if state is None else state["plan"]
+        if state is None:
+            return None
+        self._remember(state["plan"], key)
+        return state["plan"]
 
     def store(self, key, result) -> bool:
-        return self.store_state(key, {"plan": result})
+        """Write ``result`` (a TransportResult or PairRotation) under ``key`` atomically; False
+        if it cannot be stored."""
+        stored = self.store_state(key, {"plan": result})
+        if stored:
+            self._remember(result, key)
+        return stored
 
     def plan_block(self, x_keys, y_keys, a, b, widths_x, widths_y, max_iter, rotation, on_pair):
         """Load the cached pairs of a block and plan the rest.
@@ -439,6 +595,9 @@ class PairCache(_Entries):
         return [pairs[0] for pairs in missing.values()], on_solved
 
 
+_PAIR_KEY = re.compile(r"[0-9a-f]{64}")
+
+
 class Memory:
     """Where a fit keeps its results on disk (scikit-learn's ``memory=`` idiom).
 
@@ -458,8 +617,8 @@ class Memory:
 
     def __init__(self, directory, read=True, report=None):
         self.directory = Path(directory)
-        self.fits = FitCache(self.directory, read=read, report=report)
         self.pairs = PairCache(self.directory / "pairs", read=read, report=report)
+        self.fits = FitCache(self.directory, read=read, report=report, pairs=self.pairs)
 
     def sweep(self) -> int:
         """Remove stale temporary files of both caches; returns how many."""
@@ -693,7 +852,13 @@ def _registered():
     }
 
 
-def _encode(obj, arrays):
+def _encode(obj, arrays, refer=None):
+    """The JSON node of ``obj``; arrays are appended to ``arrays``. ``refer(obj)`` may name a
+    pair entry to store instead of a registered object (a reference node)."""
+    if refer is not None and not isinstance(obj, (np.ndarray, np.generic, list, tuple, dict)):
+        ref = refer(obj)
+        if ref is not None:
+            return {"t": "r", **ref}
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise TypeError("object array")
@@ -704,24 +869,26 @@ def _encode(obj, arrays):
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"t": "v", "v": obj}
     if isinstance(obj, (list, tuple)):
-        return {"t": "l" if isinstance(obj, list) else "u", "v": [_encode(v, arrays) for v in obj]}
+        return {"t": "l" if isinstance(obj, list) else "u",
+                "v": [_encode(v, arrays, refer) for v in obj]}
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise TypeError("dict with non-string keys")
-        return {"t": "d", "v": {k: _encode(v, arrays) for k, v in obj.items()}}
+        return {"t": "d", "v": {k: _encode(v, arrays, refer) for k, v in obj.items()}}
     for tag, (cls, names, _) in _registered().items():
         if type(obj) is cls:
             return {"t": "o", "c": tag,
-                    "v": {k: _encode(getattr(obj, k), arrays) for k in names(obj)}}
+                    "v": {k: _encode(getattr(obj, k), arrays, refer) for k in names(obj)}}
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
 _PLAIN = (type(None), bool, int, float, str)
 
 
-def _decode(node, arrays):
+def _decode(node, arrays, resolve=None):
     """Rebuild a value from its JSON node; raises :class:`InvalidEntry` on anything else than
-    plain values, arrays of the entry and the registered types."""
+    plain values, arrays of the entry, the registered types and (with ``resolve``, the loader
+    of a :class:`PairCache`) references to layer-pair entries."""
     if not isinstance(node, dict) or not isinstance(node.get("t"), str):
         _fail("malformed node")
     t = node["t"]
@@ -742,17 +909,24 @@ def _decode(node, arrays):
     if t in ("l", "u"):
         if not isinstance(node.get("v"), list):
             _fail("list node without a list")
-        out = [_decode(v, arrays) for v in node["v"]]
+        out = [_decode(v, arrays, resolve) for v in node["v"]]
         return out if t == "l" else tuple(out)
     if t == "d":
         if not isinstance(node.get("v"), dict):
             _fail("dict node without a dict")
-        return {k: _decode(v, arrays) for k, v in node["v"].items()}
+        return {k: _decode(v, arrays, resolve) for k, v in node["v"].items()}
+    if t == "r":
+        if resolve is None:
+            _fail("a reference to a layer-pair entry, but no pair cache")
+        plan = resolve(node)  # validates the key and the entry
+        if plan is None:
+            _fail("a referenced layer-pair entry is missing or invalid")
+        return plan
     if t == "o":
         entry = _registered().get(node.get("c")) if isinstance(node.get("c"), str) else None
         if entry is None:
             _fail(f"unknown type {node.get('c')!r}")
         if not isinstance(node.get("v"), dict):
             _fail("object node without fields")
-        return entry[2]({k: _decode(v, arrays) for k, v in node["v"].items()})
+        return entry[2]({k: _decode(v, arrays, resolve) for k, v in node["v"].items()})
     _fail(f"unknown node type {t!r}")

@@ -69,9 +69,10 @@ class ZScore:
     rows: on the training rows each column is centred with unit norm, so the correlation of two
     units is the dot product of their columns; on held-out rows the same statistics are reused
     (the factor only keeps the scale comparable; it is the same for every column).
+    The attributes below exist after ``fit``.
 
-    Attributes (after ``fit``)
-    -------------------------
+    Attributes
+    ----------
     mean_ : ndarray, shape (n,)
         Column means of the training rows (float64).
     scale_ : ndarray, shape (n,)

@@ -24,7 +24,7 @@ class HOT(ParamsMixin):
     is reconstructed from Y as ``sum_m L P[l, m] Y_m W_lm^T`` (``W = n_l Q``, rows sum to 1),
     and scored by the mean Pearson correlation of its units with their reconstructions.
 
-    With ``rotation=True`` (HOT+R, SPEC: "Rotation-augmented HOT") every pair also learns an
+    With ``rotation=True`` (HOT+R, docs/method.md: "Rotation-augmented HOT") every pair also learns an
     orthogonal R_lm by alternating exact transport and orthogonal Procrustes from R = I (see
     :mod:`hotalign.rotation`); the layer cost is J / 2 at the end, and the reconstruction is
     ``sum_m L P[l, m] Y_m W_lm^T R_lm^T``.
