@@ -125,7 +125,7 @@ def check_layers(layers, name: str, *, min_rows: int = 2,
 
 
 def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_plans=True,
-               constant_units="exclude", progress=None):
+               constant_units="exclude", max_iter=None, progress=None):
     """Correlation-distance transport between every layer of X and every layer of Y.
 
     Parameters
@@ -148,6 +148,9 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
         the transport (their plan rows/columns are empty; a given marginal is restricted to the
         other units and renormalised), ``"cost_one"`` gives them cost 1 against every unit,
         ``"raise"`` refuses them. Either way no cost is ever NaN.
+    max_iter : int, optional
+        Network simplex pivot limit per pair; a pair that reaches it raises
+        :class:`~hotalign.transport.MaxIterError` (its feasible plan in ``err.result``).
     progress : callable, optional
         ``progress(n_done, n_total)`` after each pair.
 
@@ -174,12 +177,14 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
     check_same_stimuli(X, Y)
     dtype = as_float_dtype(dtype)
     n_threads = check_int(n_threads, "n_threads", minimum=1, allow_none=True)
+    max_iter = check_int(max_iter, "max_iter", minimum=1, allow_none=True)
     policy = check_choice(constant_units, "constant_units", ("exclude", "cost_one", "raise"))
     a = layer_marginals(a, X, "a")
     b = layer_marginals(b, Y, "b")
     Sx = standardize_system(X, "X", policy=policy, dtype=dtype, marginals=a)
     Sy = standardize_system(Y, "Y", policy=policy, dtype=dtype, marginals=b)
-    return solve_systems(Sx, Sy, n_threads=n_threads, keep_plans=keep_plans, progress=progress)
+    return solve_systems(Sx, Sy, n_threads=n_threads, keep_plans=keep_plans, max_iter=max_iter,
+                         progress=progress)
 
 
 def check_same_stimuli(X, Y, what="rows"):
