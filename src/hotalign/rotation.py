@@ -64,7 +64,7 @@ from . import _core
 from ._blas import gemm_pointers
 from .results import PairRotation, TransportResult
 
-__all__ = ["PairRotation", "align_pair", "fit_rotation_grid", "layer_basis"]
+__all__ = ["PairRotation", "align_pair", "layer_basis"]
 
 _ERR_LEN = 512
 #: Transport methods of the C ABI.
@@ -379,27 +379,3 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
     return PairRotation(plan=plan, rotation=_complete(res.A, res.B, res.sv), objective=trace,
                         n_rounds=int(res.n_rounds), cost=J / 2,
                         reconstruction_error=float(recon), n_iter=int(res.n_iter))
-
-
-def fit_rotation_grid(Zx, Zy, *, max_rounds=10, tol=1e-6, n_threads=1, warm_start=True):
-    """HOT+R for every layer pair, on the pair engine's local pool.
-
-    Parameters
-    ----------
-    Zx, Zy : list of ndarray, shapes (T, n_l) and (T, n_m)
-        Standardised layers (float64, centred unit-norm columns on the training rows).
-    max_rounds, tol, warm_start
-        As in :func:`align_pair`.
-    n_threads : int
-        Worker threads; the numba loop releases the GIL.
-
-    Returns
-    -------
-    list of list of PairRotation
-        ``out[l][m]``. Results do not depend on ``n_threads``.
-    """
-    from .engine import LocalBackend, Rotation, solve_pairs
-
-    grid = solve_pairs(Zx, Zy, backend=LocalBackend(), n_threads=n_threads,
-                       rotation=Rotation(int(max_rounds), float(tol), bool(warm_start)))
-    return grid.rotations
