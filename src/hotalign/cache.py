@@ -546,14 +546,16 @@ class PairCache(_Entries):
             self._remember(result, key)
         return stored
 
-    def plan_block(self, x_keys, y_keys, a, b, widths_x, widths_y, max_iter, rotation, on_pair):
+    def plan_block(self, x_keys, y_keys, a, b, widths_x, widths_y, max_iter, rotation, on_pair,
+                   pairs=None):
         """Load the cached pairs of a block and plan the rest.
 
         Pair (i, j) is layer ``x_keys[i]`` against ``y_keys[j]`` (content keys of standardised
-        layers), with marginals ``a[i]`` / ``b[j]`` (lists, or None for uniform). Hits are
-        handed to ``on_pair(i, j, result)`` at once. Returns ``(todo, on_solved)``: the pairs to
-        solve (one per distinct key) and the ``on_pair`` for the engine, which stores each pair
-        as it finishes and hands it on for every pair sharing its key.
+        layers), with marginals ``a[i]`` / ``b[j]`` (lists, or None for uniform); ``pairs``
+        limits the block to those (i, j) (default: all). Hits are handed to
+        ``on_pair(i, j, result)`` at once. Returns ``(todo, on_solved)``: the pairs to solve
+        (one per distinct key) and the ``on_pair`` for the engine, which stores each pair as it
+        finishes and hands it on for every pair sharing its key.
         """
         ak = [None] * len(x_keys) if a is None else [
             None if w is None else content_key(w) for w in a]
@@ -561,17 +563,18 @@ class PairCache(_Entries):
             None if w is None else content_key(w) for w in b]
         missing = {}  # key -> the pairs (i, j) it solves (identical layers share one solve)
         keys = {}
-        for i, xk in enumerate(x_keys):
-            for j, yk in enumerate(y_keys):
-                key = self.key(xk, yk, ak[i], bk[j], max_iter, rotation)
-                keys[i, j] = key
-                hit = None if key in missing else self.load(
-                    key, (widths_x[i], widths_y[j]), rotation is not None)
-                if hit is None:
-                    missing.setdefault(key, []).append((i, j))
-                else:
-                    self.hits += 1
-                    on_pair(i, j, hit)
+        if pairs is None:
+            pairs = [(i, j) for i in range(len(x_keys)) for j in range(len(y_keys))]
+        for i, j in pairs:
+            key = self.key(x_keys[i], y_keys[j], ak[i], bk[j], max_iter, rotation)
+            keys[i, j] = key
+            hit = None if key in missing else self.load(
+                key, (widths_x[i], widths_y[j]), rotation is not None)
+            if hit is None:
+                missing.setdefault(key, []).append((i, j))
+            else:
+                self.hits += 1
+                on_pair(i, j, hit)
         self.misses += sum(len(p) for p in missing.values())
 
         def on_solved(i, j, result):
@@ -580,7 +583,7 @@ class PairCache(_Entries):
             for pair in missing[key]:
                 on_pair(*pair, result)
 
-        return [pairs[0] for pairs in missing.values()], on_solved
+        return [shared[0] for shared in missing.values()], on_solved
 
 
 _PAIR_KEY = re.compile(r"[0-9a-f]{64}")
@@ -652,12 +655,33 @@ def _check_hot_state(state, est, X, Y):
                 for z, w in zip(scalers, widths)):
             _fail(f"{name} does not match the layers")
 
+    solved = _array(state["solved_pairs_"], "solved_pairs_", np.bool_, (L, M))
+    if _int(state["n_pairs_solved_"], "n_pairs_solved_") != int(solved.sum()):
+        _fail("n_pairs_solved_ does not match solved_pairs_")
+
     def plan(p, l, m):
+        if not solved[l, m] and p is None:
+            return
         if not isinstance(p, TransportResult) or p.shape != (wx[l], wy[m]):
             _fail(f"unit_plans_[{l}][{m}] does not match the layers")
 
     _nested(state["unit_plans_"], "unit_plans_", L, M, plan)
-    _array(state["layer_costs_"], "layer_costs_", np.float64, (L, M))
+    costs = _array(state["layer_costs_"], "layer_costs_", np.float64, (L, M))
+    if not np.array_equal(np.isfinite(costs), solved):
+        _fail("layer_costs_ must be finite exactly on the solved pairs")
+    lazy = bool(getattr(est, "lazy", False))
+    if lazy:
+        _array(state["layer_cost_bounds_"], "layer_cost_bounds_", np.float64, (L, M))
+        certificate = state["lazy_certificate_"]
+        _fields(certificate, ("rounds", "min_reduced_cost", "support_solved"),
+                "lazy_certificate_")
+        _int(certificate["rounds"], "lazy_certificate_.rounds", minimum=1)
+        _real(certificate["min_reduced_cost"], "lazy_certificate_.min_reduced_cost")
+        if certificate["support_solved"] is not True:
+            _fail("lazy_certificate_.support_solved must be True")
+    elif state["layer_cost_bounds_"] is not None or state["lazy_certificate_"] is not None \
+            or not solved.all():
+        _fail("lazy results in a fit without lazy=True")
     _array(state["layer_plan_"], "layer_plan_", np.float64, (L, M))
     _real(state["distance_"], "distance_")
     constant = state["constant_units_"]

@@ -59,6 +59,14 @@ class HOT(ParamsMixin):
         loaded instead of recomputed, and otherwise every layer pair is stored as soon as it is
         solved, so a killed fit resumes with only the missing pairs. Never changes a result;
         clones share it. See :mod:`hotalign.cache`.
+    lazy : bool
+        Certified lazy layer grid (:mod:`hotalign.lazy`): bound every layer pair cheaply and
+        solve only the pairs the optimal layer plan needs, with a certificate that the plan is
+        optimal for the true costs. ``layer_plan_``, ``distance_`` and the unit plans on the
+        plan's support are those of a full fit (when the optimal plan is unique; with ties, an
+        optimal plan of the same distance). Not available with ``rotation=True`` yet.
+    lazy_rank : int
+        Lazy fits: dimension of the projection subspace of each layer's bound (>= 1).
 
     Attributes
     ----------
@@ -91,6 +99,16 @@ class HOT(ParamsMixin):
         Training-row statistics of every layer, reused on held-out rows.
     n_layers_x_, n_layers_y_ : int
         L and M.
+    solved_pairs_ : ndarray of bool, shape (L, M)
+        Pairs whose unit-level problem was solved (all of them unless ``lazy``). Where False,
+        ``layer_costs_`` is NaN and ``unit_plans_`` holds None.
+    n_pairs_solved_ : int
+        ``solved_pairs_.sum()``.
+    layer_cost_bounds_ : ndarray, shape (L, M), or None
+        Lazy fits: the certified lower bounds of the unsolved pairs' costs (NaN where solved).
+    lazy_certificate_ : dict or None
+        Lazy fits: outer ``rounds``, ``min_reduced_cost`` of the outer duals over every cell
+        (>= -1e-12: the plan is optimal for the true costs) and ``support_solved``.
 
     Examples
     --------
@@ -111,10 +129,12 @@ class HOT(ParamsMixin):
         "x_scalers_", "y_scalers_", "rotations_", "objective_traces_", "reconstruction_errors_",
         "n_rounds_", "unit_plans_", "layer_costs_", "layer_plan_", "distance_",
         "constant_units_", "n_constant_units_", "n_layers_x_", "n_layers_y_",
+        "solved_pairs_", "n_pairs_solved_", "layer_cost_bounds_", "lazy_certificate_",
     )
 
     def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
-                 n_threads=None, dtype="float64", max_layers_in_memory=None, memory=None):
+                 n_threads=None, dtype="float64", max_layers_in_memory=None, memory=None,
+                 lazy=False, lazy_rank=32):
         self.rotation = rotation
         self.max_rounds = max_rounds
         self.tol = tol
@@ -123,6 +143,8 @@ class HOT(ParamsMixin):
         self.dtype = dtype
         self.max_layers_in_memory = max_layers_in_memory
         self.memory = memory
+        self.lazy = lazy
+        self.lazy_rank = lazy_rank
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self):
@@ -134,6 +156,12 @@ class HOT(ParamsMixin):
         check_int(self.max_rounds, "max_rounds", minimum=1)
         check_tol(self.tol)
         check_int(self.max_layers_in_memory, "max_layers_in_memory", minimum=2, allow_none=True)
+        if not isinstance(self.lazy, (bool, np.bool_)):
+            raise ValueError(f"lazy must be a bool, got {self.lazy!r}")
+        check_int(self.lazy_rank, "lazy_rank", minimum=1)
+        if self.lazy and self.rotation:
+            raise ValueError("lazy=True is not available with rotation=True yet: fit HOT+R "
+                             "with lazy=False")
         return policy, n_threads, dtype
 
     def fit(self, X, Y):
@@ -162,11 +190,13 @@ class HOT(ParamsMixin):
         hold = self.rotation or self.max_layers_in_memory is None
         Sx = standardize_system(X, "X", policy=policy, dtype=dtype, hold=hold)
         Sy = standardize_system(Y, "Y", policy=policy, dtype=dtype, hold=hold)
-        grid = solve_systems(
-            Sx, Sy, n_threads=n_threads, rotation=self._rotation(),
-            max_layers_in_memory=None if self.rotation else self.max_layers_in_memory,
-            cache=None if memory is None else memory.pairs)
-        self._set_fitted(Sx, Sy, grid)
+        options = dict(n_threads=n_threads, rotation=self._rotation(),
+                       max_layers_in_memory=None if self.rotation else self.max_layers_in_memory,
+                       cache=None if memory is None else memory.pairs)
+        if self.lazy:
+            self._fit_lazy(Sx, Sy, options)
+        else:
+            self._set_fitted(Sx, Sy, solve_systems(Sx, Sy, **options))
         if memory is not None:
             memory.fits.store(key, self)
         return self
@@ -179,8 +209,26 @@ class HOT(ParamsMixin):
 
         return Rotation(max_rounds=int(self.max_rounds), tol=float(self.tol))
 
-    def _set_fitted(self, Sx, Sy, grid):
-        """The fitted attributes from the standardised systems and the solved grid."""
+    def _fit_lazy(self, Sx, Sy, options):
+        """Level 2 from certified bounds, solving only the pairs the layer plan needs."""
+        from .lazy import certified_layer_plan, projection_bounds
+        from .results import GridResult
+
+        grid = GridResult.empty(len(Sx), len(Sy))
+        bounds = projection_bounds(Sx, Sy, rank=int(self.lazy_rank))
+
+        def solve(cells):
+            solve_systems(Sx, Sy, pairs=cells, out=grid, **options)
+
+        plan, certificate = certified_layer_plan(grid.costs, bounds, solve)
+        solved = certificate.pop("solved")
+        self._set_fitted(Sx, Sy, grid, plan=plan)
+        self.layer_cost_bounds_ = np.where(solved, np.nan, bounds)
+        self.lazy_certificate_ = certificate
+
+    def _set_fitted(self, Sx, Sy, grid, plan=None):
+        """The fitted attributes from the standardised systems and the solved grid (and the
+        layer plan, when a lazy fit has certified it)."""
         self.x_scalers_, self.y_scalers_ = Sx.scalers, Sy.scalers
         L, M = len(Sx), len(Sy)
         if grid.rotations is not None:
@@ -198,8 +246,15 @@ class HOT(ParamsMixin):
             self.n_rounds_ = None
         self.unit_plans_ = grid.plans
         self.layer_costs_ = grid.costs
-        self.layer_plan_ = layer_plan(grid.costs)
-        self.distance_ = float(np.sum(self.layer_costs_ * self.layer_plan_))
+        self.layer_plan_ = layer_plan(grid.costs) if plan is None else plan
+        # <C, P> over the plan's support (a lazy fit has no cost elsewhere); the same products,
+        # summed in the same order, as sum(C * P) when every pair is solved.
+        on_support = np.where(self.layer_plan_ > 0, self.layer_costs_, 0.0)
+        self.distance_ = float(np.sum(on_support * self.layer_plan_))
+        self.solved_pairs_ = np.isfinite(grid.costs)
+        self.n_pairs_solved_ = int(self.solved_pairs_.sum())
+        self.layer_cost_bounds_ = None
+        self.lazy_certificate_ = None
         self.constant_units_ = {"X": Sx.constant_units, "Y": Sy.constant_units}
         self.n_constant_units_ = int(
             sum(c.size for c in self.constant_units_["X"] + self.constant_units_["Y"]))

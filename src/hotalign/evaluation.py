@@ -105,7 +105,7 @@ class Evaluation:
             "C": with_full({
                 "meaning": "C[l][m]: soft-matching (unit transport) distance of X layer l and Y "
                            "layer m (lower = more alike); rows X layers, columns Y layers",
-                "mean_over_splits": self.layer_costs.mean(axis=0).tolist()},
+                "mean_over_splits": _mean_solved(self.layer_costs).tolist()},
                 None if full is None else full.layer_costs_.tolist()),
             "P": with_full({
                 "meaning": "P[l][m]: share of X layer l matched to Y layer m (rows sum to 1/L, "
@@ -113,6 +113,17 @@ class Evaluation:
                 "mean_over_splits": self.layer_plans.mean(axis=0).tolist()},
                 None if full is None else full.layer_plan_.tolist()),
         }
+        if full is not None and getattr(full, "lazy_certificate_", None) is not None:
+            out["lazy"] = {
+                "meaning": "certified lazy layer grid: only solved_pairs were solved; C is "
+                           "null elsewhere, where bounds holds a certified lower bound; P is "
+                           "optimal for the true C (min_reduced_cost >= -1e-12)",
+                "n_pairs_solved": full.n_pairs_solved_,
+                "n_pairs": int(full.solved_pairs_.size),
+                "solved_pairs": full.solved_pairs_.tolist(),
+                "bounds": full.layer_cost_bounds_.tolist(),
+                **full.lazy_certificate_,
+            }
         if full is not None:
             out["constant_units"] = {
                 "meaning": "units constant on all rows, excluded from transport and scores",
@@ -184,7 +195,10 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         Seeds the splits and Perm-P's permutations.
     estimator : HOT, optional
         Estimator to fit (default ``HOT()``); its parameters are kept, except ``rotation``,
-        which is set per fit (False for plain methods, True for "+R" methods).
+        which is set per fit (False for plain methods, True for "+R" methods). A lazy estimator
+        (``HOT(lazy=True)``) fits lazily when the methods need only HOT's layer plan
+        (``"hot"``, ``"single_best"``); with Perm-P or Pairwise-Best, whose weights reach pairs
+        outside the plan, the plain fit solves every pair.
     progress : callable, optional
         ``progress(split_done, n_splits)`` after each split.
 
@@ -219,6 +233,8 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     plain_est = rot_est = None
     if want_plain:
         plain_est = estimator if not estimator.rotation else _with_rotation(estimator, False)
+        if getattr(plain_est, "lazy", False) and any(m in _NEED_ALL_PAIRS for m in methods):
+            plain_est = _with_params(plain_est, lazy=False)  # these baselines need every pair
     if want_rot:
         rot_est = estimator if estimator.rotation else _with_rotation(estimator, True)
     rng = np.random.default_rng(random_state)
@@ -282,6 +298,24 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
 
 
 def _with_rotation(estimator, rotation):
-    params = estimator.get_params()
-    params["rotation"] = rotation
-    return type(estimator)(**params)
+    return _with_params(estimator, rotation=rotation,
+                        **({"lazy": False} if rotation and getattr(estimator, "lazy", False)
+                           else {}))
+
+
+def _with_params(estimator, **params):
+    return type(estimator)(**{**estimator.get_params(), **params})
+
+
+#: Baselines whose layer weights reach pairs outside HOT's layer plan (a lazy fit would not
+#: have solved them): Perm-P's permuted rows and Pairwise-Best's argmin over all of C.
+_NEED_ALL_PAIRS = ("perm_p", "pairwise_best")
+
+
+def _mean_solved(values):
+    """Mean over splits (axis 0) of the finite entries (a lazy fit leaves unsolved pairs NaN);
+    NaN where no split solved the pair."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=0)
+    total = np.where(finite, values, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)

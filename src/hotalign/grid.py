@@ -196,15 +196,18 @@ def check_same_stimuli(X, Y, what="rows"):
         )
 
 
-def solve_systems(Sx, Sy, *, n_threads=None, keep_plans=True, max_iter=None, rotation=None,
-                  max_layers_in_memory=None, cache=None, progress=None,
-                  backend=None) -> GridResult:
+def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_iter=None,
+                  rotation=None, max_layers_in_memory=None, cache=None, progress=None,
+                  backend=None, out=None) -> GridResult:
     """Level 1 of HOT: every layer pair of two standardised systems, solved exactly.
 
     Parameters
     ----------
     Sx, Sy : StandardizedSystem
         From :func:`hotalign.layers.standardize_system`.
+    pairs : collection of (l, m), optional
+        Solve only these pairs (default: all); the others stay unsolved in the result (cost
+        NaN, status ``"unsolved"``, plan None).
     n_threads : int, optional
         Local worker threads (default: all available CPUs).
     keep_plans : bool
@@ -226,6 +229,8 @@ def solve_systems(Sx, Sy, *, n_threads=None, keep_plans=True, max_iter=None, rot
         ``progress(n_done, n_total)`` over all pairs (cache hits count as done).
     backend : optional
         The pair engine's backend (see :func:`hotalign.engine.solve_pairs`).
+    out : GridResult, optional
+        A result to fill in (e.g. one with some pairs solved already); default a new one.
 
     Returns
     -------
@@ -235,40 +240,44 @@ def solve_systems(Sx, Sy, *, n_threads=None, keep_plans=True, max_iter=None, rot
         units).
     """
     L, M = len(Sx), len(Sy)
-    out = GridResult.empty(L, M, keep_plans=keep_plans, rotation=rotation is not None)
+    if out is None:
+        out = GridResult.empty(L, M, keep_plans=keep_plans, rotation=rotation is not None)
+    wanted = None if pairs is None else {(int(l), int(m)) for l, m in pairs}
+    n_total = L * M if wanted is None else len(wanted)
     progress = current_progress(progress)
     n_done = 0
 
     def record(l, m, result):
         nonlocal n_done
         out.set(l, m, result)
+        if out.plans is not None:
+            out.plans[l][m] = to_original_units(out.plans[l][m], Sx.kept[l], Sy.kept[m],
+                                                Sx.widths[l], Sy.widths[m])
         n_done += 1
         if progress is not None:
-            progress(n_done, L * M)
+            progress(n_done, n_total)
 
     for rows, cols in _blocks(L, M, max_layers_in_memory):
+        todo = [(i, j) for i in range(len(rows)) for j in range(len(cols))
+                if wanted is None or (rows[i], cols[j]) in wanted]
+        if not todo:
+            continue
         Zx, Zy = Sx.layers(rows), Sy.layers(cols)
         a = None if Sx.marginals is None else [Sx.marginal(l) for l in rows]
         b = None if Sy.marginals is None else [Sy.marginal(m) for m in cols]
-        todo = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
         on_pair = lambda i, j, r: record(rows[i], cols[j], r)  # noqa: E731
         if cache is not None:
             todo, on_pair = cache.plan_block(
                 [Sx.content_key(l, Z) for l, Z in zip(rows, Zx)],
                 [Sy.content_key(m, Z) for m, Z in zip(cols, Zy)],
                 a, b, [Z.shape[1] for Z in Zx], [Z.shape[1] for Z in Zy], max_iter, rotation,
-                on_pair)
+                on_pair, todo)
         if todo:
             solve_pairs(Zx, Zy, pairs=todo, on_pair=on_pair, backend=backend,
                         n_threads=resolve_threads(n_threads),
                         keep_plans=keep_plans or cache is not None, a=a, b=b,
                         max_iter=max_iter, rotation=rotation)
         del Zx, Zy
-    if out.plans is not None:
-        for l in range(L):
-            for m in range(M):
-                out.plans[l][m] = to_original_units(out.plans[l][m], Sx.kept[l], Sy.kept[m],
-                                                    Sx.widths[l], Sy.widths[m])
     return out
 
 

@@ -75,12 +75,15 @@ def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
     T = Y[0].shape[0]
     out = []
     for l in range(L):
-        n_l = plans[l][0].shape[0]
+        n_l = next(p.shape[0] for p in plans[l] if p is not None)
         Xhat = np.zeros((T, n_l))
         for m in range(M):
             w = weights[l, m]
             if w == 0.0:
                 continue
+            if plans[l][m] is None:
+                raise ValueError(f"layer pair ({l}, {m}) has weight {w} but was not solved (a "
+                                 "lazy fit solves only the pairs its layer plan needs)")
             term = np.asarray(Y[m] @ plan_operator(plans[l][m]), dtype=np.float64)
             if rotations is not None:
                 term = term @ rotations[l][m].T

@@ -632,13 +632,17 @@ def _jsonable(obj):
 
 def write_plans(path, unit_plans, x_names, y_names) -> None:
     """Save sparse unit plans to ``.npz``: ``{l}_{m}_rows/cols/weights`` per pair, plus
-    ``shape_{l}_{m}``, ``cost`` (L, M) and the layer names (no pickles; atomic)."""
+    ``shape_{l}_{m}``, ``cost`` (L, M) and the layer names (no pickles; atomic). Pairs a lazy
+    fit did not solve (plan None) are left out, with cost NaN."""
     import io as _io
 
     arrays = {"x_layers": np.array(x_names, dtype=str), "y_layers": np.array(y_names, dtype=str)}
     costs = np.empty((len(unit_plans), len(unit_plans[0])))
     for l, row in enumerate(unit_plans):
         for m, plan in enumerate(row):
+            if plan is None:
+                costs[l, m] = np.nan
+                continue
             arrays[f"{l}_{m}_rows"] = plan.rows
             arrays[f"{l}_{m}_cols"] = plan.cols
             arrays[f"{l}_{m}_weights"] = plan.weights
@@ -658,6 +662,8 @@ def read_plans(path) -> dict:
                "cost": npz["cost"], "plans": {}}
         for l in range(len(out["x_layers"])):
             for m in range(len(out["y_layers"])):
+                if f"{l}_{m}_rows" not in npz.files:  # not solved by a lazy fit
+                    continue
                 out["plans"][(l, m)] = {k: npz[f"{l}_{m}_{k}"]
                                         for k in ("rows", "cols", "weights", "shape")}
     return out
