@@ -73,11 +73,17 @@ class ZScore:
     Attributes (after ``fit``)
     -------------------------
     mean_ : ndarray, shape (n,)
-        Column means of the training rows (float64).
+        Column means of ``x * prescale_`` on the training rows (float64).
     scale_ : ndarray, shape (n,)
-        ``1 / ||x - mean||`` over the training rows; 0 for constant columns.
+        ``1 / ||x * prescale_ - mean_||`` over the training rows; 0 for constant columns.
+    prescale_ : ndarray, shape (n,)
+        Power of two applied to each column first: 1, except for columns whose squares would
+        overflow or underflow in double (largest magnitude above ~1e154 or below ~4e-121,
+        subnormals included), which are scaled to a largest magnitude in [1, 2). Correlation
+        does not depend on the scale, so layers of any magnitude give the same costs.
     constant_ : ndarray of bool, shape (n,)
-        Columns constant on the training rows: ``||x - mean|| <= 1e-12 sqrt(T) max|x|``.
+        Columns constant on the training rows: ``||x - mean|| <= 1e-12 sqrt(T) max|x|`` (a
+        relative rule: it flags the same columns at any scale).
     n_rows_ : int
         Number of training rows.
 
@@ -96,11 +102,12 @@ class ZScore:
         """Compute column statistics of ``X`` (shape ``(T, n)``, T >= 2); returns self."""
         X = _as_kernel_input(as_layer(X, name, check_finite=False))
         try:
-            mean, scale, constant, rows = _core.column_stats(X)
+            mean, scale, constant, rows, prescale = _core.column_stats(X)
         except ValueError as exc:
             raise ValueError(f"{name} contains NaN or infinity ({exc})") from None
         self.mean_ = mean
         self.scale_ = scale
+        self.prescale_ = prescale
         self.constant_ = np.zeros(mean.shape[0], dtype=bool)
         self.constant_[constant] = True
         self.n_rows_ = int(rows)
@@ -134,7 +141,8 @@ class ZScore:
             raise ValueError(f"{name} must have {n} columns to match the fitted statistics, "
                              f"got {X.shape[1]}")
         try:
-            Z = _core.standardize(X, self.mean_, self.scale_, self.n_rows_, dtype == np.float32)
+            Z = _core.standardize(X, self.mean_, self.scale_, self.n_rows_, dtype == np.float32,
+                                  1, getattr(self, "prescale_", None))
         except ValueError as exc:
             raise ValueError(f"{name} contains NaN or infinity ({exc})") from None
         if columns is not None and len(columns) != n:
