@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from ._blas import blas_threads, gemm_pointers
-from ._validation import check_choice
+from ._validation import as_array, check_choice, describe
 
 __all__ = ["CONSTANT_UNIT_POLICIES", "ZScore", "correlation_cost", "zscore"]
 
@@ -32,10 +32,10 @@ def as_float_dtype(dtype, name: str = "dtype"):
     """Return np.float32 or np.float64 for a dtype-like; anything else raises ValueError."""
     try:
         key = np.dtype(dtype).name
-    except TypeError:
-        raise ValueError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be float32 or float64, got {describe(dtype)}") from None
     if key not in _DTYPES:
-        raise ValueError(f"{name} must be float32 or float64, got {dtype!r}")
+        raise ValueError(f"{name} must be float32 or float64, got {describe(dtype)}")
     return _DTYPES[key]
 
 
@@ -43,9 +43,10 @@ def as_layer(X, name: str = "X", *, min_rows: int = 2, check_finite: bool = True
     """Validate one layer: a finite 2-D real array with at least ``min_rows`` rows and 1 unit.
 
     With ``check_finite=False`` the NaN/inf scan is left to the C++ kernels, which detect it in
-    the pass they make anyway.
+    the pass they make anyway. Masked arrays and ragged nested lists are refused (naming
+    ``name``).
     """
-    arr = np.asarray(X)
+    arr = as_array(X, name)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -141,13 +142,30 @@ class ZScore:
             raise ValueError(f"{name} must have {n} columns to match the fitted statistics, "
                              f"got {X.shape[1]}")
         try:
+            # A ZScore stored before prescale_ existed has none: all ones.
             Z = _core.standardize(X, self.mean_, self.scale_, self.n_rows_, dtype == np.float32,
                                   1, getattr(self, "prescale_", None))
         except ValueError as exc:
             raise ValueError(f"{name} contains NaN or infinity ({exc})") from None
-        if columns is not None and len(columns) != n:
-            Z = np.ascontiguousarray(Z[:, columns])
+        if columns is not None:
+            columns = _check_columns(columns, n)
+            if len(columns) != n:
+                Z = np.ascontiguousarray(Z[:, columns])
         return Z
+
+
+def _check_columns(columns, n: int) -> np.ndarray:
+    """``columns`` of :meth:`ZScore.transform`: a 1-D array of integer indices in [0, n)."""
+    cols = as_array(columns, "columns")
+    if cols.ndim == 1 and cols.size == 0:
+        return cols.astype(np.intp)
+    if cols.ndim != 1 or (cols.size and cols.dtype.kind not in "iu"):
+        raise ValueError(f"columns must be a 1-D array of integer column indices, got "
+                         f"{describe(columns)}")
+    if cols.size and (cols.min() < 0 or cols.max() >= n):
+        raise ValueError(f"columns must be column indices in [0, {n}), got values from "
+                         f"{cols.min()} to {cols.max()}")
+    return cols
 
 
 def _as_kernel_input(X: np.ndarray) -> np.ndarray:

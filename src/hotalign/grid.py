@@ -20,7 +20,8 @@ import numpy as np
 
 from . import _core
 from ._blas import gemm_pointers, single_threaded_blas
-from ._validation import MASS_RTOL, as_marginal, check_choice, check_int
+from ._validation import (MASS_RTOL, as_marginal, as_sequence, check_bool, check_callable,
+                          check_choice, check_n_threads)
 from .costs import ZScore, as_float_dtype, as_layer
 from .results import TransportResult
 
@@ -144,11 +145,7 @@ def check_layers(layers, name: str, *, min_rows: int = 2,
     """
     if isinstance(layers, np.ndarray) and layers.ndim == 2:
         raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
-    try:
-        layers = list(layers)
-    except TypeError:
-        raise ValueError(
-            f"{name} must be a list of 2-D arrays, got {type(layers).__name__}") from None
+    layers = as_sequence(layers, name, "a list of layers (2-D arrays, one per layer)")
     if not layers:
         raise ValueError(f"{name} is empty: it needs at least one layer")
     out = [_check_lazy(A, f"{name}[{k}]", min_rows) if isinstance(A, LazyLayer)
@@ -307,7 +304,9 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
             f"{Y[0].shape[0]}"
         )
     dtype = as_float_dtype(dtype)
-    n_threads = check_int(n_threads, "n_threads", minimum=1, allow_none=True)
+    n_threads = check_n_threads(n_threads)
+    keep_plans = check_bool(keep_plans, "keep_plans")
+    progress = check_callable(progress, "progress")
     policy = check_choice(constant_units, "constant_units", ("exclude", "cost_one", "raise"))
     a = _layer_marginals(a, X, "a")
     b = _layer_marginals(b, Y, "b")
