@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -111,11 +113,29 @@ def _formats(value):
     return out
 
 
-def _out_dir(path) -> Path:
+def _out_dir(path, subdirs=()) -> Path:
+    """Create the output folder ``path`` (and ``subdirs`` inside it) and check that files can
+    be written there, before any work starts: a path below a file, a read-only location or a
+    subfolder (``cache``) that is a file is a UsageError naming the path."""
     out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    for d in (out, *(out / s for s in subdirs)):
+        if d.exists() and not d.is_dir():
+            where = "" if d == out else f" {d}"
+            raise UsageError(f"--out {out}:{where} exists and is not a directory")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    try:
+        for d in (out, *(out / s for s in subdirs)):
+            d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".hotalign-write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"--out {out}: cannot write there ({reason})") from None
     return out
 
 
@@ -131,7 +151,12 @@ def _cached_grids(args, out: Path, progress):
     pairs = PairCache(out / "cache" / "pairs", read=args.resume)
     pairs.sweep()
     scheduler = getattr(args, "scheduler", None)
-    with distributed.grid_backend(scheduler, n_workers=args.threads) as client:
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(
+                distributed.grid_backend(scheduler, n_workers=args.threads))
+        except (ValueError, distributed.SchedulerUnreachable) as exc:
+            raise UsageError(f"--scheduler: {exc}") from None
         inner = None if client is None else (
             lambda Zx, Zy, **kw: distributed.solve_pairs_dask(Zx, Zy, client, **kw))
         with route_grids(pair_backend(pairs, inner, progress=progress)):
@@ -197,6 +222,7 @@ def _demo(args) -> int:
     from .transport import solve_transport
 
     formats = _formats(args.figure_format)
+    out = None if args.out is None else _out_dir(args.out)
     x_widths = (args.units,) * args.x_layers
     y_widths = (args.units * 3 // 2,) * args.y_layers
     X, Y, truth = make_hierarchy(args.stimuli, x_widths, y_widths, random_state=args.seed)
@@ -240,8 +266,7 @@ def _demo(args) -> int:
     for k, row in enumerate(P * len(X)):
         print(f"  X[{k}] " + " ".join(f"{v:5.2f}" for v in row))
 
-    if args.out is not None:
-        out = _out_dir(args.out)
+    if out is not None:
         x_names = [f"X[{k}]" for k in range(len(X))]
         y_names = [f"Y[{k}]" for k in range(len(Y))]
         hot = HOT().fit(X, Y)  # plans of the chosen pair, fitted on all rows
@@ -298,7 +323,12 @@ def _align(args) -> int:
     _check_align_args(args)
     formats = _formats(args.figure_format)
     Xs, Ys = _load_pair(args)
-    out = _out_dir(args.out)
+    if args.unit_pair is not None:
+        l, m = args.unit_pair
+        if not (0 <= l < len(Xs) and 0 <= m < len(Ys)):
+            raise UsageError(f"--unit-pair {l},{m}: out of range ({len(Xs)} x {len(Ys)} "
+                             "layers)")
+    out = _out_dir(args.out, ("cache", "cache/pairs"))
     fits = FitCache(out / "cache", read=args.resume)
     fits.sweep()
     estimator = _estimator(args)
@@ -386,8 +416,6 @@ def _align(args) -> int:
         write_plans(out / "plans_rotation.npz", full_r.unit_plans_, Xs.names, Ys.names)
     l = 0 if args.unit_pair is None else args.unit_pair[0]
     m = int(full.layer_plan_[l].argmax()) if args.unit_pair is None else args.unit_pair[1]
-    if not (0 <= l < len(Xs) and 0 <= m < len(Ys)):
-        raise UsageError(f"--unit-pair {l},{m}: out of range ({len(Xs)} x {len(Ys)} layers)")
     written = _figures(
         out, formats, P=full.layer_plan_, C=full.layer_costs_, x_names=Xs.names,
         y_names=Ys.names,
@@ -435,7 +463,7 @@ def _trajectory(args) -> int:
     for group, systems in ((args.A, A), (args.B, B)):
         if len({tuple(s.names) for s in systems}) > 1:
             raise InputError(f"{group}: checkpoints have different layers")
-    out = _out_dir(args.out)
+    out = _out_dir(args.out, ("cache", "cache/pairs"))
     quiet = True if args.quiet else None
     t0 = time.perf_counter()
     with TqdmProgress("layer pairs (all checkpoints)", "pair", disable=quiet) as bar, \

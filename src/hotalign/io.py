@@ -46,6 +46,7 @@ import fnmatch
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import struct
@@ -449,6 +450,11 @@ _ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2"
               "I64": "<i8", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
 
 
+def _is_count(x) -> bool:
+    """A JSON integer >= 0 (not a bool, not a float such as 10.0 or 10.5)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
 def _load_safetensors(path: Path) -> System:
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -471,14 +477,21 @@ def _load_safetensors(path: Path) -> System:
     entries = {}
     for key, spec in header.items():
         try:
-            dt, shape, (start, stop) = spec["dtype"], tuple(spec["shape"]), spec["data_offsets"]
+            dt, shape, (start, stop) = spec["dtype"], spec["shape"], spec["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise InputError(f"{path}: corrupt safetensors header entry {key!r}") from None
-        if dt not in _ST_DTYPES:
-            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt} "
+        if not isinstance(dt, str) or dt not in _ST_DTYPES:
+            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt!r:.40} "
                              f"(supported: {', '.join(_ST_DTYPES)})")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} shape "
+                             f"{shape!r:.60} is not a list of nonnegative integers")
+        if not (_is_count(start) and _is_count(stop)):
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} data_offsets "
+                             f"{spec['data_offsets']!r:.60} are not nonnegative integers")
+        shape = tuple(shape)
         dtype = np.dtype(_ST_DTYPES[dt])
-        if stop - start != int(np.prod(shape)) * dtype.itemsize or start < 0:
+        if stop - start != math.prod(shape) * dtype.itemsize:
             raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} offsets do not "
                              "match its shape")
         if base + stop > size:
