@@ -6,7 +6,10 @@ import pytest
 
 import hotalign
 from hotalign import HOT, TrajectoryHOT, ZScore, datasets, evaluate, solve_grid
+from hotalign import plotting
 from hotalign._validation import MAX_THREADS
+from hotalign.io import select_layers
+from hotalign.rotation import align_pair
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +177,8 @@ def test_other_arguments(data):
         (lambda: hot.layer_scores(X, Y, return_counts="yes"), r"^return_counts must be True"),
         (lambda: HOT(tol=float("inf")).fit(X, Y), r"^tol must be a finite"),
         (lambda: HOT(rotation=np.ones((3, 3))).fit(X, Y), r"^rotation must be True or False"),
+        (lambda: HOT(rotation=True, max_rounds=2**70).fit(X, Y), r"^max_rounds must be <= "),
+        (lambda: align_pair(X[0], X[0], max_rounds=2**70), r"^max_rounds must be <= "),
         (lambda: hotalign.solve_transport(np.ones((3, 3)), max_iter=2**64),
          r"^max_iter must be <= "),
         (lambda: datasets.make_hierarchy(50, (4, "a"), (4,)), r"^x_widths\[1\] must be an "
@@ -239,10 +244,47 @@ def _entry_points(X, Y, hot, ev):
         kw = {"n_stimuli": 50, "n_units": 4}
         out.append((f"make_activation_pair({p})", p,
                     lambda v, p=p, kw=kw: datasets.make_activation_pair(**{**kw, p: v})))
+    P = np.eye(2) / 2
+    out += [("plot_layer_plan P", "P", lambda v: plotting.plot_layer_plan(v)),
+            ("plot_layer_plan x_names", "x_names", lambda v: plotting.plot_layer_plan(P, v)),
+            ("plot_layer_costs C", "C", lambda v: plotting.plot_layer_costs(v)),
+            ("plot_layer_scores", "layer_scores", lambda v: plotting.plot_layer_scores(v)),
+            ("plot_checkpoint_coupling", "coupling",
+             lambda v: plotting.plot_checkpoint_coupling(P, v)),
+            ("plot_unit_plan", "plan", lambda v: plotting.plot_unit_plan(v)),
+            ("select_layers", "layers", lambda v: select_layers(["a", "b"], v)),
+            ("align_pair X", "X", lambda v: align_pair(v, X[0])),
+            ("align_pair max_rounds", "max_rounds", lambda v: align_pair(X[0], X[0],
+                                                                         max_rounds=v)),
+            ("align_pair tol", "tol", lambda v: align_pair(X[0], X[0], tol=v))]
     out += [("Evaluation.mean", "method", lambda v: ev.mean(v)),
             ("TransportResult.to_dense", "dtype",
              lambda v: hotalign.solve_transport(np.ones((2, 2))).to_dense(v))]
     return out
+
+
+def test_plotting_and_io_arguments(data):
+    X, _, _ = data
+    P = np.eye(2) / 2
+    cases = [
+        (lambda: plotting.plot_layer_plan(P, ["a"]), r"^x_names must have 2 labels, got 1"),
+        (lambda: plotting.plot_layer_plan(np.ones(3)), r"^P must be a non-empty 2-D array"),
+        (lambda: plotting.plot_layer_scores({"hot": [0.1, 0.2]}, errors={"x": [0, 0]}),
+         r"^errors has no entry for \['hot'\]"),
+        (lambda: plotting.plot_layer_scores({"hot": [0.1, 0.2], "perm_p": [0.1]}),
+         r"^layer_scores\['perm_p'\] must have 2 values, got 1"),
+        (lambda: plotting.plot_checkpoint_coupling(P, np.ones((2, 3))),
+         r"^coupling must have the shape of D"),
+        (lambda: plotting.save(plotting.plot_layer_plan(P), "fig", ["gif"]),
+         r"^figure format must be one of"),
+        (lambda: select_layers(["a", "b"], [0, 1.5]), r"layers: 1.5 is not a layer name"),
+        (lambda: align_pair(X[0], X[1][:20]), r"^X and Y must have the same rows"),
+    ]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=match) as e:
+            call()
+        _one_line(e)
+    assert select_layers(["a", "b"], np.array([1, 0])) == [1, 0]
 
 
 def test_every_bad_value_is_reported_naming_its_argument(data):

@@ -45,13 +45,15 @@ def as_array(x, name: str) -> np.ndarray:
         raise ValueError(f"{name} cannot be read as an array: {exc}") from None
 
 
-def as_sequence(value, name: str, what: str) -> list:
+def as_sequence(value, name: str, what: str, *, numbers_ok: bool = False) -> list:
     """``list(value)`` for an ordered collection (a list of layers, of checkpoints, ...).
 
     Strings, bytes, mappings (a dict's keys would be taken), sets (unordered), scalars, 0-D
-    and 2-D arrays and 1-D numeric arrays raise ValueError naming the argument and saying what
-    ``what`` it must be.
+    and 2-D arrays and (unless ``numbers_ok``: a list of widths, of indices) 1-D numeric
+    arrays raise ValueError naming the argument and saying what ``what`` it must be.
     """
+    if isinstance(value, np.ndarray) and value.ndim == 1 and numbers_ok:
+        return value.tolist()
     if isinstance(value, (str, bytes, Mapping, Set)) or (
             isinstance(value, np.ndarray) and (value.ndim in (0, 2) or (
                 value.ndim == 1 and value.dtype.kind in "biufc"))):

@@ -144,10 +144,9 @@ def make_hierarchy(n_stimuli=1000, x_widths=(64, 64, 64, 64), y_widths=(96, 96, 
 
 def _widths(widths, name):
     """Layer widths: a non-empty list of integers >= 1."""
-    if isinstance(widths, np.ndarray) and widths.ndim == 1:
-        widths = widths.tolist()
     out = [check_int(w, f"{name}[{k}]", minimum=1)
-           for k, w in enumerate(as_sequence(widths, name, "a list of layer widths"))]
+           for k, w in enumerate(as_sequence(widths, name, "a list of layer widths",
+                                             numbers_ok=True))]
     if not out:
         raise ValueError(f"{name} is empty: x_widths and y_widths must each name at least one "
                          "layer")

@@ -115,7 +115,7 @@ class HOT(ParamsMixin):
         n_threads = check_n_threads(self.n_threads)
         dtype = as_float_dtype(self.dtype)
         check_bool(self.rotation, "rotation")
-        check_int(self.max_rounds, "max_rounds", minimum=1)
+        check_int(self.max_rounds, "max_rounds", minimum=1, maximum=2**62)
         check_tol(self.tol)
         check_int(self.max_layers_in_memory, "max_layers_in_memory", minimum=2, allow_none=True)
         return policy, n_threads, dtype

@@ -56,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import as_sequence, describe
 from .grid import LazyLayer
 
 __all__ = [
@@ -154,7 +155,16 @@ def select_layers(names, spec, source="input") -> list[int]:
     """
     if spec is None:
         return list(range(len(names)))
-    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    if isinstance(spec, str):
+        items = [s.strip() for s in spec.split(",")]
+    else:
+        items = as_sequence(spec, "layers", "a selection string such as 'block*,2:8' or a list "
+                                            "of layer names and indices", numbers_ok=True)
+        bad = [s for s in items if not isinstance(s, (str, int, np.integer))
+               or isinstance(s, (bool, np.bool_))]
+        if bad:
+            raise InputError(f"{source}: layers: {describe(bad[0])} is not a layer name or "
+                             "index")
     items = [s for s in items if s != ""]
     if not items:
         raise InputError(f"{source}: --layers selects no layer")

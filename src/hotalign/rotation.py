@@ -59,6 +59,8 @@ from numba.core.extending import intrinsic
 
 from . import _core
 from ._blas import single_threaded_blas
+from ._validation import check_float, check_int
+from .costs import as_layer
 from .results import TransportResult
 
 __all__ = ["PairRotation", "align_pair", "fit_rotation_grid", "layer_basis"]
@@ -378,8 +380,13 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
     >>> bool(res.objective[-1] < 1e-10)
     True
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    X = np.ascontiguousarray(as_layer(X, "X", check_finite=False), dtype=np.float64)
+    Y = np.ascontiguousarray(as_layer(Y, "Y", check_finite=False), dtype=np.float64)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X and Y must have the same rows (stimuli): {X.shape[0]} != "
+                         f"{Y.shape[0]}")
+    max_rounds = check_int(max_rounds, "max_rounds", minimum=1, maximum=2**62)
+    tol = check_float(tol, "tol", low=0.0)
     if basis is None:
         basis = layer_basis(X)
     address = _core.C_API["hotalign_solve_transport_f64"]
