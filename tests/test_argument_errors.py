@@ -256,7 +256,7 @@ def _entry_points(X, Y, hot, ev):
             ("align_pair X", "X", lambda v: align_pair(v, X[0])),
             ("align_pair max_rounds", "max_rounds", lambda v: align_pair(X[0], X[0],
                                                                          max_rounds=v)),
-            ("align_pair tol", "tol", lambda v: align_pair(X[0], X[0], tol=v))]
+            ("align_pair tol", "tol", lambda v: align_pair(X[0], X[0], max_rounds=2, tol=v))]
     out += [("Evaluation.mean", "method", lambda v: ev.mean(v)),
             ("TransportResult.to_dense", "dtype",
              lambda v: hotalign.solve_transport(np.ones((2, 2))).to_dense(v))]

@@ -195,16 +195,18 @@ def check_bool(value, name: str) -> bool:
 
 
 def check_float(value, name: str, *, low: float | None = None, high: float | None = None,
-                open_low: bool = False, open_high: bool = False) -> float:
-    """A finite real number within [low, high] (ends excluded when ``open_*``), as float."""
+                open_low: bool = False, open_high: bool = False, finite: bool = True) -> float:
+    """A real number within [low, high] (ends excluded when ``open_*``), as float; finite
+    unless ``finite=False`` (then only NaN is refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {describe(value)}")
     try:
         x = float(value)
     except OverflowError:
         x = float("inf")
-    if not np.isfinite(x):
-        raise ValueError(f"{name} must be a finite number, got {describe(value)}")
+    if np.isnan(x) or (finite and not np.isfinite(x)):
+        raise ValueError(f"{name} must be a {'finite ' if finite else ''}number, got "
+                         f"{describe(value)}")
     if low is not None and (x <= low if open_low else x < low):
         raise ValueError(f"{name} must be {'>' if open_low else '>='} {low}, got {describe(value)}")
     if high is not None and (x >= high if open_high else x > high):

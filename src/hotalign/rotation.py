@@ -359,7 +359,8 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
     max_rounds : int
         At most this many rounds (>= 1).
     tol : float
-        Stop when the relative decrease of J over a round is below ``tol`` (>= 0).
+        Stop when the relative decrease of J over a round is below ``tol`` (any number but NaN;
+        a negative ``tol`` never stops early).
     basis : tuple of ndarray, optional
         ``layer_basis(X)``, to reuse across the pairs of one layer.
     warm_start : bool
@@ -386,7 +387,7 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
         raise ValueError(f"X and Y must have the same rows (stimuli): {X.shape[0]} != "
                          f"{Y.shape[0]}")
     max_rounds = check_int(max_rounds, "max_rounds", minimum=1, maximum=2**62)
-    tol = check_float(tol, "tol", low=0.0)
+    tol = check_float(tol, "tol", finite=False)  # tol < 0 (even -inf): never stop early
     if basis is None:
         basis = layer_basis(X)
     address = _core.C_API["hotalign_solve_transport_f64"]
