@@ -303,3 +303,14 @@ def test_every_bad_value_is_reported_naming_its_argument(data):
                 if name not in msg or "\n" in msg.strip() or len(msg) > 400:
                     unnamed.append((label, kind, msg[:120]))
     assert unnamed == []
+
+
+def test_load_system_refuses_masked_and_ragged_layers():
+    from hotalign.io import InputError, load_system
+
+    with pytest.raises(InputError, match=r"^input: layer 'layer_0' is a numpy.ma masked array"):
+        load_system([np.ma.masked_array(np.ones((3, 2)))])
+    with pytest.raises(InputError, match=r"^X: layer 'a' is a ragged nested sequence"):
+        load_system({"a": [[1.0, 2.0], [3.0]]}, name="X")
+    with pytest.raises(InputError, match=r"^input: stimulus_ids is a numpy.ma masked array"):
+        load_system({"stimulus_ids": np.ma.masked_array([1, 2]), "a": np.ones((2, 2))})

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import as_sequence, describe
+from ._validation import as_array, as_sequence, describe
 from .grid import LazyLayer
 
 __all__ = [
@@ -241,21 +241,23 @@ def load_system(source, layers=None, *, name="input") -> System:
 def _to_numpy(value, where):
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch-like tensor, duck-typed
         value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
-    return arr
+    try:
+        return as_array(value, where)
+    except (TypeError, ValueError) as exc:  # masked, ragged: an InputError like any bad input
+        raise InputError(str(exc)) from None
 
 
 def _from_arrays(arrays: dict, name: str, sort: bool) -> System:
     ids = arrays.pop(STIMULUS_KEY, None)
     if ids is not None:
-        ids = _check_ids(_to_numpy(ids, name), name)
+        ids = _check_ids(_to_numpy(ids, f"{name}: {STIMULUS_KEY}"), name)
     keys = sorted(arrays, key=natural_key) if sort else list(arrays)
     if not keys:
         raise InputError(f"{name}: no layers")
     mats = {}
     h = hashlib.sha256()
     for k in keys:
-        arr = _as_2d(_to_numpy(arrays[k], name), name, k)
+        arr = _as_2d(_to_numpy(arrays[k], f"{name}: layer {k!r}"), name, k)
         mats[k] = arr
         h.update(f"{k}|{arr.dtype.str}|{arr.shape}|".encode())
         h.update(np.ascontiguousarray(arr).data)
