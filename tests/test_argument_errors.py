@@ -8,6 +8,7 @@ import hotalign
 from hotalign import HOT, TrajectoryHOT, ZScore, datasets, evaluate, solve_grid
 from hotalign import plotting
 from hotalign._validation import MAX_THREADS
+from hotalign.grid import solve_pairs
 from hotalign.io import select_layers
 from hotalign.rotation import align_pair
 
@@ -50,6 +51,10 @@ def test_huge_thread_counts_are_named(data, n_threads):
         with pytest.raises(ValueError, match=rf"^n_threads must be <= {MAX_THREADS}") as e:
             fit()
         _one_line(e)
+    Z = [np.ascontiguousarray(hotalign.zscore(A)) for A in X]
+    with pytest.raises(ValueError, match=rf"^n_threads must be <= {MAX_THREADS}") as e:
+        solve_pairs(Z, Z, n_threads=n_threads)
+    _one_line(e)
 
 
 @pytest.mark.parametrize("system", ["abc", {"a": np.ones((5, 2))}, {np.ones(2).tobytes()},

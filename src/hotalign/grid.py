@@ -21,7 +21,7 @@ import numpy as np
 from . import _core
 from ._blas import gemm_pointers, single_threaded_blas
 from ._validation import (MASS_RTOL, as_marginal, as_sequence, check_bool, check_callable,
-                          check_choice, check_n_threads)
+                          check_choice, check_int, check_n_threads)
 from .costs import ZScore, as_float_dtype, as_layer
 from .results import TransportResult
 
@@ -198,7 +198,9 @@ def solve_pairs(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_
                            max_iter=max_iter, progress=progress)
         finally:
             _BACKEND.reset(token)
+    n_threads = check_n_threads(n_threads)
     n_threads = default_threads() if n_threads is None else n_threads
+    max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
     dgemm, sgemm = gemm_pointers()
     f32 = Zx[0].dtype == np.float32
     job = _core.GridJob(list(Zx), list(Zy), list(a or []), list(b or []), int(n_threads),
