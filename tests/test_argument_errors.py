@@ -1,12 +1,13 @@
 """Every bad argument is reported by a ValueError or TypeError whose one-line message names the
 argument (issue 14, items 2 and 6). The rules live in hotalign._validation."""
 
+import json
+
 import numpy as np
 import pytest
 
 import hotalign
-from hotalign import HOT, TrajectoryHOT, ZScore, datasets, evaluate, solve_grid
-from hotalign import plotting
+from hotalign import HOT, TrajectoryHOT, ZScore, datasets, evaluate, plotting, solve_grid
 from hotalign._validation import MAX_THREADS
 from hotalign.grid import solve_pairs
 from hotalign.io import select_layers
@@ -111,6 +112,9 @@ def test_evaluate_accepts_generators_and_callables(data):
     b = evaluate(X, Y, n_splits=2, random_state=np.random.default_rng(7))
     assert seen == [(1, 2), (2, 2)]
     np.testing.assert_array_equal(a.split_scores["hot"], b.split_scores["hot"])
+    assert "Generator" in json.loads(a.to_json())["params"]["random_state"]
+    c = evaluate(X, Y, n_splits=2, random_state=np.int64(3))
+    assert json.loads(c.to_json())["params"]["random_state"] == 3
 
 
 # -- masked arrays ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,7 +227,10 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         "methods": list(methods),
         "n_splits": n_splits,
         "test_size": float(test_size),
-        "random_state": random_state,
+        # JSON-serialisable: an integer seed as int, a Generator (etc.) by its repr.
+        "random_state": (random_state if random_state is None
+                         else int(random_state) if isinstance(random_state, numbers.Integral)
+                         else repr(random_state)),
         "estimator": repr(estimator),
         "n_stimuli": T,
         "x_widths": [A.shape[1] for A in X],
