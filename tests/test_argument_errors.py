@@ -193,7 +193,8 @@ def test_other_arguments(data):
         (lambda: datasets.make_hierarchy(50, (4, "a"), (4,)), r"^x_widths\[1\] must be an "
                                                                 r"integer"),
         (lambda: datasets.make_hierarchy(50, {"a": 4}, (4,)), r"^x_widths must be a list"),
-        (lambda: datasets.make_hierarchy(50, np.array([4, 0]), (4,)), r"^x_widths\[1\] must be >= 1"),
+        (lambda: datasets.make_hierarchy(50, np.array([4, 0]), (4,)),
+         r"^x_widths\[1\] must be >= 1"),
         (lambda: datasets.make_hierarchy(50, (4,), (4,), noise=-1), r"^noise must be >= 0"),
         (lambda: datasets.make_hierarchy(50, (4,), (4,), random_state="x"), r"^random_state"),
         (lambda: datasets.make_activation_pair(50, 0), r"^n_units must be >= 1"),

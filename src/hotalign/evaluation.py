@@ -132,8 +132,9 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     X, Y : list of array_like, shapes (T, n_l) and (T, n_m)
         The two systems (same stimuli, same row order).
     methods : list of str
-        A list of method names (not a single string), any of ``"hot"``, ``"perm_p"``, ``"single_best"``, ``"pairwise_best"`` and their "+R"
-        versions ``"hot_r"``, ``"perm_p_r"``, ``"single_best_r"``, ``"pairwise_best_r"``. When a
+        A list of method names (not a single string), any of ``"hot"``, ``"perm_p"``,
+        ``"single_best"``, ``"pairwise_best"`` and their "+R" versions
+        ``"hot_r"``, ``"perm_p_r"``, ``"single_best_r"``, ``"pairwise_best_r"``. When a
         "+R" method is asked for, each split also fits one ``HOT(rotation=True)`` (the
         estimator's parameters otherwise kept); plain methods use the plain fit.
     n_splits : int

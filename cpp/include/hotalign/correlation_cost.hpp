@@ -25,12 +25,13 @@
 //    at the end. Do not compile with -ffast-math / -ffinite-math-only (they delete these checks).
 //  * Extreme magnitudes. Correlation is scale-invariant, so a column whose squares would
 //    overflow (values beyond ~1e154: s1 or s2 non-finite with finite data) or underflow (largest
-//    magnitude below 2^-400 ~ 4e-121, subnormals included) is summed again, alone, on x * prescale with prescale = 2^-ilogb(max|x|) (capped at
-//    2^1023), i.e. scaled so its largest magnitude lies in [1, 2). A power of two scales
-//    exactly, so this is the same computation on representable numbers; that second pass also
-//    tells real NaN/inf (an error) from overflow. The statistics of such a column (mean,
-//    inv_norm) are in units of x * prescale and standardize() applies the factor. Every other
-//    column has prescale 1 and takes exactly the arithmetic it took before (bit-identical).
+//    magnitude below 2^-400 ~ 4e-121, subnormals included) is summed again, alone, on
+//    x * prescale with prescale = 2^-ilogb(max|x|) (capped at 2^1023), i.e. scaled so its
+//    largest magnitude lies in [1, 2). A power of two scales exactly, so this is the same
+//    computation on representable numbers; that second pass also tells real NaN/inf (an
+//    error) from overflow. The statistics of such a column (mean, inv_norm) are in units of
+//    x * prescale and standardize() applies the factor. Every other column has prescale 1 and
+//    takes exactly the arithmetic it took before (bit-identical).
 //  * Constant columns. Column i is flagged constant iff
 //        ||x_i - mu_i||_2 <= constant_tol * sqrt(T) * max_t |x_ti|      (constant_tol = 1e-12)
 //    i.e. its RMS deviation is at most 1e-12 of its largest magnitude: zero spread, or spread at
