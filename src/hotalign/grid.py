@@ -229,6 +229,9 @@ def solve_pairs(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_
                     if progress is not None and job.n_done() != reported:
                         reported = job.n_done()
                         progress(reported, job.n_total())
+                # A grid that finished before the first check has not been reported yet.
+                if progress is not None and job.n_done() != reported:
+                    progress(job.n_done(), job.n_total())
             except BaseException:
                 job.cancel()
                 worker.join()
