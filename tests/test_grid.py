@@ -7,7 +7,8 @@ import pytest
 
 import hotalign
 from hotalign.costs import ZScore
-from hotalign.grid import solve_pairs
+from hotalign.datasets import make_hierarchy
+from hotalign.grid import solve_grid, solve_pairs
 
 
 @pytest.fixture
@@ -282,10 +283,21 @@ def test_grid_progress_reported_when_the_grid_ends_before_the_first_poll(systems
 
     def start_and_finish(self):
         real_start(self)
-        self.join()  # the worker is done before solve_pairs polls it
+        self.join()  # the worker is done before the engine polls it
 
     monkeypatch.setattr(threading.Thread, "start", start_and_finish)
     X, Y = systems
     seen = []
     hotalign.solve_grid(X, Y, progress=lambda done, total: seen.append((done, total)))
-    assert seen == [(6, 6)]
+    assert seen == [(k, 6) for k in range(1, 7)]
+
+
+def test_solve_grid_raises_max_iter_error():
+    from hotalign import MaxIterError
+
+    X, Y, _ = make_hierarchy(80, (12,), (15,), random_state=0)  # 12 x 15: network simplex
+    with pytest.raises(MaxIterError, match="max_iter=1 pivots") as err:
+        solve_grid(X, Y, max_iter=1)
+    assert err.value.result.status == "max_iter"
+    ok = solve_grid(X, Y, max_iter=10**6)
+    assert ok.statuses[0, 0] == "optimal"

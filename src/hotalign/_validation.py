@@ -231,3 +231,17 @@ def check_choice(value, name: str, choices) -> str:
     if not ok:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {describe(value)}")
     return value
+
+
+def resolve_threads(n_threads, name: str = "n_threads") -> int:
+    """The worker-thread count: ``n_threads`` (an int >= 1) or, for None, every CPU this
+    process may use."""
+    n_threads = check_n_threads(n_threads, name)
+    if n_threads is not None:
+        return n_threads
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)

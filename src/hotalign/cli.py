@@ -211,33 +211,31 @@ def _size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-@contextlib.contextmanager
-def _cached_grids(args, cache_dir, progress):
-    """Route the layer-pair grid of every fit in this context through the pair cache
-    ``CACHE/pairs`` (read with ``--resume``), its missing pairs solved on ``--scheduler`` or the
-    local threads; yields the :class:`~hotalign.cache.PairCache` (None with ``--no-cache``:
-    then every pair is solved)."""
-    from . import distributed
-    from .cache import PairCache, pair_backend
-    from .grid import pair_backend as route_grids
+def _memory(args, cache_dir):
+    """The run's :class:`~hotalign.cache.Memory` in ``cache_dir`` (read with ``--resume``),
+    its stale temporary files swept; None with ``--no-cache``."""
+    if cache_dir is None:
+        return None
+    from .cache import Memory
 
-    scheduler = getattr(args, "scheduler", None)
+    memory = Memory(cache_dir, read=args.resume, report=_cache_report(args))
+    memory.sweep()
+    return memory
+
+
+@contextlib.contextmanager
+def _grids(args, progress):
+    """Run every layer-pair grid of this context on ``--scheduler`` (or the local threads),
+    reporting ``progress``. A malformed or unreachable scheduler is a UsageError naming it."""
+    from . import distributed
+
     with contextlib.ExitStack() as stack:
         try:
-            client = stack.enter_context(distributed.grid_backend(
-                scheduler, n_workers=args.threads,
-                progress=progress if cache_dir is None else None))
+            stack.enter_context(distributed.grid_backend(
+                getattr(args, "scheduler", None), n_workers=args.threads, progress=progress))
         except (ValueError, distributed.SchedulerUnreachable) as exc:
             raise UsageError(f"--scheduler: {exc}") from None
-        if cache_dir is None:
-            yield None
-            return
-        pairs = PairCache(cache_dir / "pairs", read=args.resume, report=_cache_report(args))
-        pairs.sweep()
-        inner = None if client is None else (
-            lambda Zx, Zy, **kw: distributed.solve_pairs_dask(Zx, Zy, client, **kw))
-        with route_grids(pair_backend(pairs, inner, progress=progress)):
-            yield pairs
+        yield
 
 
 def _say(args, *parts, **kw):
@@ -364,11 +362,11 @@ def _demo(args) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def _estimator(args):
+def _estimator(args, memory=None):
     from .estimator import HOT
 
     return HOT(n_threads=args.threads, dtype=args.dtype,
-               max_layers_in_memory=getattr(args, "max_layers_in_memory", None))
+               max_layers_in_memory=getattr(args, "max_layers_in_memory", None), memory=memory)
 
 
 def _check_align_args(args):
@@ -393,7 +391,6 @@ def _load_pair(args):
 
 def _align(args) -> int:
     from .baselines import ALL_METHODS, METHODS
-    from .cache import FitCache, cached
     from .evaluation import evaluate
     from .io import write_json, write_plans
 
@@ -407,7 +404,10 @@ def _align(args) -> int:
                              "layers)")
     out = _out_dir(args.out, args)
     cache_dir = _cache_dir(args, out)
-    estimator = _estimator(args)
+    memory = _memory(args, cache_dir)
+    fits, pairs = (None, None) if memory is None else (memory.fits, memory.pairs)
+    estimator = _estimator(args, memory)
+    est = estimator
     _say(args, f"hotalign {__version__} align: {Xs.source} ({len(Xs)} layers) vs {Ys.source} "
                f"({len(Ys)} layers), {Xs.n_stimuli} stimuli, {args.splits} splits")
     X, Y = Xs.layers(), Ys.layers()  # HDF5 layers stay lazy (rows read on demand)
@@ -417,13 +417,7 @@ def _align(args) -> int:
     pair_bar = TqdmProgress("layer pairs", "pair", position=1, leave=False, disable=quiet)
     scheduler = args.scheduler
     try:
-        with _cached_grids(args, cache_dir, pair_bar) as pairs:
-            fits, est = None, estimator
-            if cache_dir is not None:  # unit plans stored once: as references to pair entries
-                fits = FitCache(cache_dir, read=args.resume, report=_cache_report(args),
-                                pairs=pairs)
-                fits.sweep()
-                est = cached(estimator, fits)
+        with _grids(args, pair_bar):
             ev = evaluate(X, Y, methods=ALL_METHODS if args.rotation else METHODS,
                           n_splits=args.splits, test_size=args.test_size,
                           random_state=args.seed, estimator=est, progress=split_bar)
@@ -549,9 +543,11 @@ def _trajectory(args) -> int:
     cache_dir = _cache_dir(args, out)
     quiet = True if args.quiet else None
     t0 = time.perf_counter()
+    memory = _memory(args, cache_dir)
+    pairs = None if memory is None else memory.pairs
     with TqdmProgress("layer pairs (all checkpoints)", "pair", disable=quiet) as bar, \
-            _cached_grids(args, cache_dir, bar) as pairs:
-        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype)
+            _grids(args, bar):
+        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype, memory=memory)
         model.fit([list(s) for s in A], [list(s) for s in B])
     elapsed = time.perf_counter() - t0
     D, G = model.checkpoint_costs_, model.checkpoint_plan_

@@ -101,7 +101,7 @@ class ZScore:
     """
 
     #: The attributes ``fit`` sets (what :mod:`hotalign.cache` stores and validates).
-    FITTED_ATTRIBUTES = ("mean_", "scale_", "constant_", "n_rows_")
+    FITTED_ATTRIBUTES = ("mean_", "scale_", "prescale_", "constant_", "n_rows_")
 
     def fit(self, X, name: str = "X"):
         """Compute column statistics of ``X`` (shape ``(T, n)``, T >= 2); returns self."""

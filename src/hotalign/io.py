@@ -143,7 +143,8 @@ class System:
         """A system with only the layers named by ``spec`` (see :func:`select_layers`)."""
         idx = select_layers(self.names, spec, self.source)
         return System(self.source, [self.names[i] for i in idx], [self.shapes[i] for i in idx],
-                      [self.loaders[i] for i in idx], self.stimulus_ids, self.digest)
+                      [self.loaders[i] for i in idx], self.stimulus_ids, self.digest,
+                      None if self.lazy is None else [self.lazy[i] for i in idx])
 
 
 def select_layers(names, spec, source="input") -> list[int]:

@@ -49,8 +49,6 @@ the orthogonal Procrustes problem", Psychometrika 31, 1-10, 1966.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 from llvmlite import ir
@@ -58,10 +56,9 @@ from numba import njit, types
 from numba.core.extending import intrinsic
 
 from . import _core
-from ._blas import single_threaded_blas
 from ._validation import check_float, check_int
 from .costs import as_layer
-from .results import TransportResult
+from .results import PairRotation, TransportResult
 
 __all__ = ["PairRotation", "align_pair", "fit_rotation_grid", "layer_basis"]
 
@@ -273,39 +270,6 @@ def _alternate(address, X, Y, basis, coef, max_rounds, tol, warm, shortcut):  # 
 
 
 # -- Python side --------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class PairRotation:
-    """HOT+R result of one layer pair.
-
-    Attributes
-    ----------
-    plan : TransportResult
-        Final unit plan Q, shape (n, m) (the plan of the last transport step).
-    rotation : ndarray, shape (n, n)
-        Orthogonal R, Procrustes-optimal for ``plan`` (completion: closest to the identity).
-    objective : ndarray, shape (2 * n_rounds,)
-        J after every half step: ``[J(I, Q_0), J(R_1, Q_0), J(R_1, Q_1), J(R_2, Q_1), ...]``;
-        non-increasing. ``objective[0] / 2`` is plain HOT's cost of the pair.
-    n_rounds : int
-        Rounds run (one round = transport step + Procrustes step).
-    cost : float
-        ``objective[-1] / 2`` (= ``J / 2`` at the end), the pair's layer cost.
-    reconstruction_error : float
-        ``||X R - Y W^T||_F^2 / n`` on the fitted rows (``W = n Q``); at most ``J``, equal to it
-        when Q is a permutation / n.
-    n_iter : int
-        Solver pivots/augmentations summed over the rounds.
-    """
-
-    plan: TransportResult
-    rotation: np.ndarray
-    objective: np.ndarray
-    n_rounds: int
-    cost: float
-    reconstruction_error: float
-    n_iter: int
-
-
 def layer_basis(X):
     """Thin factorisation ``X^T = Q_x R_x`` used when a layer has more units than rows.
 
@@ -411,7 +375,7 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
 
 
 def fit_rotation_grid(Zx, Zy, *, max_rounds=10, tol=1e-6, n_threads=1, warm_start=True):
-    """HOT+R for every layer pair, on a thread pool (BLAS limited to one thread meanwhile).
+    """HOT+R for every layer pair, on the pair engine's local pool.
 
     Parameters
     ----------
@@ -427,13 +391,8 @@ def fit_rotation_grid(Zx, Zy, *, max_rounds=10, tol=1e-6, n_threads=1, warm_star
     list of list of PairRotation
         ``out[l][m]``. Results do not depend on ``n_threads``.
     """
-    Zx = [np.ascontiguousarray(A, dtype=np.float64) for A in Zx]
-    Zy = [np.ascontiguousarray(B, dtype=np.float64) for B in Zy]
-    L, M = len(Zx), len(Zy)
-    with single_threaded_blas():
-        with ThreadPoolExecutor(max_workers=max(1, int(n_threads))) as pool:
-            bases = list(pool.map(layer_basis, Zx))
-            futures = [[pool.submit(align_pair, Zx[l], Zy[m], max_rounds=max_rounds, tol=tol,
-                                    basis=bases[l], warm_start=warm_start)
-                        for m in range(M)] for l in range(L)]
-            return [[f.result() for f in row] for row in futures]
+    from .engine import LocalBackend, Rotation, solve_pairs
+
+    grid = solve_pairs(Zx, Zy, backend=LocalBackend(), n_threads=n_threads,
+                       rotation=Rotation(int(max_rounds), float(tol), bool(warm_start)))
+    return grid.rotations
