@@ -423,6 +423,26 @@ PYBIND11_MODULE(_core, mod) {
         },
         py::arg("T"), py::arg("n"), py::arg("m"), py::arg("float32"));
 
+    mod.def(
+        "cost_and_product",
+        [](const f64_array& Zx, const f64_array& Zy, std::uintptr_t gemm_address) {
+            if (Zx.ndim() != 2 || Zy.ndim() != 2 || Zx.shape(0) != Zy.shape(0))
+                throw std::invalid_argument("Zx and Zy must be 2-D with the same rows");
+            const auto n = Zx.shape(1), m = Zy.shape(1);
+            py::array_t<double> cost({n, m}), product({n, m});
+            double* g = product.mutable_data();
+            double* k = cost.mutable_data();
+            {
+                py::gil_scoped_release release;
+                hotalign::cross_product_standardized(Zx.data(), Zx.shape(0), n, Zy.data(), m, g,
+                                                     gemm_from<double>(gemm_address));
+                hotalign::correlation_distance(g, n * m, k);
+            }
+            return py::make_tuple(cost, product);
+        },
+        py::arg("Zx"), py::arg("Zy"), py::arg("gemm_address"),
+        "The cost tile clamp(1 - Zx^T Zy, 0, 2) of standardized float64 layers (the grid's own "
+        "kernel) and the product Zx^T Zy it comes from, both (n, m).");
     mod.def("assignment_simd_path", &hotalign::assignment_simd_path,
             "SIMD path of the assignment solver on this CPU: 'avx2', 'sse2' or 'scalar'.");
 
@@ -457,6 +477,10 @@ PYBIND11_MODULE(_core, mod) {
         reinterpret_cast<std::uintptr_t>(&hotalign_solve_transport_f64);
     c_api["hotalign_solve_transport_f32"] =
         reinterpret_cast<std::uintptr_t>(&hotalign_solve_transport_f32);
+    c_api["hotalign_solve_transport_ex_f64"] =
+        reinterpret_cast<std::uintptr_t>(&hotalign_solve_transport_ex_f64);
+    c_api["hotalign_solve_transport_ex_f32"] =
+        reinterpret_cast<std::uintptr_t>(&hotalign_solve_transport_ex_f32);
     c_api["hotalign_linear_sum_assignment_f64"] =
         reinterpret_cast<std::uintptr_t>(&hotalign_linear_sum_assignment_f64);
     mod.attr("C_API") = c_api;

@@ -55,6 +55,10 @@ def correlation_cost(
 def correlation_cost_workspace_bytes(T: int, n: int, m: int, float32: bool) -> int:
     """Bytes of scratch correlation_cost needs for (T, n) x (T, m) layers."""
 
+def cost_and_product(Zx: _F64, Zy: _F64, gemm_address: int) -> tuple[_F64, _F64]:
+    """The cost tile clamp(1 - Zx^T Zy, 0, 2) of standardized float64 layers (the grid's own
+    kernel) and the product Zx^T Zy it comes from, both (n, m)."""
+
 def assignment_simd_path() -> str:
     """SIMD path of the assignment solver on this CPU: "avx2", "sse2" or "scalar"."""
 

@@ -82,6 +82,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .layers import hash_array, content_key
+
 __all__ = ["CacheWarning", "FitCache", "InvalidEntry", "Memory", "OutLocked", "PairCache",
            "locked", "prune", "usage"]
 
@@ -99,20 +101,6 @@ def _version():
 
 def _clone(estimator):
     return type(estimator)(**estimator.get_params())
-
-
-def _hash_array(h, A):
-    """Feed the dtype, shape and bytes of ``A`` to the hash ``h``."""
-    A = np.ascontiguousarray(A)
-    h.update(f"|{A.dtype.str}|{A.shape}|".encode())
-    h.update(A.data)
-
-
-def content_key(A) -> str:
-    """A content key of one array: BLAKE2b of its dtype, shape and bytes."""
-    h = hashlib.blake2b(digest_size=20)
-    _hash_array(h, A)
-    return h.hexdigest()
 
 
 class CacheWarning(UserWarning):
@@ -424,7 +412,7 @@ class FitCache(_Entries):
         for tag, layers in (("X", X), ("Y", Y)):
             h.update(f"|{tag}|{len(layers)}".encode())
             for A in layers:
-                _hash_array(h, A)
+                hash_array(h, A)
         return h.hexdigest()
 
     def load(self, key, template, X, Y):
@@ -641,9 +629,8 @@ def as_memory(memory):
 def _fit_validator(estimator, X, Y):
     """The check of a stored fit of ``estimator`` on ``X, Y``; TypeError for an estimator the
     fit cache does not support."""
-    from .estimator import HOT
-
-    if not isinstance(estimator, HOT):
+    if getattr(type(estimator), "FITTED_ATTRIBUTES", None) is None or not hasattr(
+            estimator, "rotation"):
         raise TypeError(f"the fit cache supports HOT estimators, got {type(estimator).__name__}")
     return lambda state: _check_hot_state(state, estimator, X, Y)
 

@@ -34,7 +34,7 @@ from ._blas import gemm_pointers, single_threaded_blas
 from ._validation import check_int, resolve_threads
 from .results import GridResult, PairCost, raise_for_status, result_from_core
 
-__all__ = ["LocalBackend", "Rotation", "solve_pairs", "use_backend"]
+__all__ = ["LocalBackend", "Rotation", "fit_rotation_grid", "solve_pairs", "use_backend"]
 
 _BACKEND = contextvars.ContextVar("hotalign_backend", default=None)
 _PROGRESS = contextvars.ContextVar("hotalign_progress", default=None)
@@ -264,3 +264,25 @@ def _item(plan, cost, status, n_iter, n, m):
         return result_from_core(plan, (n, m))
     return PairCost(cost=float(cost), status=_core.STATUS_NAMES[int(status)],
                     n_iter=int(n_iter))
+
+
+def fit_rotation_grid(Zx, Zy, *, max_rounds=10, tol=1e-6, n_threads=1, warm_start=True):
+    """HOT+R for every layer pair, on the pair engine's local pool.
+
+    Parameters
+    ----------
+    Zx, Zy : list of ndarray, shapes (T, n_l) and (T, n_m)
+        Standardised layers (float64, centred unit-norm columns on the training rows).
+    max_rounds, tol, warm_start
+        As in :func:`hotalign.rotation.align_pair`.
+    n_threads : int
+        Worker threads; the numba loop releases the GIL.
+
+    Returns
+    -------
+    list of list of PairRotation
+        ``out[l][m]``. Results do not depend on ``n_threads``.
+    """
+    grid = solve_pairs(Zx, Zy, backend=LocalBackend(), n_threads=n_threads,
+                       rotation=Rotation(int(max_rounds), float(tol), bool(warm_start)))
+    return grid.rotations

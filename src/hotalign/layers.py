@@ -20,6 +20,7 @@ The constant-unit policies (docs/method.md, "Constant units"):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +29,8 @@ from ._validation import MASS_RTOL, as_marginal
 from .costs import ZScore
 from .results import TransportResult
 
-__all__ = ["StandardizedSystem", "kept_units", "standardize_system", "to_original_units"]
+__all__ = ["StandardizedSystem", "content_key", "hash_array", "kept_units", "standardize_system",
+           "to_original_units"]
 
 
 @dataclass(eq=False)
@@ -79,8 +81,6 @@ class StandardizedSystem:
         """Content key (BLAKE2b of dtype, shape and bytes) of standardised layer k, computed
         once (``Z``: the layer, when the caller already holds it)."""
         if k not in self._keys:
-            from .cache import content_key
-
             self._keys[k] = content_key(self.layer(k) if Z is None else Z)
         return self._keys[k]
 
@@ -221,3 +221,17 @@ def to_original_units(res: TransportResult, kept_x, kept_y, n, m) -> TransportRe
     return TransportResult(rows=kept_x[res.rows], cols=kept_y[res.cols], weights=res.weights,
                            cost=res.cost, u=u, v=v, status=res.status, n_iter=res.n_iter,
                            shape=(n, m), method=res.method)
+
+
+def hash_array(h, A):
+    """Feed the dtype, shape and bytes of ``A`` to the hash ``h``."""
+    A = np.ascontiguousarray(A)
+    h.update(f"|{A.dtype.str}|{A.shape}|".encode())
+    h.update(A.data)
+
+
+def content_key(A) -> str:
+    """A content key of one array: BLAKE2b of its dtype, shape and bytes."""
+    h = hashlib.blake2b(digest_size=20)
+    hash_array(h, A)
+    return h.hexdigest()
