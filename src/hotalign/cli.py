@@ -269,21 +269,6 @@ def _figures(out: Path, formats, *, P, C, x_names, y_names, layer_scores=None, e
     return written
 
 
-def _evaluation_summary(ev, x_names):
-    return {
-        m: {
-            "mean": ev.mean(m),
-            "std": ev.std(m),
-            "splits": ev.split_scores[m],
-            "layers": {name: {"mean": float(ev.layer_scores[m][:, l].mean()),
-                              "std": float(ev.layer_scores[m][:, l].std())}
-                       for l, name in enumerate(x_names)},
-            "n_units_left_out": ev.n_left_out[m].tolist(),
-        }
-        for m in ev.methods
-    }
-
-
 # ----------------------------------------------------------------------------------------------
 # demo
 # ----------------------------------------------------------------------------------------------
@@ -445,45 +430,10 @@ def _align(args) -> int:
             "x_layers": args.x_layers, "y_layers": args.y_layers,
             "estimator": repr(estimator), "threads": args.threads, "scheduler": scheduler,
         },
-        "score_meaning": "held-out reconstruction: mean Pearson correlation of each unit of X "
-                         "with its reconstruction from Y (higher is better)",
-        "scores": _evaluation_summary(ev, Xs.names),
-        "distance": {
-            "meaning": "<C, P>, network-level HOT distance (lower = more alike)",
-            "all_rows": full.distance_,
-            "mean_over_splits": float(ev.distances.mean()),
-            "std_over_splits": float(ev.distances.std()),
-            "splits": ev.distances,
-        },
-        "C": {"meaning": "C[l][m]: soft-matching (unit transport) distance of X layer l and Y "
-                         "layer m (lower = more alike); rows X layers, columns Y layers",
-              "all_rows": full.layer_costs_, "mean_over_splits": ev.layer_costs.mean(axis=0)},
-        "P": {"meaning": "P[l][m]: share of X layer l matched to Y layer m (rows sum to 1/L, "
-                         "columns to 1/M)",
-              "all_rows": full.layer_plan_, "mean_over_splits": ev.layer_plans.mean(axis=0)},
-        "constant_units": {
-            "meaning": "units constant on all rows, excluded from transport and scores",
-            "X": {n: c.tolist() for n, c in zip(Xs.names, full.constant_units_["X"])},
-            "Y": {n: c.tolist() for n, c in zip(Ys.names, full.constant_units_["Y"])},
-            "count": full.n_constant_units_,
-        },
+        **ev.to_dict(Xs.names, Ys.names, full, full_r),
         "cache": _cache_summary(cache_dir, fits=fits, layer_pairs=pairs),
         "seconds": elapsed,
     }
-    if full_r is not None:
-        summary["rotation"] = {
-            "meaning": "HOT+R: C = J / 2 per layer pair after learning rotations (lower = more "
-                       "alike), P from that C; reconstruction_error = ||X R - Y W^T||_F^2 / n_l",
-            "distance": {"all_rows": full_r.distance_,
-                         "mean_over_splits": float(ev.rotation_distances.mean()),
-                         "splits": ev.rotation_distances},
-            "C": {"all_rows": full_r.layer_costs_,
-                  "mean_over_splits": ev.rotation_layer_costs.mean(axis=0)},
-            "P": {"all_rows": full_r.layer_plan_,
-                  "mean_over_splits": ev.rotation_layer_plans.mean(axis=0)},
-            "reconstruction_error": full_r.reconstruction_errors_,
-            "n_rounds": full_r.n_rounds_,
-        }
     write_json(out / "results.json", summary)
     write_plans(out / "plans.npz", full.unit_plans_, Xs.names, Ys.names)
     if full_r is not None:

@@ -287,6 +287,29 @@ class HOT(ParamsMixin):
         X, Zy = self._held_out(X, Y)
         return self._scores(X, Zy, layer_weights, return_counts)
 
+    def layer_scores_by_weighting(self, X, Y, weightings, return_counts=False) -> dict:
+        """Per-layer reconstruction scores of several layer weightings on the same held-out
+        rows, standardised once (how :func:`hotalign.evaluate` scores HOT and its baselines).
+
+        Parameters
+        ----------
+        X, Y : list of array_like
+            Held-out rows of both systems.
+        weightings : dict of str -> ndarray, shape (L, M)
+            Layer weights per name (e.g. :func:`hotalign.baselines.layer_weights` of each
+            method); ``None`` for HOT's own ``L * layer_plan_``.
+        return_counts : bool
+            Also return the number of units left out per layer.
+
+        Returns
+        -------
+        dict of str -> ndarray, shape (L,)
+            The scores of each weighting (with ``return_counts``: ``(scores, n_left_out)``
+            pairs), as :meth:`layer_scores` gives them for one weighting.
+        """
+        X, Zy = self._held_out(X, Y)
+        return {name: self._scores(X, Zy, w, return_counts) for name, w in weightings.items()}
+
     def _held_out(self, X, Y):
         """Validated held-out X and standardised held-out Y, shared by every method's score."""
         self._check_fitted()
