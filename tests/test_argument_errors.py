@@ -112,9 +112,9 @@ def test_evaluate_accepts_generators_and_callables(data):
     b = evaluate(X, Y, n_splits=2, random_state=np.random.default_rng(7))
     assert seen == [(1, 2), (2, 2)]
     np.testing.assert_array_equal(a.split_scores["hot"], b.split_scores["hot"])
-    assert "Generator" in json.loads(a.to_json())["params"]["random_state"]
+    assert "Generator" in json.loads(a.to_json())["evaluation"]["random_state"]
     c = evaluate(X, Y, n_splits=2, random_state=np.int64(3))
-    assert json.loads(c.to_json())["params"]["random_state"] == 3
+    assert json.loads(c.to_json())["evaluation"]["random_state"] == 3
 
 
 # -- masked arrays ---------------------------------------------------------------------------
