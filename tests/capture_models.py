@@ -142,3 +142,20 @@ def tiny_text():
 
 def not_a_module():
     return {"weights": np.zeros(3)}
+
+
+class TinyViT(nn.Module):
+    """4x4 patches -> tokens -> ``depth`` blocks (``blocks.0`` ...), mean-pooled head."""
+
+    def __init__(self, d=16, depth=12, n_classes=10):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, d, 4, stride=4)
+        self.blocks = nn.ModuleList(Layer(d) for _ in range(depth))
+        self.head = nn.Linear(d, n_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
+        for block in self.blocks:
+            x, mask = block(x, mask)
+        return self.head(x.mean(1))
