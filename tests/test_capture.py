@@ -1,7 +1,6 @@
 """hotalign.capture: forward hooks against manual forward passes, pooling, streaming, resume."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

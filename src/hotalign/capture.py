@@ -385,12 +385,15 @@ def list_layers(model, example=None, *, forward=None):
     inputs, _ = _split_item(example)
     device, _ = _resolve_device(model, None, torch)
     hooks = _Hooks(model, [], lambda n: "auto", torch.float32, MAX_UNITS, torch)
+    was_training = model.training
+    model.eval()  # as for a capture (and batch-norm statistics stay as they are)
     try:
         with torch.no_grad():
             hooks.run(model, forward or _default_forward, _to_device(inputs, device, torch),
                       _batch_rows(inputs, torch))
     finally:
         hooks.remove()
+        model.train(was_training)
     return list(hooks.order)
 
 
