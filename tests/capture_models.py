@@ -159,3 +159,22 @@ class TinyViT(nn.Module):
         for block in self.blocks:
             x, mask = block(x, mask)
         return self.head(x.mean(1))
+
+
+class SeqFirstAttention(nn.Module):
+    """Batch-first in and out, but its attention runs sequence-first, as older code does."""
+
+    def __init__(self, d=8):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d, 2)  # batch_first=False: (tokens, N, d)
+
+    def forward(self, x):
+        s = x.transpose(0, 1)
+        return self.attn(s, s, s)[0].transpose(0, 1)
+
+
+class PixelModel(TinyResNet):
+    """Called as ``model(pixel_values=...)``, like a Hugging Face vision model."""
+
+    def forward(self, pixel_values):
+        return super().forward(pixel_values)

@@ -11,7 +11,12 @@ import pytest
 
 torch = pytest.importorskip("torch")  # installed by the test extra (CPU build): these run in CI
 
-from capture_models import TinyResNet, TinyTransformer, tokenize  # noqa: E402
+from capture_models import (  # noqa: E402
+    SeqFirstAttention,
+    TinyResNet,
+    TinyTransformer,
+    tokenize,
+)
 
 from hotalign.capture import CaptureError, capture, list_layers  # noqa: E402
 from hotalign.io import load_system  # noqa: E402
@@ -167,6 +172,18 @@ def test_pooling_modes(tmp_path, resnet, images):
         capture(resnet, [images], tmp_path / "e", n_stimuli=40, pool="median")
 
 
+def test_sequence_first_outputs_are_transposed(tmp_path):
+    torch.manual_seed(0)
+    model = SeqFirstAttention().eval()
+    x = torch.randn(6, 5, 8)  # N = 6 stimuli, 5 tokens
+    s = capture(model, [x], tmp_path / "a", layers="attn", n_stimuli=6, progress=False)
+    with torch.no_grad():
+        want = model(x).mean(1)
+    assert json.loads((tmp_path / "a" / "layers.json").read_text())["layers"]["attn"][
+        "raw_shape"] == [5, 8]
+    np.testing.assert_allclose(s[0], want.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_float64_and_ids_from_batches(tmp_path, resnet, images):
     ids = [f"img{k}" for k in range(40)]
     batches = [(images[i:i + 16], ids[i:i + 16]) for i in range(0, 40, 16)]
@@ -287,6 +304,11 @@ def test_bad_input(tmp_path, resnet, images):
     with pytest.raises(CaptureError, match="module 'avgpool' did not run"):
         capture(_Unused(), [torch.ones(2, 3)], tmp_path / "f", layers="avgpool", n_stimuli=2,
                 progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(CaptureError, match="sees no CUDA device"):
+            capture(resnet, [images], tmp_path / "h", n_stimuli=40, device="cuda")
+    with pytest.raises(CaptureError, match="dtype: expected 'float32' or 'float64'"):
+        capture(resnet, [images], tmp_path / "h", n_stimuli=40, dtype="int8")
     capture(resnet, [images], tmp_path / "g", layers="fc", n_stimuli=40, progress=False)
     with pytest.raises(CaptureError, match="exists; pass resume=True"):
         capture(resnet, [images], tmp_path / "g", layers="fc", n_stimuli=40)

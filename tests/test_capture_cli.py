@@ -144,8 +144,10 @@ def _fake_packages(monkeypatch):
     timm.data.create_transform = lambda input_size: (
         lambda im: capture_models.to_batch([im], input_size[1])[0])
     tr = types.ModuleType("transformers")
-    tr.AutoModel = types.SimpleNamespace(
-        from_pretrained=lambda name, local_files_only: capture_models.TinyTransformer())
+    tr.AutoModel = types.SimpleNamespace(from_pretrained=lambda name, local_files_only: (
+        capture_models.PixelModel() if "vision" in name else capture_models.TinyTransformer()))
+    tr.AutoImageProcessor = types.SimpleNamespace(from_pretrained=lambda name, local_files_only: (
+        lambda images, return_tensors: {"pixel_values": capture_models.to_batch(images)}))
 
     class Tokenizer:
         pad_token = None
@@ -161,12 +163,16 @@ def _fake_packages(monkeypatch):
         monkeypatch.setitem(sys.modules, name, mod)
 
 
-def test_hf_spec_with_sentences(tmp_path, monkeypatch):
+def test_hf_spec_with_sentences_and_images(tmp_path, monkeypatch):
     _fake_packages(monkeypatch)
     (tmp_path / "s.txt").write_text("one two\nthree four five six\n")
     assert main(["capture", "hf:tiny", str(tmp_path / "s.txt"), "--out", str(tmp_path / "H"),
                  "--layers", "layers.?", "--quiet"]) == 0
     assert load_system(tmp_path / "H").shapes == [(2, 16), (2, 16)]
+    _images(tmp_path / "im", 5, size=[(16, 16), (24, 20)])  # the processor resizes them
+    assert main(["capture", "hf:tiny-vision", str(tmp_path / "im"), "--out",
+                 str(tmp_path / "V"), "--layers", "layer2,fc", "--quiet"]) == 0
+    assert load_system(tmp_path / "V").shapes == [(5, 16), (5, 10)]
 
 
 def test_readme_commands_run(tmp_path, monkeypatch, capsys):

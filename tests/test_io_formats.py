@@ -28,6 +28,8 @@ def test_layers_json_order(tmp_path, layers):
     assert s.names == ORDER
     np.testing.assert_array_equal(s[2], layers["classifier.1"])
     assert load_system(tmp_path, "features*").names == ["features.0", "features.3"]
+    (tmp_path / "layers.json").write_text(json.dumps({"written_by": "another tool"}))
+    assert load_system(tmp_path).names == sorted(ORDER)  # no order in it: natural order
     (tmp_path / "layers.json").write_text(json.dumps(ORDER[:2]))
     with pytest.raises(InputError, match="does not list 'classifier.1'"):
         load_system(tmp_path)
@@ -123,6 +125,7 @@ def test_thingsvision_per_module_chunks_read_lazily(tmp_path, rng):
     np.testing.assert_array_equal(lazy[40:45], conv.reshape(50, 16)[40:45])
     (tmp_path / "layers.json").write_text(json.dumps(["features.3", "classifier.1"]))
     assert load_system(tmp_path).names == ["features.3", "classifier.1"]
+    assert isinstance(load_system(tmp_path, "features*").layers()[0], ChunkedLayer)
 
 
 def test_thingsvision_flat_and_split_layouts(tmp_path, rng):

@@ -49,6 +49,8 @@ a dict ``{glob: mode}``
 are upcast before pooling. A module that runs several times in one forward pass contributes its
 last output; its place in the order is its first run. Sequence-first 3-D outputs ``(tokens, N,
 D)`` (``nn.MultiheadAttention`` without ``batch_first``) are recognised by their second axis.
+4-D outputs are taken as channels first; for channels-last ones ``(N, H, W, C)`` (some timm
+models) use ``"flatten"`` on a small layer or pool them in ``forward``.
 """
 
 from __future__ import annotations
@@ -356,6 +358,8 @@ def _resolve_device(model, device, torch):
             dev = torch.device(device)
         except (RuntimeError, TypeError) as exc:
             raise CaptureError(f"device: {device!r} is not a device ({exc})") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise CaptureError(f"device: {device!r} but this PyTorch sees no CUDA device")
     return dev, len(devices) <= 1 and dev != current
 
 

@@ -535,10 +535,11 @@ def _load_folder(path: Path) -> System:
     order = None
     if (path / "layers.json").is_file():
         try:
-            order = _parse_order(json.loads((path / "layers.json").read_text()),
-                                 str(path / "layers.json"))
+            doc = json.loads((path / "layers.json").read_text())
         except ValueError as exc:
             raise InputError(f"{path / 'layers.json'}: not valid JSON ({exc})") from None
+        if isinstance(doc, list) or (isinstance(doc, dict) and "order" in doc):
+            order = _parse_order(doc, str(path / "layers.json"))
     names = _ordered(list(entries), order, f"{path / 'layers.json'}")
     h = hashlib.sha256()
     for name in names:
