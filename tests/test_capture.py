@@ -314,6 +314,32 @@ def test_bad_input(tmp_path, resnet, images):
         capture(resnet, [images], tmp_path / "g", layers="fc", n_stimuli=40)
 
 
+class _Stats(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 4)
+        self.norm = _Scalar()
+
+    def forward(self, x):
+        h = self.lin(x)
+        return h / self.norm(h)
+
+
+class _Scalar(torch.nn.Module):
+    def forward(self, h):
+        return h.abs().mean() + 1  # no batch axis
+
+
+def test_glob_skips_outputs_without_a_batch_axis(tmp_path):
+    x = torch.randn(5, 3)
+    s = capture(_Stats(), [x], tmp_path / "a", n_stimuli=5, progress=False)
+    assert s.names == ["lin"]
+    meta = json.loads((tmp_path / "a" / "layers.json").read_text())
+    assert meta["skipped"] == {"norm": "its output () has no batch axis of 5 stimuli"}
+    with pytest.raises(CaptureError, match=r"module 'norm' cannot be captured: its output \(\)"):
+        capture(_Stats(), [x], tmp_path / "b", layers="norm", n_stimuli=5, progress=False)
+
+
 class _Unused(torch.nn.Module):
     def __init__(self):
         super().__init__()

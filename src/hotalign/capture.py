@@ -607,6 +607,7 @@ def _settle(hooks, chosen):
             raise CaptureError(f"layers: module {name!r} did not run in the forward pass")
         if name in hooks.bad:
             raise CaptureError(f"layers: module {name!r} cannot be captured: {hooks.bad[name]}")
+    hooks.chosen = chosen
     keep = [nm for nm in hooks.order if nm in chosen and nm in hooks.outputs]
     if not keep:
         raise CaptureError("layers: none of the selected modules gave a tensor with a batch axis "
@@ -653,8 +654,10 @@ class _Writer:
                 self.folder / f"{nm}.npy", mode="w+", dtype=self.dtype,
                 shape=(self.n, info[nm]["pooled_shape"][1]))
         self.ids = []
-        self.meta = {"format": FORMAT, "order": layers, "layers": info, **describe,
-                     "complete": False}
+        skipped = {nm: hooks.bad.get(nm, "it did not run") for nm in hooks.chosen
+                   if nm not in info}
+        self.meta = {"format": FORMAT, "order": layers, "layers": info, "skipped": skipped,
+                     **describe, "complete": False}
         write_json(self.folder / "layers.json", self.meta)
         self.checked = True
 
