@@ -18,6 +18,7 @@ from capture_models import (  # noqa: E402
     tokenize,
 )
 
+import hotalign  # noqa: E402
 from hotalign.capture import CaptureError, capture, list_layers  # noqa: E402
 from hotalign.io import load_system  # noqa: E402
 
@@ -215,7 +216,9 @@ capture(TinyResNet(), batches(), {out!r}, layers="layer*,fc", n_stimuli=48, prog
 
 def test_resume_after_a_killed_capture(tmp_path):
     out = tmp_path / "a"
-    script = _KILLED.format(tests=str(HERE), src=str(HERE.parent / "src"), out=str(out))
+    # the child imports hotalign from where this process did (an install, or src/ in place)
+    script = _KILLED.format(tests=str(HERE), src=str(Path(hotalign.__file__).parents[1]),
+                            out=str(out))
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
                           timeout=120)
     assert proc.returncode == -9, proc.stderr.decode()
