@@ -173,6 +173,19 @@ def test_pooling_modes(tmp_path, resnet, images):
         capture(resnet, [images], tmp_path / "e", n_stimuli=40, pool="median")
 
 
+@pytest.mark.parametrize("pool", ["auto", "flatten", "cls"])
+def test_outputs_changed_in_place_later_are_captured_as_produced(tmp_path, pool):
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 4)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(inplace=True)).eval()
+    s = capture(model, [x], tmp_path / "a", layers="0", pool=pool, n_stimuli=6, progress=False)
+    with torch.no_grad():
+        h = model[0](x)
+    want = {"auto": h.mean(1), "flatten": h.reshape(6, -1), "cls": h[:, 0]}[pool]
+    assert (want < 0).any()  # the ReLU that ran after the hook did not clip the capture
+    np.testing.assert_allclose(s[0], want.numpy(), rtol=1e-6, atol=1e-7)
+
+
 def test_sequence_first_outputs_are_transposed(tmp_path):
     torch.manual_seed(0)
     model = SeqFirstAttention().eval()

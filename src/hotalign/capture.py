@@ -327,8 +327,11 @@ class _Hooks:
                 return
         self.bad.pop(name, None)
         self.raw[name] = tuple(int(s) for s in t.shape[1:])
-        self.outputs[name] = _pool(t, self.mode_of(name), self.mask, name, self.work,
-                                   self.max_units, self.torch)
+        pooled = _pool(t, self.mode_of(name), self.mask, name, self.work, self.max_units,
+                       self.torch)
+        if pooled.untyped_storage().data_ptr() == t.untyped_storage().data_ptr():
+            pooled = pooled.clone()  # a view: a later in-place op (ReLU(inplace=True)) would
+        self.outputs[name] = pooled  # change it before it is written
 
     def run(self, model, forward, inputs, n_rows):
         mask = inputs.get("attention_mask") if isinstance(inputs, collections.abc.Mapping) \
