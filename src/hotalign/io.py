@@ -9,8 +9,9 @@ inputs:
   thingsvision write); memory-mapped. A ``layers.json`` in the folder (what
   :func:`hotalign.capture.capture` writes: ``{"order": [...]}``, or just the list) gives the
   layer order. thingsvision's per-module layout is read too: one subfolder per module holding
-  ``features.npy``, or chunks ``features[_suffix]_<a>-<b>.npy`` / ``features_<k>.npy``, which
-  are concatenated in row order lazily (:class:`ChunkedLayer`); so is a folder of such chunks.
+  ``features.npy``, or chunks ``features[_suffix]_<a>-<b>.npy`` / ``features_01.npy``, ...,
+  which are concatenated in row order lazily (:class:`ChunkedLayer`). A folder holding only
+  ``features_<a>-<b>.npy`` chunks is one layer, named after the folder.
 - ``.npy``: a single layer; memory-mapped.
 - ``.safetensors``: one tensor per layer; the header is parsed here and tensors are
   memory-mapped (float16/32/64, integer types). bfloat16 tensors are decoded here to float32,
