@@ -279,9 +279,8 @@ def _anonymous_kib():
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux /proc only")
 def test_peak_memory_is_one_batch_not_the_capture(tmp_path):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(8, 2048), torch.nn.ReLU(),
-                                torch.nn.Linear(2048, 2048)).eval()
-    T, B = 4096, 64  # 2 x 4096 x 2048 float32 = 64 MiB captured; one pooled batch = 1 MiB
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4096), torch.nn.ReLU()).eval()
+    T, B = 2048, 64  # 2 x 2048 x 4096 float32 = 64 MiB captured; one pooled batch = 2 MiB
     seen, last = [], []
 
     def batches():
@@ -291,9 +290,9 @@ def test_peak_memory_is_one_batch_not_the_capture(tmp_path):
             last[:] = [torch.randn(B, 8, generator=g)]
             yield last[0]
 
-    s = capture(model, batches(), tmp_path / "a", layers="1,2", n_stimuli=T, progress=False)
+    s = capture(model, batches(), tmp_path / "a", layers="0,1", n_stimuli=T, progress=False)
     growth_mib = (max(seen) - seen[1]) / 1024
-    assert s.shapes == [(T, 2048), (T, 2048)]
+    assert s.shapes == [(T, 4096), (T, 4096)]
     assert growth_mib < 16, f"anonymous memory grew {growth_mib:.1f} MiB over the capture"
     with torch.no_grad():
         np.testing.assert_allclose(s[1][-B:], model(last[0]).numpy(), rtol=1e-5, atol=1e-6)
