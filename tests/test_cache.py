@@ -4,12 +4,27 @@ Fit-level entries (``FitCache``, ``cached``) first, then layer-pair entries (``P
 ``pair_backend``).
 """
 
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
 import hotalign
 from hotalign import HOT, evaluate
-from hotalign.cache import FitCache, PairCache, _decode, _encode, cached, pair_backend
+from hotalign.cache import (
+    _HOST,
+    CacheWarning,
+    FitCache,
+    InvalidEntry,
+    PairCache,
+    _decode,
+    _encode,
+    cached,
+    pair_backend,
+)
 from hotalign.costs import ZScore
 from hotalign.datasets import make_hierarchy
 from hotalign.grid import pair_backend as route_grids
@@ -112,8 +127,9 @@ def test_corrupt_entry_is_a_miss_and_rewritten(tmp_path, data):
     est.fit(X, Y)
     (entry,) = tmp_path.glob("*.npz")
     entry.write_bytes(entry.read_bytes()[:200])
-    est.fit(X, Y)
-    assert cache.hits == 0
+    with pytest.warns(CacheWarning, match="unreadable"):
+        est.fit(X, Y)
+    assert (cache.hits, cache.invalid) == (0, 1)
     est.fit(X, Y)
     assert cache.hits == 1
 
@@ -126,23 +142,41 @@ def test_entry_under_another_key_is_rejected(tmp_path, data):
     (entry,) = tmp_path.glob("*.npz")
     other = cache.key(HOT(dtype="float32"), X, Y)
     entry.rename(cache.path(other))  # a file whose recorded key does not match its name
-    assert cache.load(other, HOT()) is None
+    with pytest.warns(CacheWarning, match="another key"):
+        assert cache.load(other, HOT(), X, Y) is None
 
 
-def test_temporary_files_are_ignored_and_swept(tmp_path, data):
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_only_stale_temporary_files_are_swept(tmp_path, data):
     X, Y = data
     cache = FitCache(tmp_path)
-    (tmp_path / f".{'0' * 64}.npz.123.tmp").write_bytes(b"partial")
+    key = "0" * 64
+    dead = tmp_path / f".{key}.npz.{_dead_pid()}.1.tmp"  # old name form, writer gone
+    dead_here = tmp_path / f".{key}.npz.{_HOST}.{_dead_pid()}.2.tmp"
+    live = tmp_path / f".{key}.npz.{_HOST}.{os.getpid()}.3.tmp"  # a writer still running
+    elsewhere = tmp_path / f".{key}.npz.otherhost.{_dead_pid()}.4.tmp"  # not ours to judge
+    for p in (dead, dead_here, live, elsewhere):
+        p.write_bytes(b"partial")
     assert len(cache) == 0
     cached(HOT(), cache).fit(X, Y)
-    assert cache.sweep() == 1 and len(cache) == 1
-    assert not list(tmp_path.glob("*.tmp"))
+    assert cache.sweep() == 2 and len(cache) == 1
+    assert sorted(tmp_path.glob("*.tmp")) == sorted([live, elsewhere])
+    old = time.time() - 2 * 86400
+    os.utime(elsewhere, (old, old))  # a day old: stale whoever wrote it
+    assert cache.sweep() == 1 and list(tmp_path.glob("*.tmp")) == [live]
 
 
 def test_decode_refuses_foreign_classes():
-    node = {"t": "o", "c": "os:PathLike", "v": {}}
-    with pytest.raises(TypeError, match="refusing to build os.PathLike"):
-        _decode(node, [])
+    for node in ({"t": "o", "c": "os:PathLike", "v": {}},
+                 {"t": "dc", "c": "hotalign.cache:os.system", "v": {}},
+                 {"t": "o", "c": "TransportResult.__init__", "v": {}}):
+        with pytest.raises(InvalidEntry):
+            _decode(node, [])
 
 
 def test_encode_refuses_unknown_objects():
@@ -153,6 +187,11 @@ def test_encode_refuses_unknown_objects():
     arrays = []
     node = _encode({"a": (1, [2.5, None]), "b": np.float32(3)}, arrays)
     assert _decode(node, arrays) == {"a": (1, [2.5, None]), "b": np.float32(3)}
+
+
+def test_cache_supports_hot_only(tmp_path):
+    with pytest.raises(TypeError, match="supports HOT"):
+        cached(hotalign.TrajectoryHOT(), FitCache(tmp_path))
 
 
 # -- layer-pair entries ---------------------------------------------------------------------------
@@ -293,9 +332,10 @@ def test_corrupt_pair_is_a_miss_and_replaced(tmp_path, layers):
     ref = _cached_pairs(cache, Zx, Zy)
     entry = sorted(tmp_path.glob("*.npz"))[0]
     entry.write_bytes(entry.read_bytes()[:300])  # truncated
-    (tmp_path / f".{entry.name}.99.1.tmp").write_bytes(b"partial")  # left by a killed run
-    _same_grid(_cached_pairs(cache, Zx, Zy), ref)
-    assert (cache.hits, cache.misses) == (5, 7)
+    (tmp_path / f".{entry.name}.{_dead_pid()}.1.tmp").write_bytes(b"partial")  # killed run
+    with pytest.warns(CacheWarning, match="unreadable"):
+        _same_grid(_cached_pairs(cache, Zx, Zy), ref)
+    assert (cache.hits, cache.misses, cache.invalid) == (5, 7, 1)
     assert cache.load(entry.stem) is not None  # rewritten whole
     assert cache.sweep() == 1 and len(cache) == 6
     _cached_pairs(cache, Zx, Zy)

@@ -1,6 +1,6 @@
 """Tests of HOT+R (``hotalign.rotation`` and ``HOT(rotation=True)``).
 
-The oracle is a plain NumPy + POT alternation written from SPEC.md ("Rotation-augmented HOT"):
+The oracle is a plain NumPy + POT alternation written from docs/method.md ("Rotation-augmented HOT"):
 dense costs ``1 - (X R)^T Y``, dense ``ot.emd`` plans, a full n x n SVD every round.
 """
 

@@ -304,7 +304,7 @@ PYBIND11_MODULE(_core, mod) {
         py::arg("M"), py::arg("a").none(true), py::arg("b").none(true), py::arg("method"),
         py::arg("max_iter"), py::arg("u0").none(true), py::arg("v0").none(true),
         "Exact transport on a C-contiguous float32/float64 cost matrix; returns "
-        "(rows, cols, weights, u, v, cost, status, n_iter).");
+        "(rows, cols, weights, u, v, cost, status, n_iter, method).");
 
     mod.def(
         "linear_sum_assignment",
@@ -356,6 +356,9 @@ PYBIND11_MODULE(_core, mod) {
                        : hotalign::correlation_cost_workspace_bytes<double>(T, n, m);
         },
         py::arg("T"), py::arg("n"), py::arg("m"), py::arg("float32"));
+
+    mod.def("assignment_simd_path", &hotalign::assignment_simd_path,
+            "SIMD path of the assignment solver on this CPU: 'avx2', 'sse2' or 'scalar'.");
 
     py::class_<GridJob>(mod, "GridJob")
         .def(py::init<const py::list&, const py::list&, const py::list&, const py::list&, int,

@@ -9,9 +9,9 @@ _F64 = npt.NDArray[np.float64]
 _I64 = npt.NDArray[np.int64]
 
 STATUS_NAMES: dict[int, str]
+"""Status code -> "optimal" | "infeasible" | "unbounded" | "max_iter"."""
 METHOD_NAMES: dict[int, str]
 """Method code -> "network_simplex" | "assignment" (the solver a result came from)."""
-"""Status code -> "optimal" | "infeasible" | "unbounded" | "max_iter"."""
 
 C_API: dict[str, int]
 """Addresses of the C ABI entry points of hotalign/c_api.h (for ctypes / numba)."""
@@ -41,9 +41,21 @@ def standardize(
 ) -> npt.NDArray[Any]:
     """(T', n) standardised copy, float32 or float64."""
 
-def correlation_cost(X: npt.NDArray[Any], Y: npt.NDArray[Any], out: npt.NDArray[Any],
-                     gemm_address: int) -> None:
-    """Write 1 - pearson(X[:, i], Y[:, j]) into out (n, m); gemm_address 0: built-in kernel."""
+def correlation_cost(
+    X: npt.NDArray[Any],  # (T, n) standardised, float32 or float64, rows contiguous
+    Y: npt.NDArray[Any],  # (T, m), same dtype
+    out: npt.NDArray[Any],  # (n, m), C-contiguous, writeable, same dtype
+    gemm_address: int,  # address of a Fortran ?gemm (hotalign._blas); 0: built-in kernel
+    workspace: npt.NDArray[Any] | None = None,  # reusable scratch, >= workspace_bytes(...)
+    threads: int = 1,
+) -> None:
+    """Write 1 - pearson(X[:, i], Y[:, j]) into out (n, m); GIL released."""
+
+def correlation_cost_workspace_bytes(T: int, n: int, m: int, float32: bool) -> int:
+    """Bytes of scratch correlation_cost needs for (T, n) x (T, m) layers."""
+
+def assignment_simd_path() -> str:
+    """SIMD path of the assignment solver on this CPU: "avx2", "sse2" or "scalar"."""
 
 class GridJob:
     def __init__(self, Zx: list[npt.NDArray[Any]], Zy: list[npt.NDArray[Any]],

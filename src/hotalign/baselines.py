@@ -1,4 +1,4 @@
-"""Layer-weight matrices of HOT and its baselines (SPEC: "Baselines").
+"""Layer-weight matrices of HOT and its baselines (docs/method.md: "Baselines"; paper §2.4).
 
 Every method reconstructs layer l of X as ``sum_m w[l, m] Y_m W_lm^T`` with the same unit plans;
 they differ only in the L x M layer weights ``w``:

@@ -69,9 +69,10 @@ class ZScore:
     rows: on the training rows each column is centred with unit norm, so the correlation of two
     units is the dot product of their columns; on held-out rows the same statistics are reused
     (the factor only keeps the scale comparable; it is the same for every column).
+    The attributes below exist after ``fit``.
 
-    Attributes (after ``fit``)
-    -------------------------
+    Attributes
+    ----------
     mean_ : ndarray, shape (n,)
         Column means of the training rows (float64).
     scale_ : ndarray, shape (n,)
@@ -91,6 +92,9 @@ class ZScore:
     >>> float(z.transform(X)[:, 0] @ z.transform(X)[:, 0])
     1.0
     """
+
+    #: The attributes ``fit`` sets (what :mod:`hotalign.cache` stores and validates).
+    FITTED_ATTRIBUTES = ("mean_", "scale_", "constant_", "n_rows_")
 
     def fit(self, X, name: str = "X"):
         """Compute column statistics of ``X`` (shape ``(T, n)``, T >= 2); returns self."""

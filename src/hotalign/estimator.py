@@ -22,7 +22,7 @@ class HOT(ParamsMixin):
     is reconstructed from Y as ``sum_m L P[l, m] Y_m W_lm^T`` (``W = n_l Q``, rows sum to 1),
     and scored by the mean Pearson correlation of its units with their reconstructions.
 
-    With ``rotation=True`` (HOT+R, SPEC: "Rotation-augmented HOT") every pair also learns an
+    With ``rotation=True`` (HOT+R, docs/method.md: "Rotation-augmented HOT") every pair also learns an
     orthogonal R_lm by alternating exact transport and orthogonal Procrustes from R = I (see
     :mod:`hotalign.rotation`); the layer cost is J / 2 at the end, and the reconstruction is
     ``sum_m L P[l, m] Y_m W_lm^T R_lm^T``.
@@ -98,6 +98,13 @@ class HOT(ParamsMixin):
     S. Shah, M. Khosla, "Representational Alignment Across Model Layers and Brain Regions with
     Hierarchical Optimal Transport", arXiv:2510.01706, 2025.
     """
+
+    #: Every attribute ``fit`` sets (what :mod:`hotalign.cache` stores and validates).
+    FITTED_ATTRIBUTES = (
+        "x_scalers_", "y_scalers_", "rotations_", "objective_traces_", "reconstruction_errors_",
+        "n_rounds_", "unit_plans_", "layer_costs_", "layer_plan_", "distance_",
+        "constant_units_", "n_constant_units_", "n_layers_x_", "n_layers_y_",
+    )
 
     def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
                  n_threads=None, dtype="float64", max_layers_in_memory=None):

@@ -1,4 +1,6 @@
-"""The two levels of HOT and the reconstruction (SPEC: "Level 1", "Level 2", "Reconstruction").
+"""The two levels of HOT and the reconstruction (docs/method.md; paper §2.2).
+
+Sections of docs/method.md: "Level 1", "Level 2" and "Reconstruction and score".
 
 Level 1 gives, for every layer pair, a sparse unit plan Q_lm and its cost C_lm; level 2 solves
 the L x M transport on C for the layer plan P. A layer l is reconstructed from the other system

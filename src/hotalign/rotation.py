@@ -1,7 +1,7 @@
 """Rotation-augmented HOT (HOT+R): alternating transport and orthogonal Procrustes per layer pair.
 
 For standardised layers X (T x n, unit-norm centred columns) and Y (T x m) the alternation
-minimises (SPEC: "Rotation-augmented HOT")
+minimises (docs/method.md: "Rotation-augmented HOT"; paper §2.3)
 
     J(R, Q) = sum_ij Q_ij ||(X R)_i - y_j||^2 = 2 <K_R, Q>,   K_R[i, j] = 1 - <(X R)_i, y_j>
 

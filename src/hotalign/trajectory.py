@@ -1,6 +1,6 @@
 """Third level of HOT: couple the checkpoints of two training trajectories.
 
-SPEC ("Three levels"): checkpoints A_1..A_K of one network and B_1..B_K' of another. For every
+docs/method.md ("Three levels"; paper §4): checkpoints A_1..A_K of one network and B_1..B_K' of another. For every
 checkpoint pair (k, k') two-level HOT gives ``D[k, k'] = <C, P>``; the K x K' transport with
 uniform marginals on D couples the checkpoints. A trajectory against itself gives the identity
 coupling; against a time-warped copy, a monotone one. The greedy baseline matches each k to
