@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from hotalign import HOT
-from hotalign.cache import FitCache, PairCache, _HOST, cached, pair_backend, prune, usage
+from hotalign.cache import _HOST, FitCache, Memory, prune, usage
 from hotalign.cli import _duration, main
 from hotalign.datasets import make_hierarchy
-from hotalign.grid import pair_backend as route_grids
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +37,8 @@ def _nodes(node):
             yield from _nodes(v)
 
 
-def _fit_through(fits, pairs, X, Y, **params):
-    with route_grids(pair_backend(pairs)):
-        return cached(HOT(**params), fits).fit(X, Y)
+def _fit_through(memory, X, Y, **params):
+    return HOT(memory=memory, **params).fit(X, Y)
 
 
 def _same_fit(a, b):
@@ -59,54 +57,53 @@ def _same_fit(a, b):
 
 def test_fit_entries_refer_to_pair_entries(tmp_path, data):
     X, Y = data
-    pairs = PairCache(tmp_path / "pairs")
-    fits = FitCache(tmp_path, pairs=pairs)
-    fresh = _fit_through(fits, pairs, X, Y)
+    memory = Memory(tmp_path)
+    fresh = _fit_through(memory, X, Y)
     (entry,) = tmp_path.glob("*.npz")
     nodes = list(_nodes(_meta(entry)["state"]))
     refs = [n for n in nodes if n["t"] == "r"]
-    assert len(refs) == len(X) * len(Y) == len(pairs)
+    assert len(refs) == len(X) * len(Y) == len(memory.pairs)
     assert {f"{n['k']}.npz" for n in refs} == {p.name for p in (tmp_path / "pairs").iterdir()}
     assert not [n for n in nodes if n.get("c") == "TransportResult"]  # no second copy
     # Without the pair cache the same fit stores its plans inline: the entry is much larger.
     inline = FitCache(tmp_path / "inline")
-    cached(HOT(), inline).fit(X, Y)
+    inline.store(inline.key(HOT(), X, Y), HOT().fit(X, Y))
     (inline_entry,) = (tmp_path / "inline").glob("*.npz")
     assert entry.stat().st_size < inline_entry.stat().st_size / 2
 
-    pairs2 = PairCache(tmp_path / "pairs")
-    loaded = cached(HOT(), FitCache(tmp_path, pairs=pairs2)).fit(X, Y)
-    assert loaded.fit_cache.hits == 1
+    again = Memory(tmp_path)
+    loaded = _fit_through(again, X, Y)
+    assert again.fits.hits == 1
     _same_fit(loaded, fresh)
 
 
-def test_excluded_units_and_rotation_plans_are_stored_inline(tmp_path, data):
+def test_excluded_units_are_stored_inline_rotation_plans_by_reference(tmp_path, data):
     X, Y = data
     X = [A.copy() for A in X]
     X[0][:, 2] = 1.5  # constant: layer 0's plans are re-indexed, not the pair entries' objects
-    pairs = PairCache(tmp_path / "pairs")
-    fits = FitCache(tmp_path, pairs=pairs)
-    fresh = _fit_through(fits, pairs, X, Y)
+    memory = Memory(tmp_path)
+    fresh = _fit_through(memory, X, Y)
     (entry,) = tmp_path.glob("*.npz")
     nodes = list(_nodes(_meta(entry)["state"]))
     assert len([n for n in nodes if n["t"] == "r"]) == (len(X) - 1) * len(Y)
     assert len([n for n in nodes if n.get("c") == "TransportResult"]) == len(Y)
-    _same_fit(cached(HOT(), FitCache(tmp_path, pairs=PairCache(tmp_path / "pairs"))).fit(X, Y),
-              fresh)
-    rot = _fit_through(fits, pairs, X, Y, rotation=True, max_rounds=3)
+    _same_fit(_fit_through(Memory(tmp_path), X, Y), fresh)
+    rot = _fit_through(memory, X, Y, rotation=True, max_rounds=3)
     rot_entry = next(p for p in tmp_path.glob("*.npz") if p != entry)
-    assert not [n for n in _nodes(_meta(rot_entry)["state"]) if n["t"] == "r"]
-    _same_fit(cached(HOT(rotation=True, max_rounds=3), FitCache(tmp_path)).fit(X, Y), rot)
+    refs = [n for n in _nodes(_meta(rot_entry)["state"]) if n["t"] == "r"]
+    assert len(refs) == (len(X) - 1) * len(Y) and all(n["p"] == "plan" for n in refs)
+    reloaded = Memory(tmp_path)
+    _same_fit(_fit_through(reloaded, X, Y, rotation=True, max_rounds=3), rot)
+    assert reloaded.fits.hits == 1
 
 
 def test_fit_whose_pair_entries_are_gone_is_recomputed(tmp_path, data):
     X, Y = data
-    pairs = PairCache(tmp_path / "pairs")
-    fresh = _fit_through(FitCache(tmp_path, pairs=pairs), pairs, X, Y)
+    fresh = _fit_through(Memory(tmp_path), X, Y)
     next((tmp_path / "pairs").glob("*.npz")).unlink()
-    pairs = PairCache(tmp_path / "pairs")
-    fits = FitCache(tmp_path, pairs=pairs, report=lambda message: None)
-    again = _fit_through(fits, pairs, X, Y)
+    memory = Memory(tmp_path, report=lambda message: None)
+    again = _fit_through(memory, X, Y)
+    fits, pairs = memory.fits, memory.pairs
     assert (fits.hits, fits.misses, fits.invalid) == (0, 1, 1)
     assert (pairs.hits, pairs.misses) == (len(X) * len(Y) - 1, 1)
     _same_fit(again, fresh)
@@ -115,8 +112,7 @@ def test_fit_whose_pair_entries_are_gone_is_recomputed(tmp_path, data):
 @pytest.mark.parametrize("key", ["../../elsewhere", "0" * 63, "A" * 64, 7, None])
 def test_reference_with_a_bad_key_is_a_miss(tmp_path, data, key):
     X, Y = data
-    pairs = PairCache(tmp_path / "pairs")
-    _fit_through(FitCache(tmp_path, pairs=pairs), pairs, X, Y)
+    _fit_through(Memory(tmp_path), X, Y)
     (entry,) = tmp_path.glob("*.npz")
     meta = _meta(entry)
     next(n for n in _nodes(meta["state"]) if n["t"] == "r")["k"] = key
@@ -124,17 +120,16 @@ def test_reference_with_a_bad_key_is_a_miss(tmp_path, data, key):
         arrays = {k: npz[k] for k in npz.files}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(entry, **arrays)
-    fits = FitCache(tmp_path, pairs=PairCache(tmp_path / "pairs"), report=lambda m: None)
+    fits = Memory(tmp_path, report=lambda m: None).fits
     assert fits.load(entry.stem, HOT(), X, Y) is None
     assert fits.invalid == 1
 
 
 def test_references_need_the_pair_cache(tmp_path, data):
     X, Y = data
-    pairs = PairCache(tmp_path / "pairs")
-    _fit_through(FitCache(tmp_path, pairs=pairs), pairs, X, Y)
+    _fit_through(Memory(tmp_path), X, Y)
     lone = FitCache(tmp_path, report=lambda m: None)  # no pair cache to resolve references
-    assert cached(HOT(), lone).fit(X, Y) is not None
+    assert lone.restore(HOT(), X, Y)[1] is False
     assert (lone.hits, lone.invalid) == (0, 1)
 
 
@@ -143,8 +138,7 @@ def test_references_need_the_pair_cache(tmp_path, data):
 
 def _populate(folder, data):
     X, Y = data
-    pairs = PairCache(folder / "pairs")
-    _fit_through(FitCache(folder, pairs=pairs), pairs, X, Y)
+    _fit_through(Memory(folder), X, Y)
     return len(X) * len(Y)
 
 
@@ -189,10 +183,9 @@ def test_a_hit_refreshes_last_use(tmp_path, data):
     old = time.time() - 30 * 86400
     for path in [*tmp_path.glob("*.npz"), *(tmp_path / "pairs").glob("*.npz")]:
         os.utime(path, (old, old))
-    pairs = PairCache(tmp_path / "pairs")
-    fits = FitCache(tmp_path, pairs=pairs)
-    _fit_through(fits, pairs, X, Y)
-    assert fits.hits == 1
+    memory = Memory(tmp_path)
+    _fit_through(memory, X, Y)
+    assert memory.fits.hits == 1
     assert prune(tmp_path, older_than=86400)["entries"] == 0  # the fit and its pairs were used
 
 

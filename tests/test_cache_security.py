@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from hotalign import HOT, evaluate
-from hotalign.cache import CacheWarning, FitCache, PairCache, cached, pair_backend
+from hotalign.cache import CacheWarning, FitCache, Memory, PairCache
 from hotalign.cli import main
 from hotalign.datasets import make_hierarchy
-from hotalign.grid import pair_backend as route_grids
-from hotalign.grid import solve_pairs
+from hotalign.grid import solve_systems
+from hotalign.layers import StandardizedSystem
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,16 @@ def _exploits(marker):
     ]
 
 
+def _fit(fits, X, Y, estimator=None):
+    """``estimator.fit(X, Y)`` through the fit cache ``fits`` alone (plans stored inline)."""
+    est = HOT() if estimator is None else estimator
+    key, restored = fits.restore(est, X, Y)
+    if not restored:
+        est.fit(X, Y)
+        fits.store(key, est)
+    return est
+
+
 def _same_fit(a, b):
     np.testing.assert_array_equal(a.layer_costs_, b.layer_costs_)
     np.testing.assert_array_equal(a.layer_plan_, b.layer_plan_)
@@ -65,7 +75,7 @@ def test_crafted_fit_entry_never_runs_code(tmp_path, data, k, where):
     X, Y = data
     marker = tmp_path / "pwned"
     cache = FitCache(tmp_path / "cache")
-    fresh = cached(HOT(), cache).fit(X, Y)
+    fresh = _fit(cache, X, Y)
     (entry,) = (tmp_path / "cache").glob("*.npz")
 
     def plant(meta, arrays):
@@ -79,11 +89,11 @@ def test_crafted_fit_entry_never_runs_code(tmp_path, data, k, where):
 
     _rewrite(entry, plant)
     with pytest.warns(CacheWarning, match="unknown"):
-        again = cached(HOT(), cache).fit(X, Y)
+        again = _fit(cache, X, Y)
     assert not marker.exists()
     assert (cache.hits, cache.invalid) == (0, 1)
     _same_fit(again, fresh)
-    assert cached(HOT(), cache).fit(X, Y) is not None and cache.hits == 1  # rewritten whole
+    assert _fit(cache, X, Y) is not None and cache.hits == 1  # rewritten whole
 
 
 def _other_array(meta, arrays, shape):
@@ -145,11 +155,11 @@ MALFORMED = {
 def test_malformed_fit_entry_is_a_miss(tmp_path, data, kind):
     X, Y = data
     cache = FitCache(tmp_path)
-    fresh = cached(HOT(), cache).fit(X, Y)
+    fresh = _fit(cache, X, Y)
     (entry,) = tmp_path.glob("*.npz")
     _rewrite(entry, MALFORMED[kind])
     with pytest.warns(CacheWarning, match="not valid"):
-        again = cached(HOT(), cache).fit(X, Y)
+        again = _fit(cache, X, Y)
     assert (cache.hits, cache.misses, cache.invalid) == (0, 2, 1)
     _same_fit(again, fresh)
 
@@ -158,8 +168,9 @@ def test_missing_attribute_never_reports_the_previous_split(tmp_path, data):
     """The reported bug: evaluate reused one estimator, so an entry without ``layer_costs_``
     was a hit that kept the previous split's C and distance."""
     X, Y = data
-    cache = FitCache(tmp_path)
-    est = cached(HOT(), cache)
+    memory = Memory(tmp_path)
+    cache = memory.fits
+    est = HOT(memory=memory)
     clean = evaluate(X, Y, n_splits=3)
     evaluate(X, Y, n_splits=3, estimator=est)
     for entry in tmp_path.glob("*.npz"):
@@ -175,7 +186,7 @@ def test_missing_attribute_never_reports_the_previous_split(tmp_path, data):
 
 def test_cached_fit_never_keeps_state_of_an_earlier_fit(tmp_path, data):
     X, Y = data
-    est = cached(HOT(), FitCache(tmp_path))
+    est = HOT(memory=Memory(tmp_path))
     est.fit(X, Y)
     est.fit([A[:, :5] for A in X], Y)  # another fit on the same object
     assert est.unit_plans_[0][0].shape == (5, Y[0].shape[1])
@@ -192,8 +203,8 @@ def _layers():
 
 
 def _grid(cache, Zx, Zy):
-    with route_grids(pair_backend(cache)):
-        return solve_pairs(Zx, Zy, n_threads=1, keep_plans=True)
+    return solve_systems(StandardizedSystem.from_standardized(Zx),
+                         StandardizedSystem.from_standardized(Zy), cache=cache, n_threads=1)
 
 
 def test_pair_entry_copied_from_another_pair_is_a_miss(tmp_path):
@@ -294,10 +305,10 @@ def test_trajectory_resume_on_a_crafted_cache(files, data, capsys):
 
 
 def test_second_run_on_one_out_stops_and_first_finishes(files):
-    rng = np.random.default_rng(3)  # large enough that the first run is still busy
+    rng = np.random.default_rng(3)  # large enough that the first run is still busy (~5 s)
     for name in ("bx", "by"):
         np.savez(files / f"{name}.npz",
-                 **{f"l{i}": rng.standard_normal((300, 400)) for i in range(5)})
+                 **{f"l{i}": rng.standard_normal((600, 700)) for i in range(6)})
     argv = ["align", "bx.npz", "by.npz", "--splits", "2", "--threads", "1", "--quiet",
             "--figure-format", "svg", "--out", "shared"]
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
@@ -319,3 +330,17 @@ def test_second_run_on_one_out_stops_and_first_finishes(files):
     assert (files / "shared" / "results.json").exists()
     # the lock is released with its holder: a later run on the folder goes ahead
     assert main(argv + ["--resume"]) == 0
+
+
+def test_run_on_a_locked_out_exits_2_naming_the_holder(files):
+    from hotalign.cache import locked
+
+    (files / "held").mkdir()
+    with locked(files / "held"):  # another run holds it (this process)
+        proc = subprocess.run([sys.executable, "-m", "hotalign.cli", "align", "x.npz", "y.npz",
+                               "--splits", "1", "--quiet", "--out", "held"],
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"in use by another hotalign run (pid {os.getpid()})" in proc.stderr
+    assert not (files / "held" / "results.json").exists()
+    assert main(["align", "x.npz", "y.npz", "--splits", "1", "--quiet", "--out", "held"]) == 0

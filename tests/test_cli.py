@@ -459,3 +459,43 @@ def test_align_bad_memory_budget_exits_2(tmp_path, systems, capsys):
     code = main(["align", str(x), str(y), "--out", "r", "--max-layers-in-memory", "1"])
     assert code == 2
     assert "--max-layers-in-memory" in capsys.readouterr().err
+
+
+def test_rotation_run_killed_mid_grid_resumes_only_missing_pairs(tmp_path):
+    """align --rotation: HOT+R pairs are cached one by one, so --resume after a kill solves
+    only the pairs that were not finished, with identical results."""
+    rng = np.random.default_rng(8)
+    for name in ("x", "y"):
+        np.savez(tmp_path / f"{name}.npz", **{f"l{i}": rng.standard_normal((300, 160))
+                                             for i in range(4)})
+    argv = ["align", "x.npz", "y.npz", "--splits", "1", "--threads", "1", "--quiet",
+            "--rotation", "--figure-format", "svg"]
+    proc = _run(argv + ["--out", "killed"])
+    pairs = tmp_path / "killed" / "cache" / "pairs"
+    deadline = time.monotonic() + 240
+
+    def n_rotation_pairs():
+        n = 0
+        for entry in _entries(pairs):
+            with np.load(entry, allow_pickle=False) as npz:
+                n += '"PairRotation"' in bytes(npz["__meta__"]).decode()
+        return n
+
+    while n_rotation_pairs() < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    done = n_rotation_pairs()
+    assert 3 <= done < 16  # killed inside the split's HOT+R grid (16 pairs)
+    assert main(argv + ["--out", "killed", "--resume"]) == 0
+    assert main(argv + ["--out", "clean"]) == 0
+    res = _same_outputs(tmp_path / "killed", tmp_path / "clean")
+    clean = json.loads((tmp_path / "clean" / "results.json").read_text())
+    assert res["rotation"] == clean["rotation"]
+    # The split's plain fit is reused whole; of its HOT+R grid exactly the finished pairs are
+    # reused and the others solved; the all-rows fits (plain and HOT+R) are new.
+    assert res["cache"]["fits"]["hits"] == 1
+    assert res["cache"]["layer_pairs"]["hits"] == done
+    assert res["cache"]["layer_pairs"]["misses"] == (16 - done) + 16 + 16
+    assert clean["cache"]["layer_pairs"]["misses"] == 4 * 16

@@ -15,7 +15,8 @@ from scipy.linalg import expm
 from hotalign import HOT, evaluate
 from hotalign.costs import zscore
 from hotalign.datasets import make_hierarchy
-from hotalign.rotation import align_pair, fit_rotation_grid
+from hotalign.engine import fit_rotation_grid
+from hotalign.rotation import align_pair
 
 
 def plain_alternation(X, Y, max_rounds=10, tol=1e-6):

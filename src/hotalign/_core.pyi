@@ -54,17 +54,26 @@ def correlation_cost(
 def correlation_cost_workspace_bytes(T: int, n: int, m: int, float32: bool) -> int:
     """Bytes of scratch correlation_cost needs for (T, n) x (T, m) layers."""
 
+def cost_and_product(Zx: _F64, Zy: _F64, gemm_address: int) -> tuple[_F64, _F64]:
+    """The cost tile clamp(1 - Zx^T Zy, 0, 2) of standardized float64 layers (the grid's own
+    kernel) and the product Zx^T Zy it comes from, both (n, m)."""
+
 def assignment_simd_path() -> str:
     """SIMD path of the assignment solver on this CPU: "avx2", "sse2" or "scalar"."""
 
 class GridJob:
     def __init__(self, Zx: list[npt.NDArray[Any]], Zy: list[npt.NDArray[Any]],
                  a: list[_F64 | None], b: list[_F64 | None], n_threads: int, keep_plans: bool,
-                 max_iter: int, gemm_address: int) -> None: ...
+                 max_iter: int, gemm_address: int, pairs: _I64 | None = None,
+                 stream: bool = False) -> None: ...
     def run(self) -> None:
-        """Solve every pair (GIL released); call from a worker thread."""
+        """Solve the pairs (GIL released); call from a worker thread."""
+    def take_finished(self) -> list[tuple[int, float, int, int, tuple | None]]:
+        """Stream mode: (position, cost, status, n_iter, plan or None) of the pairs finished
+        since the last call."""
     def cancel(self) -> None: ...
     def n_done(self) -> int: ...
     def n_total(self) -> int: ...
-    def result(self) -> tuple[_F64, npt.NDArray[np.int32], _I64, list[list[tuple]] | None, bool]:
-        """(costs (L, M), statuses (L, M), n_iter (L, M), plans or None, cancelled)."""
+    def result(self) -> tuple[_F64, npt.NDArray[np.int32], _I64, list[tuple] | None, bool]:
+        """(costs (K,), statuses (K,), n_iter (K,), plans or None, cancelled) for the K pairs
+        solved, in order (all L * M row-major, or the given pair list)."""

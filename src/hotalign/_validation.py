@@ -92,3 +92,17 @@ def check_choice(value, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def resolve_threads(n_threads, name: str = "n_threads") -> int:
+    """The worker-thread count: ``n_threads`` (an int >= 1) or, for None, every CPU this
+    process may use."""
+    n_threads = check_int(n_threads, name, minimum=1, allow_none=True)
+    if n_threads is not None:
+        return n_threads
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)

@@ -19,12 +19,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ALL_METHODS", "METHODS", "ROTATION_METHODS", "layer_weights"]
+__all__ = ["ALL_METHODS", "LABELS", "METHODS", "ROTATION_METHODS", "layer_weights"]
 
 METHODS = ("hot", "perm_p", "single_best", "pairwise_best")
 #: The "+R" baselines, fitted with ``HOT(rotation=True)``.
 ROTATION_METHODS = ("hot_r", "perm_p_r", "single_best_r", "pairwise_best_r")
 ALL_METHODS = METHODS + ROTATION_METHODS
+#: Display names of the methods (tables, figures), as the paper writes them.
+LABELS = {
+    "hot": "HOT",
+    "perm_p": "Perm-P",
+    "single_best": "Single-Best OT",
+    "pairwise_best": "Pairwise-Best OT",
+    "hot_r": "HOT+R",
+    "perm_p_r": "Perm-P+R",
+    "single_best_r": "Single-Best OT+R",
+    "pairwise_best_r": "Pairwise-Best OT+R",
+}
 
 
 def _one_hot(index, M):

@@ -2,19 +2,18 @@
 
 Design
 ------
-Two kinds of entries, both in a folder of ``<key>.npz`` files:
+Two kinds of entries, both in a folder of ``<key>.npz`` files, held together by a
+:class:`Memory` (``HOT(memory=...)``, ``TrajectoryHOT(memory=...)``):
 
 - :class:`FitCache`, one entry per *fit*: the estimator's fitted state (unit plans of every
   layer pair, layer costs C, layer plan P, z-scoring statistics, rotations for HOT+R, ...) after
   ``fit(X, Y)``. :func:`hotalign.evaluate` fits once per split, so a resumed run skips every
-  split whose fit was stored (scoring from the cached fit is cheap). :func:`cached` wraps an
-  estimator.
-- :class:`PairCache`, one entry per *layer pair*: the sparse plan of one ``solve_pairs`` pair,
-  written as soon as the pair is solved. A run killed in the middle of a grid loses only the
-  pairs in flight; the resumed fit loads the others and solves only the missing ones.
-  :func:`pair_backend` makes it a :func:`hotalign.grid.pair_backend`, so it serves every grid
-  of ``HOT.fit`` (not the rotation fits of HOT+R, which have no pair grid),
-  ``TrajectoryHOT.fit`` and ``evaluate``.
+  split whose fit was stored (scoring from the cached fit is cheap).
+- :class:`PairCache`, one entry per *layer pair* (plain or HOT+R): the pair's result, written
+  as soon as the pair is solved. :func:`hotalign.grid.solve_systems` loads the pairs it finds
+  and sends only the missing ones to the pair engine (:mod:`hotalign.engine`), so a run killed
+  in the middle of a grid loses only the pairs in flight; this serves every grid of
+  ``HOT.fit`` (plain, budgeted and HOT+R), ``TrajectoryHOT.fit`` and ``evaluate``.
 
 Keys. A fit's key is the BLAKE2b (32 bytes) of
 
@@ -26,7 +25,8 @@ Keys. A fit's key is the BLAKE2b (32 bytes) of
 
 A pair's key is the SHA-256 of a format tag, the version, the content keys (BLAKE2b of dtype,
 shape and bytes) of the two *standardised* layers it solves, computed once per layer and grid,
-those of its two unit marginals (or "uniform") and the pivot limit ``max_iter``. The
+those of its two unit marginals (or "uniform"), the pivot limit ``max_iter`` and, for HOT+R,
+the rotation options. The
 standardised layers already depend on the rows, the dtype and the constant-unit policy, so
 these are all the inputs of a pair's solve.
 
@@ -37,8 +37,8 @@ Plans are stored once. A :class:`FitCache` given the run's :class:`PairCache` (`
 stores each unit plan that came from a pair entry as a reference to that entry (its key), not
 as a second copy; loading the fit loads the referenced pair entries (validated as any pair
 entry) and a fit whose pair entries are gone is a miss. Plans that did not come from a pair
-entry are stored in the fit entry itself: those of HOT+R fits (no pair grid) and those of layer
-pairs with excluded constant units (re-indexed to the original units).
+entry are stored in the fit entry itself: those of layer pairs with excluded constant units
+(re-indexed to the original units).
 
 Size. A cache grows with the number of layer pairs (a 28 x 28 grid of 3072-unit layers holds
 gigabytes over a few splits). :func:`usage` measures a cache folder, :func:`prune` removes the
@@ -48,7 +48,7 @@ prints the size at the end of a run: ``hotalign cache info DIR`` and ``hotalign 
 
 Untrusted entries. A cache folder may come from someone else, so reading an entry never runs
 code. An entry is a ``.npz`` of plain arrays read with ``allow_pickle=False`` and a JSON tree of
-plain values. The only objects it can describe are two registered types,
+plain values. The only objects it can describe are three registered types,
 :class:`~hotalign.results.TransportResult` and :class:`~hotalign.costs.ZScore`, named by a
 fixed tag that is looked up in a dict (no name from the file is ever imported or resolved).
 Each object, and a fit's whole state, is validated on load: field names, types, dtypes and
@@ -78,18 +78,19 @@ import time
 import warnings
 import weakref
 import zipfile
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CacheWarning", "FitCache", "InvalidEntry", "OutLocked", "PairCache", "cached",
-           "locked", "pair_backend", "prune", "usage"]
+from .layers import hash_array, content_key
 
-_FORMAT = "hotalign-fit-cache-2"
-_PAIR_FORMAT = "hotalign-pair-cache-2"
+__all__ = ["CacheWarning", "FitCache", "InvalidEntry", "Memory", "OutLocked", "PairCache",
+           "locked", "prune", "usage"]
+
+_FORMAT = "hotalign-fit-cache-3"
+_PAIR_FORMAT = "hotalign-pair-cache-3"
 #: Parameters that never change a result (left out of the key).
-RESULT_NEUTRAL_PARAMS = frozenset({"n_threads", "max_layers_in_memory"})
+RESULT_NEUTRAL_PARAMS = frozenset({"n_threads", "max_layers_in_memory", "memory"})
 
 
 def _version():
@@ -99,22 +100,7 @@ def _version():
 
 
 def _clone(estimator):
-    cls = getattr(type(estimator), "_cache_base", type(estimator))
-    return cls(**estimator.get_params())
-
-
-def _hash_array(h, A):
-    """Feed the dtype, shape and bytes of ``A`` to the hash ``h``."""
-    A = np.ascontiguousarray(A)
-    h.update(f"|{A.dtype.str}|{A.shape}|".encode())
-    h.update(A.data)
-
-
-def content_key(A) -> str:
-    """A content key of one array: BLAKE2b of its dtype, shape and bytes."""
-    h = hashlib.blake2b(digest_size=20)
-    _hash_array(h, A)
-    return h.hexdigest()
+    return type(estimator)(**estimator.get_params())
 
 
 class CacheWarning(UserWarning):
@@ -413,12 +399,12 @@ class FitCache(_Entries):
         self.pairs = pairs
         if pairs is not None:
             self.refer = pairs.key_of
-            self.resolve = pairs.load
+            self.resolve = pairs.resolve
 
     def key(self, estimator, X, Y) -> str:
         """The entry key of ``estimator.fit(X, Y)`` (see the module notes)."""
         h = hashlib.blake2b(digest_size=32)  # about 1.7x the speed of SHA-256 here
-        cls = getattr(type(estimator), "_cache_base", type(estimator))
+        cls = type(estimator)
         h.update(f"{_FORMAT}|{_version()}|{cls.__module__}.{cls.__qualname__}|".encode())
         params = {k: repr(v) for k, v in estimator.get_params().items()
                   if k not in RESULT_NEUTRAL_PARAMS}
@@ -426,7 +412,7 @@ class FitCache(_Entries):
         for tag, layers in (("X", X), ("Y", Y)):
             h.update(f"|{tag}|{len(layers)}".encode())
             for A in layers:
-                _hash_array(h, A)
+                hash_array(h, A)
         return h.hexdigest()
 
     def load(self, key, template, X, Y):
@@ -439,6 +425,24 @@ class FitCache(_Entries):
         vars(model).update(state)
         return model
 
+    def restore(self, estimator, X, Y):
+        """Fill ``estimator``'s fitted state from its entry for ``fit(X, Y)``.
+
+        Returns ``(key, restored)``. Any fitted state ``estimator`` held before is dropped
+        first, so an entry that does not validate can never leave an earlier fit's attributes
+        in place. Counts a hit or a miss.
+        """
+        key = self.key(estimator, X, Y)
+        for name in estimator.FITTED_ATTRIBUTES:
+            estimator.__dict__.pop(name, None)
+        state = self.load_state(key, _fit_validator(estimator, X, Y))
+        if state is None:
+            self.misses += 1
+            return key, False
+        self.hits += 1
+        vars(estimator).update(state)
+        return key, True
+
     def store(self, key, model) -> bool:
         """Write the fitted state of ``model`` under ``key`` atomically; False if it has an
         attribute this format cannot hold (then nothing is written)."""
@@ -448,46 +452,81 @@ class FitCache(_Entries):
 class PairCache(_Entries):
     """Solved layer pairs stored under ``directory``, keyed by the solve's inputs and version.
 
-    Use it through :func:`pair_backend`. Parameters as for :class:`FitCache`; ``hits`` and
-    ``misses`` count layer pairs.
+    :func:`hotalign.grid.solve_systems` uses it (``HOT(memory=...)``, ``TrajectoryHOT``,
+    :func:`hotalign.evaluate`, the CLI's ``--resume``): the pairs found are loaded, only the
+    missing ones go to the pair engine, and each is stored as soon as it is finished.
+    Parameters as for :class:`FitCache`; ``hits`` and ``misses`` count layer pairs.
+
+    Examples
+    --------
+    >>> import tempfile, hotalign
+    >>> from hotalign.cache import Memory
+    >>> X, Y, _ = hotalign.datasets.make_hierarchy(200, (8, 8), (8, 8, 8), random_state=0)
+    >>> memory = Memory(tempfile.mkdtemp())
+    >>> a = hotalign.HOT(memory=memory).fit(X, Y)
+    >>> b = hotalign.HOT(memory=memory).fit(X[::-1], Y)  # same layers, another order
+    >>> memory.pairs.misses, memory.pairs.hits, a.distance_ == b.distance_
+    (6, 6, True)
     """
 
     def __init__(self, directory, read=True, report=None):
         super().__init__(directory, read, report)
-        self._keys = weakref.WeakKeyDictionary()  # plan -> the key of its entry on disk
+        self._keys = weakref.WeakKeyDictionary()  # plan -> reference to its entry on disk
         self._keys_lock = threading.Lock()
 
-    def _remember(self, plan, key):
+    def _remember(self, result, key):
+        """Remember which entry holds ``result``'s plan (a TransportResult, or the plan of a
+        PairRotation), so a fit entry can refer to it instead of storing a second copy."""
+        from .results import PairRotation
+
+        plan, ref = (result.plan, {"k": key, "p": "plan"}) if isinstance(
+            result, PairRotation) else (result, {"k": key})
         with self._keys_lock:
-            self._keys[plan] = key
+            self._keys[plan] = ref
 
     def key_of(self, plan):
-        """The key of the entry this cache loaded ``plan`` from or stored it under (the same
-        object, still on disk), else None."""
+        """The reference (``{"k": key}``, plus ``"p": "plan"`` for the plan of a HOT+R entry)
+        to the entry this cache loaded ``plan`` from or stored it under (the same object, still
+        on disk), else None."""
         from .results import TransportResult
 
         if not isinstance(plan, TransportResult):
             return None
         with self._keys_lock:
-            key = self._keys.get(plan)
-        return key if key is not None and self.path(key).is_file() else None
+            ref = self._keys.get(plan)
+        return ref if ref is not None and self.path(ref["k"]).is_file() else None
 
-    def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None) -> str:
+    def resolve(self, node):
+        """The plan a reference node of a fit entry names (validated like any pair entry), or
+        None."""
+        rotation = node.get("p") == "plan"
+        if node.get("p") not in (None, "plan"):
+            _fail("a reference to an unknown part of a layer-pair entry")
+        result = self.load(node.get("k"), rotation=rotation)
+        return None if result is None else (result.plan if rotation else result)
+
+    def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None, rotation=None) -> str:
         """The entry key of one pair from the :func:`content_key` of its standardised layers
-        and of its marginals (None: uniform), and its pivot limit (None or 0: none)."""
+        and of its marginals (None: uniform), its pivot limit (None or 0: none) and, for a
+        HOT+R pair, its :class:`~hotalign.engine.Rotation` options."""
+        kind = "plain" if rotation is None else (
+            f"rotation:{int(rotation.max_rounds)}:{float(rotation.tol)!r}:"
+            f"{bool(rotation.warm_start)}")
         parts = (_PAIR_FORMAT, _version(), x_key, y_key, a_key or "uniform", b_key or "uniform",
-                 str(int(max_iter or 0)))
+                 str(int(max_iter or 0)), kind)
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
-    def load(self, key, shape=None):
-        """The :class:`~hotalign.results.TransportResult` stored under ``key``, or None when
-        there is no valid entry (``shape``: the plan's expected ``(n, m)``)."""
-        from .results import TransportResult
+    def load(self, key, shape=None, rotation=False):
+        """The result stored under ``key`` (a TransportResult, or a PairRotation when
+        ``rotation``), or None when there is no valid entry (``shape``: the plan's ``(n, m)``)."""
+        from .results import PairRotation, TransportResult
 
         def validate(state):
-            plan = state.get("plan")
-            if set(state) != {"plan"} or not isinstance(plan, TransportResult):
-                _fail("not a layer-pair entry")
+            item = state.get("plan")
+            kind = PairRotation if rotation else TransportResult
+            if set(state) != {"plan"} or not isinstance(item, kind):
+                _fail("not a layer-pair entry of this kind")
+            plan = item.plan if rotation else item
             if shape is not None and plan.shape != tuple(shape):
                 _fail(f"plan of shape {plan.shape}, expected {tuple(shape)}")
 
@@ -499,204 +538,99 @@ class PairCache(_Entries):
         self._remember(state["plan"], key)
         return state["plan"]
 
-    def store(self, key, plan) -> bool:
-        """Write ``plan`` under ``key`` atomically; False if it cannot be stored."""
-        stored = self.store_state(key, {"plan": plan})
+    def store(self, key, result) -> bool:
+        """Write ``result`` (a TransportResult or PairRotation) under ``key`` atomically; False
+        if it cannot be stored."""
+        stored = self.store_state(key, {"plan": result})
         if stored:
-            self._remember(plan, key)
+            self._remember(result, key)
         return stored
+
+    def plan_block(self, x_keys, y_keys, a, b, widths_x, widths_y, max_iter, rotation, on_pair):
+        """Load the cached pairs of a block and plan the rest.
+
+        Pair (i, j) is layer ``x_keys[i]`` against ``y_keys[j]`` (content keys of standardised
+        layers), with marginals ``a[i]`` / ``b[j]`` (lists, or None for uniform). Hits are
+        handed to ``on_pair(i, j, result)`` at once. Returns ``(todo, on_solved)``: the pairs to
+        solve (one per distinct key) and the ``on_pair`` for the engine, which stores each pair
+        as it finishes and hands it on for every pair sharing its key.
+        """
+        ak = [None] * len(x_keys) if a is None else [
+            None if w is None else content_key(w) for w in a]
+        bk = [None] * len(y_keys) if b is None else [
+            None if w is None else content_key(w) for w in b]
+        missing = {}  # key -> the pairs (i, j) it solves (identical layers share one solve)
+        keys = {}
+        for i, xk in enumerate(x_keys):
+            for j, yk in enumerate(y_keys):
+                key = self.key(xk, yk, ak[i], bk[j], max_iter, rotation)
+                keys[i, j] = key
+                hit = None if key in missing else self.load(
+                    key, (widths_x[i], widths_y[j]), rotation is not None)
+                if hit is None:
+                    missing.setdefault(key, []).append((i, j))
+                else:
+                    self.hits += 1
+                    on_pair(i, j, hit)
+        self.misses += sum(len(p) for p in missing.values())
+
+        def on_solved(i, j, result):
+            key = keys[i, j]
+            self.store(key, result)
+            for pair in missing[key]:
+                on_pair(*pair, result)
+
+        return [pairs[0] for pairs in missing.values()], on_solved
 
 
 _PAIR_KEY = re.compile(r"[0-9a-f]{64}")
 
 
-def pair_backend(cache: PairCache, inner=None, *, progress=None):
-    """A :func:`hotalign.grid.pair_backend` that solves only the layer pairs ``cache`` lacks.
+class Memory:
+    """Where a fit keeps its results on disk (scikit-learn's ``memory=`` idiom).
 
-    For every ``solve_pairs(Zx, Zy, ...)`` call each layer (and marginal) is hashed once, the
-    pairs found in ``cache`` are loaded and the others solved and stored, each as soon as it is
-    solved. The result is identical to an uncached ``solve_pairs`` (same solver, same inputs).
+    ``HOT(memory=...)`` and ``TrajectoryHOT(memory=...)`` take a folder or a ``Memory``: whole
+    fits go to :attr:`fits` (``DIR``) and layer pairs to :attr:`pairs` (``DIR/pairs``). The
+    parameter never changes a result (it is not part of any key), and clones share it.
 
     Parameters
     ----------
-    cache : PairCache
-    inner : callable, optional
-        A backend (``inner(Zx, Zy, **kwargs)``, e.g. a Dask one) to solve the missing pairs,
-        called once per layer of ``Zx`` that has missing pairs, on those pairs only; entries are
-        then stored per call. Default: a pool of ``n_threads`` threads, each solving one pair
-        at a time with the local :func:`hotalign.grid.solve_pairs` (GIL released), so entries
-        are stored per pair.
-    progress : callable, optional
-        ``progress(pairs_done, n_pairs)`` when the call itself gives none; cache hits count as
-        done.
-
-    Examples
-    --------
-    >>> import tempfile, hotalign
-    >>> from hotalign.cache import PairCache, pair_backend
-    >>> from hotalign.grid import pair_backend as route
-    >>> X, Y, _ = hotalign.datasets.make_hierarchy(200, (8, 8), (8, 8, 8), random_state=0)
-    >>> cache = PairCache(tempfile.mkdtemp())
-    >>> with route(pair_backend(cache)):
-    ...     a = hotalign.HOT().fit(X, Y)
-    ...     b = hotalign.HOT().fit(X, Y)  # every pair from the cache
-    >>> cache.misses, cache.hits, a.distance_ == b.distance_
-    (6, 6, True)
+    directory : str or os.PathLike
+        Folder of the entries (created on first write).
+    read : bool
+        Look entries up (a resumed run); when False entries are only written.
+    report : callable, optional
+        ``report(message)`` for the first invalid entry of each cache (else a CacheWarning).
     """
 
-    default_progress = progress
+    def __init__(self, directory, read=True, report=None):
+        self.directory = Path(directory)
+        self.pairs = PairCache(self.directory / "pairs", read=read, report=report)
+        self.fits = FitCache(self.directory, read=read, report=report, pairs=self.pairs)
 
-    def run(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_iter=None,
-            progress=None):
-        from .grid import GridResult
+    def sweep(self) -> int:
+        """Remove stale temporary files of both caches; returns how many."""
+        return self.fits.sweep() + self.pairs.sweep()
 
-        report = default_progress if progress is None else progress
-        L, M = len(Zx), len(Zy)
-        a = [None] * L if a is None else list(a)
-        b = [None] * M if b is None else list(b)
-        xk, yk = [content_key(Z) for Z in Zx], [content_key(Z) for Z in Zy]
-        ak = [None if w is None else content_key(w) for w in a]
-        bk = [None if w is None else content_key(w) for w in b]
-        plans = [[None] * M for _ in range(L)]
-        missing = {}  # key -> the pairs (l, m) it solves (identical layers share one solve)
-        for l in range(L):
-            for m in range(M):
-                key = cache.key(xk[l], yk[m], ak[l], bk[m], max_iter)
-                if key not in missing:
-                    plans[l][m] = cache.load(key, (Zx[l].shape[1], Zy[m].shape[1]))
-                if plans[l][m] is None:
-                    missing.setdefault(key, []).append((l, m))
-        n_missing = sum(len(pairs) for pairs in missing.values())
-        cache.hits += L * M - n_missing
-        cache.misses += n_missing
-        done = L * M - n_missing
-
-        def count(n_more):  # progress on the calling thread
-            if report is not None:
-                report(done + n_more, L * M)
-
-        def solved(key, plan):
-            nonlocal done
-            for l, m in missing[key]:
-                plans[l][m] = plan
-            done += len(missing[key])
-            count(0)
-
-        count(0)
-        if inner is None:
-            _solve_on_threads(cache, Zx, Zy, a, b, missing, solved, n_threads, max_iter)
-        else:
-            _solve_by_rows(inner, cache, Zx, Zy, a, b, missing, solved, count, n_threads,
-                           max_iter)
-        return GridResult(
-            costs=np.array([[p.cost for p in row] for row in plans], dtype=np.float64),
-            plans=plans if keep_plans else None,
-            statuses=np.array([[p.status for p in row] for row in plans]),
-            n_iter=np.array([[p.n_iter for p in row] for row in plans], dtype=np.int64),
-        )
-
-    return run
+    def __repr__(self):
+        return f"Memory({str(self.directory)!r})"
 
 
-def _solve_on_threads(cache, Zx, Zy, a, b, missing, solved, n_threads, max_iter):
-    """The missing pairs on a pool of ``n_threads`` threads, one local 1 x 1 grid each; every
-    pair is stored by its thread as soon as it is solved."""
-    from ._blas import single_threaded_blas
-    from .grid import default_threads, solve_pairs
-
-    if not missing:
-        return
-
-    def solve(key):
-        l, m = missing[key][0]
-        plan = solve_pairs([Zx[l]], [Zy[m]], n_threads=1, keep_plans=True, a=[a[l]], b=[b[m]],
-                           max_iter=max_iter).plans[0][0]
-        cache.store(key, plan)
-        return key, plan
-
-    workers = min(default_threads() if n_threads is None else n_threads, len(missing))
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="hotalign-pair")
-    # One BLAS limit around the whole pool, so the per-pair limits nested in it stay at one.
-    with single_threaded_blas():
-        try:
-            for future in as_completed([pool.submit(solve, key) for key in missing]):
-                solved(*future.result())
-        finally:  # Ctrl-C or an error: drop the queued pairs, let the running ones finish
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _solve_by_rows(inner, cache, Zx, Zy, a, b, missing, solved, count, n_threads, max_iter):
-    """The missing pairs through the backend ``inner``: one call per layer of Zx with missing
-    pairs (its layer is sent once per call), its pairs stored when the call returns."""
-    rows = {}
-    for key, ((l, m), *_) in missing.items():
-        rows.setdefault(l, []).append((m, key))
-    for l, cols in rows.items():
-        grid = inner([Zx[l]], [Zy[m] for m, _ in cols], n_threads=n_threads, keep_plans=True,
-                     a=[a[l]], b=[b[m] for m, _ in cols], max_iter=max_iter,
-                     progress=lambda k, _total: count(k))
-        for (_, key), plan in zip(cols, grid.plans[0]):
-            cache.store(key, plan)
-            solved(key, plan)
-
-
-def cached(estimator, cache: FitCache):
-    """A copy of ``estimator`` whose ``fit`` goes through ``cache``.
-
-    The copy is an instance of a subclass of the estimator's class (made for this cache), so it
-    is a real ``HOT``: ``fit`` returns ``self``, fitted from the cache when an entry exists, else
-    fitted and stored; clones made with ``type(est)(**est.get_params())`` (as
-    :func:`hotalign.evaluate` does to switch ``rotation``) share the cache. Pass it as
-    ``estimator=`` to :func:`hotalign.evaluate` to make an evaluation resumable.
-
-    Examples
-    --------
-    >>> import tempfile, hotalign
-    >>> from hotalign.cache import FitCache, cached
-    >>> X, Y, _ = hotalign.datasets.make_hierarchy(200, (8, 8), (8, 8), random_state=0)
-    >>> est = cached(hotalign.HOT(), FitCache(tempfile.mkdtemp()))
-    >>> a = hotalign.evaluate(X, Y, n_splits=2, estimator=est)
-    >>> b = hotalign.evaluate(X, Y, n_splits=2, estimator=est)  # both fits from the cache
-    >>> est.fit_cache.hits, a.mean() == b.mean()
-    (2, True)
-    """
-    base = getattr(type(estimator), "_cache_base", type(estimator))
-    _fit_validator(estimator, None, None)  # a supported estimator
-    cls = type(base.__name__, (base,), {
-        "__module__": base.__module__,
-        "__qualname__": base.__qualname__,
-        "__doc__": base.__doc__,
-        "_cache_base": base,
-        "fit_cache": cache,
-        "fit": _cached_fit,
-    })
-    return cls(**estimator.get_params())
-
-
-def _cached_fit(self, X, Y):
-    cache = self.fit_cache
-    base = self._cache_base
-    X, Y = list(X), list(Y)
-    key = cache.key(self, X, Y)
-    for name in base.FITTED_ATTRIBUTES:  # never keep a previous fit's state
-        self.__dict__.pop(name, None)
-    state = cache.load_state(key, _fit_validator(self, X, Y))
-    if state is not None:
-        cache.hits += 1
-        vars(self).update(state)
-        return self
-    cache.misses += 1
-    base.fit(self, X, Y)
-    cache.store(key, self)
-    return self
+def as_memory(memory):
+    """``memory`` as a :class:`Memory` (None stays None; a path becomes one)."""
+    if memory is None or isinstance(memory, Memory):
+        return memory
+    if isinstance(memory, (str, os.PathLike)):
+        return Memory(memory)
+    raise ValueError(f"memory must be None, a folder path or a hotalign.cache.Memory, got "
+                     f"{type(memory).__name__}")
 
 
 def _fit_validator(estimator, X, Y):
     """The check of a stored fit of ``estimator`` on ``X, Y``; TypeError for an estimator the
     fit cache does not support."""
-    from .estimator import HOT
-
-    if not isinstance(estimator, HOT):
+    if getattr(type(estimator), "FITTED_ATTRIBUTES", None) is None or not hasattr(
+            estimator, "rotation"):
         raise TypeError(f"the fit cache supports HOT estimators, got {type(estimator).__name__}")
     return lambda state: _check_hot_state(state, estimator, X, Y)
 
@@ -872,14 +806,36 @@ def _build_zscore(f):
     return z
 
 
+_PR_FIELDS = ("plan", "rotation", "objective", "n_rounds", "cost", "reconstruction_error",
+              "n_iter")
+
+
+def _build_pair_rotation(f):
+    from .results import PairRotation, TransportResult
+
+    _fields(f, _PR_FIELDS, "PairRotation")
+    plan = f["plan"]
+    if not isinstance(plan, TransportResult):
+        _fail("PairRotation.plan must be a TransportResult")
+    n = plan.shape[0]
+    return PairRotation(
+        plan=plan, rotation=_array(f["rotation"], "PairRotation.rotation", np.float64, (n, n)),
+        objective=_array(f["objective"], "PairRotation.objective", np.float64, (None,)),
+        n_rounds=_int(f["n_rounds"], "PairRotation.n_rounds", minimum=1),
+        cost=_real(f["cost"], "PairRotation.cost"),
+        reconstruction_error=_real(f["reconstruction_error"], "PairRotation.reconstruction_error"),
+        n_iter=_int(f["n_iter"], "PairRotation.n_iter"))
+
+
 def _registered():
     """The allow-list: tag -> (class, fields(obj), validating constructor(fields))."""
     from .costs import ZScore
-    from .results import TransportResult
+    from .results import PairRotation, TransportResult
 
     return {
         "TransportResult": (TransportResult, lambda obj: _TR_FIELDS, _build_transport_result),
         "ZScore": (ZScore, _zscore_fields, _build_zscore),
+        "PairRotation": (PairRotation, lambda obj: _PR_FIELDS, _build_pair_rotation),
     }
 
 
@@ -887,9 +843,9 @@ def _encode(obj, arrays, refer=None):
     """The JSON node of ``obj``; arrays are appended to ``arrays``. ``refer(obj)`` may name a
     pair entry to store instead of a registered object (a reference node)."""
     if refer is not None and not isinstance(obj, (np.ndarray, np.generic, list, tuple, dict)):
-        key = refer(obj)
-        if key is not None:
-            return {"t": "r", "k": key}
+        ref = refer(obj)
+        if ref is not None:
+            return {"t": "r", **ref}
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise TypeError("object array")
@@ -949,7 +905,7 @@ def _decode(node, arrays, resolve=None):
     if t == "r":
         if resolve is None:
             _fail("a reference to a layer-pair entry, but no pair cache")
-        plan = resolve(node.get("k"))  # validates the key and the entry
+        plan = resolve(node)  # validates the key and the entry
         if plan is None:
             _fail("a referenced layer-pair entry is missing or invalid")
         return plan

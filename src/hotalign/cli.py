@@ -190,28 +190,27 @@ def _size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-@contextlib.contextmanager
-def _cached_grids(args, cache_dir, progress):
-    """Route the layer-pair grid of every fit in this context through the pair cache
-    ``CACHE/pairs`` (read with ``--resume``), its missing pairs solved on ``--scheduler`` or the
-    local threads; yields the :class:`~hotalign.cache.PairCache` (None with ``--no-cache``:
-    then every pair is solved)."""
-    from . import distributed
-    from .cache import PairCache, pair_backend
-    from .grid import pair_backend as route_grids
-
-    scheduler = getattr(args, "scheduler", None)
+def _memory(args, cache_dir):
+    """The run's :class:`~hotalign.cache.Memory` in ``cache_dir`` (read with ``--resume``),
+    its stale temporary files swept; None with ``--no-cache``."""
     if cache_dir is None:
-        with distributed.grid_backend(scheduler, n_workers=args.threads, progress=progress):
-            yield None
-        return
-    pairs = PairCache(cache_dir / "pairs", read=args.resume, report=_cache_report(args))
-    pairs.sweep()
-    with distributed.grid_backend(scheduler, n_workers=args.threads) as client:
-        inner = None if client is None else (
-            lambda Zx, Zy, **kw: distributed.solve_pairs_dask(Zx, Zy, client, **kw))
-        with route_grids(pair_backend(pairs, inner, progress=progress)):
-            yield pairs
+        return None
+    from .cache import Memory
+
+    memory = Memory(cache_dir, read=args.resume, report=_cache_report(args))
+    memory.sweep()
+    return memory
+
+
+@contextlib.contextmanager
+def _grids(args, progress):
+    """Run every layer-pair grid of this context on ``--scheduler`` (or the local threads),
+    reporting ``progress``."""
+    from . import distributed
+
+    with distributed.grid_backend(getattr(args, "scheduler", None), n_workers=args.threads,
+                                  progress=progress):
+        yield
 
 
 def _say(args, *parts, **kw):
@@ -243,21 +242,6 @@ def _figures(out: Path, formats, *, P, C, x_names, y_names, layer_scores=None, e
             plotting.plot_unit_plan(unit_plan, x_name=pair_names[0], y_name=pair_names[1]),
             out / "unit_plan", formats)
     return written
-
-
-def _evaluation_summary(ev, x_names):
-    return {
-        m: {
-            "mean": ev.mean(m),
-            "std": ev.std(m),
-            "splits": ev.split_scores[m],
-            "layers": {name: {"mean": float(ev.layer_scores[m][:, l].mean()),
-                              "std": float(ev.layer_scores[m][:, l].std())}
-                       for l, name in enumerate(x_names)},
-            "n_units_left_out": ev.n_left_out[m].tolist(),
-        }
-        for m in ev.methods
-    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -338,11 +322,11 @@ def _demo(args) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def _estimator(args):
+def _estimator(args, memory=None):
     from .estimator import HOT
 
     return HOT(n_threads=args.threads, dtype=args.dtype,
-               max_layers_in_memory=getattr(args, "max_layers_in_memory", None))
+               max_layers_in_memory=getattr(args, "max_layers_in_memory", None), memory=memory)
 
 
 def _check_align_args(args):
@@ -367,7 +351,6 @@ def _load_pair(args):
 
 def _align(args) -> int:
     from .baselines import ALL_METHODS, METHODS
-    from .cache import FitCache, cached
     from .evaluation import evaluate
     from .io import write_json, write_plans
 
@@ -376,7 +359,10 @@ def _align(args) -> int:
     Xs, Ys = _load_pair(args)
     out = _out_dir(args.out, args)
     cache_dir = _cache_dir(args, out)
-    estimator = _estimator(args)
+    memory = _memory(args, cache_dir)
+    fits, pairs = (None, None) if memory is None else (memory.fits, memory.pairs)
+    estimator = _estimator(args, memory)
+    est = estimator
     _say(args, f"hotalign {__version__} align: {Xs.source} ({len(Xs)} layers) vs {Ys.source} "
                f"({len(Ys)} layers), {Xs.n_stimuli} stimuli, {args.splits} splits")
     X, Y = Xs.layers(), Ys.layers()  # HDF5 layers stay lazy (rows read on demand)
@@ -386,13 +372,7 @@ def _align(args) -> int:
     pair_bar = TqdmProgress("layer pairs", "pair", position=1, leave=False, disable=quiet)
     scheduler = args.scheduler
     try:
-        with _cached_grids(args, cache_dir, pair_bar) as pairs:
-            fits, est = None, estimator
-            if cache_dir is not None:  # unit plans stored once: as references to pair entries
-                fits = FitCache(cache_dir, read=args.resume, report=_cache_report(args),
-                                pairs=pairs)
-                fits.sweep()
-                est = cached(estimator, fits)
+        with _grids(args, pair_bar):
             ev = evaluate(X, Y, methods=ALL_METHODS if args.rotation else METHODS,
                           n_splits=args.splits, test_size=args.test_size,
                           random_state=args.seed, estimator=est, progress=split_bar)
@@ -420,45 +400,10 @@ def _align(args) -> int:
             "x_layers": args.x_layers, "y_layers": args.y_layers,
             "estimator": repr(estimator), "threads": args.threads, "scheduler": scheduler,
         },
-        "score_meaning": "held-out reconstruction: mean Pearson correlation of each unit of X "
-                         "with its reconstruction from Y (higher is better)",
-        "scores": _evaluation_summary(ev, Xs.names),
-        "distance": {
-            "meaning": "<C, P>, network-level HOT distance (lower = more alike)",
-            "all_rows": full.distance_,
-            "mean_over_splits": float(ev.distances.mean()),
-            "std_over_splits": float(ev.distances.std()),
-            "splits": ev.distances,
-        },
-        "C": {"meaning": "C[l][m]: soft-matching (unit transport) distance of X layer l and Y "
-                         "layer m (lower = more alike); rows X layers, columns Y layers",
-              "all_rows": full.layer_costs_, "mean_over_splits": ev.layer_costs.mean(axis=0)},
-        "P": {"meaning": "P[l][m]: share of X layer l matched to Y layer m (rows sum to 1/L, "
-                         "columns to 1/M)",
-              "all_rows": full.layer_plan_, "mean_over_splits": ev.layer_plans.mean(axis=0)},
-        "constant_units": {
-            "meaning": "units constant on all rows, excluded from transport and scores",
-            "X": {n: c.tolist() for n, c in zip(Xs.names, full.constant_units_["X"])},
-            "Y": {n: c.tolist() for n, c in zip(Ys.names, full.constant_units_["Y"])},
-            "count": full.n_constant_units_,
-        },
+        **ev.to_dict(Xs.names, Ys.names, full, full_r),
         "cache": _cache_summary(cache_dir, fits=fits, layer_pairs=pairs),
         "seconds": elapsed,
     }
-    if full_r is not None:
-        summary["rotation"] = {
-            "meaning": "HOT+R: C = J / 2 per layer pair after learning rotations (lower = more "
-                       "alike), P from that C; reconstruction_error = ||X R - Y W^T||_F^2 / n_l",
-            "distance": {"all_rows": full_r.distance_,
-                         "mean_over_splits": float(ev.rotation_distances.mean()),
-                         "splits": ev.rotation_distances},
-            "C": {"all_rows": full_r.layer_costs_,
-                  "mean_over_splits": ev.rotation_layer_costs.mean(axis=0)},
-            "P": {"all_rows": full_r.layer_plan_,
-                  "mean_over_splits": ev.rotation_layer_plans.mean(axis=0)},
-            "reconstruction_error": full_r.reconstruction_errors_,
-            "n_rounds": full_r.n_rounds_,
-        }
     write_json(out / "results.json", summary)
     write_plans(out / "plans.npz", full.unit_plans_, Xs.names, Ys.names)
     if full_r is not None:
@@ -520,9 +465,11 @@ def _trajectory(args) -> int:
     cache_dir = _cache_dir(args, out)
     quiet = True if args.quiet else None
     t0 = time.perf_counter()
+    memory = _memory(args, cache_dir)
+    pairs = None if memory is None else memory.pairs
     with TqdmProgress("layer pairs (all checkpoints)", "pair", disable=quiet) as bar, \
-            _cached_grids(args, cache_dir, bar) as pairs:
-        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype)
+            _grids(args, bar):
+        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype, memory=memory)
         model.fit([list(s) for s in A], [list(s) for s in B])
     elapsed = time.perf_counter() - t0
     D, G = model.checkpoint_costs_, model.checkpoint_plan_

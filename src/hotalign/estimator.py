@@ -6,9 +6,11 @@ import numpy as np
 
 from ._base import ParamsMixin
 from ._validation import check_int
-from .costs import ZScore, as_float_dtype, check_constant_policy
-from .grid import check_layers, default_threads, kept_units, solve_pairs, to_original_units
+from .cache import as_memory
+from .costs import as_float_dtype, check_constant_policy
+from .grid import check_layers, check_same_stimuli, solve_systems
 from .hierarchy import layer_plan, reconstruct, unit_correlations
+from .layers import standardize_system
 
 __all__ = ["HOT"]
 
@@ -52,6 +54,11 @@ class HOT(ParamsMixin):
         are also read layer by layer (:class:`hotalign.grid.RowSubset`), so with memory-mapped
         inputs only the layers the current pairs need are in memory. HOT+R holds all
         standardised layers.
+    memory : str, os.PathLike or hotalign.cache.Memory, optional
+        Keep results on disk (scikit-learn's ``memory=`` idiom): a fit whose entry exists is
+        loaded instead of recomputed, and otherwise every layer pair is stored as soon as it is
+        solved, so a killed fit resumes with only the missing pairs. Never changes a result;
+        clones share it. See :mod:`hotalign.cache`.
 
     Attributes
     ----------
@@ -107,7 +114,7 @@ class HOT(ParamsMixin):
     )
 
     def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
-                 n_threads=None, dtype="float64", max_layers_in_memory=None):
+                 n_threads=None, dtype="float64", max_layers_in_memory=None, memory=None):
         self.rotation = rotation
         self.max_rounds = max_rounds
         self.tol = tol
@@ -115,6 +122,7 @@ class HOT(ParamsMixin):
         self.n_threads = n_threads
         self.dtype = dtype
         self.max_layers_in_memory = max_layers_in_memory
+        self.memory = memory
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self):
@@ -144,72 +152,58 @@ class HOT(ParamsMixin):
         """
         policy, n_threads, dtype = self._check_params()
         X, Y = _check_systems(X, Y)
-        self.x_scalers_ = [ZScore().fit(A, f"X[{l}]") for l, A in enumerate(X)]
-        self.y_scalers_ = [ZScore().fit(A, f"Y[{m}]") for m, A in enumerate(Y)]
-        kept_x = kept_units(self.x_scalers_, policy, "X")
-        kept_y = kept_units(self.y_scalers_, policy, "Y")
+        memory = as_memory(self.memory)
+        if memory is not None:
+            key, restored = memory.fits.restore(self, X, Y)
+            if restored:
+                return self
         if self.rotation:
-            dtype = np.float64
-        widths_x = [A.shape[1] for A in X]
-        widths_y = [A.shape[1] for A in Y]
-        L, M = len(X), len(Y)
+            dtype = np.float64  # HOT+R works in float64
+        hold = self.rotation or self.max_layers_in_memory is None
+        Sx = standardize_system(X, "X", policy=policy, dtype=dtype, hold=hold)
+        Sy = standardize_system(Y, "Y", policy=policy, dtype=dtype, hold=hold)
+        grid = solve_systems(
+            Sx, Sy, n_threads=n_threads, rotation=self._rotation(),
+            max_layers_in_memory=None if self.rotation else self.max_layers_in_memory,
+            cache=None if memory is None else memory.pairs)
+        self._set_fitted(Sx, Sy, grid)
+        if memory is not None:
+            memory.fits.store(key, self)
+        return self
 
-        def standardized(scalers, layers, kept, index, name):
-            return [scalers[k].transform(layers[k], dtype, columns=kept[k], name=f"{name}[{k}]")
-                    for k in index]
+    def _rotation(self):
+        """The pair kind of this fit: None (plain) or HOT+R's options."""
+        if not self.rotation:
+            return None
+        from .engine import Rotation
 
-        budget = self.max_layers_in_memory
-        if not self.rotation and budget is not None and budget < L + M:
-            costs, plans = _blocked_grid(
-                lambda idx: standardized(self.x_scalers_, X, kept_x, idx, "X"),
-                lambda idx: standardized(self.y_scalers_, Y, kept_y, idx, "Y"),
-                L, M, budget, n_threads)
-        else:
-            Zx = standardized(self.x_scalers_, X, kept_x, range(L), "X")
-            Zy = standardized(self.y_scalers_, Y, kept_y, range(M), "Y")
-        if self.rotation:
-            from .rotation import fit_rotation_grid  # numba: imported only when used
+        return Rotation(max_rounds=int(self.max_rounds), tol=float(self.tol))
 
-            pairs = fit_rotation_grid(Zx, Zy, max_rounds=int(self.max_rounds),
-                                      tol=float(self.tol),
-                                      n_threads=default_threads() if n_threads is None
-                                      else n_threads)
-            plans = [[p.plan for p in row] for row in pairs]
-            costs = np.array([[p.cost for p in row] for row in pairs])
-            self.rotations_ = [[_embed_rotation(pairs[l][m].rotation, kept_x[l], widths_x[l])
+    def _set_fitted(self, Sx, Sy, grid):
+        """The fitted attributes from the standardised systems and the solved grid."""
+        self.x_scalers_, self.y_scalers_ = Sx.scalers, Sy.scalers
+        L, M = len(Sx), len(Sy)
+        if grid.rotations is not None:
+            pairs = grid.rotations
+            self.rotations_ = [[_embed_rotation(pairs[l][m].rotation, Sx.kept[l], Sx.widths[l])
                                 for m in range(M)] for l in range(L)]
             self.objective_traces_ = [[p.objective for p in row] for row in pairs]
             self.reconstruction_errors_ = np.array(
                 [[p.reconstruction_error for p in row] for row in pairs])
             self.n_rounds_ = np.array([[p.n_rounds for p in row] for row in pairs])
         else:
-            if budget is None or budget >= L + M:
-                grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=True)
-                plans, costs = grid.plans, grid.costs
             self.rotations_ = None
             self.objective_traces_ = None
             self.reconstruction_errors_ = None
             self.n_rounds_ = None
-
-        self.unit_plans_ = [
-            [
-                to_original_units(plans[l][m], kept_x[l], kept_y[m], widths_x[l], widths_y[m])
-                for m in range(M)
-            ]
-            for l in range(L)
-        ]
-        self.layer_costs_ = costs
-        self.layer_plan_ = layer_plan(costs)
+        self.unit_plans_ = grid.plans
+        self.layer_costs_ = grid.costs
+        self.layer_plan_ = layer_plan(grid.costs)
         self.distance_ = float(np.sum(self.layer_costs_ * self.layer_plan_))
-        self.constant_units_ = {
-            "X": [np.flatnonzero(s.constant_) for s in self.x_scalers_],
-            "Y": [np.flatnonzero(s.constant_) for s in self.y_scalers_],
-        }
+        self.constant_units_ = {"X": Sx.constant_units, "Y": Sy.constant_units}
         self.n_constant_units_ = int(
-            sum(c.size for c in self.constant_units_["X"] + self.constant_units_["Y"])
-        )
-        self.n_layers_x_, self.n_layers_y_ = len(X), len(Y)
-        return self
+            sum(c.size for c in self.constant_units_["X"] + self.constant_units_["Y"]))
+        self.n_layers_x_, self.n_layers_y_ = L, M
 
     # -- prediction and scoring ----------------------------------------------------------------
     def _check_fitted(self):
@@ -285,6 +279,29 @@ class HOT(ParamsMixin):
         X, Zy = self._held_out(X, Y)
         return self._scores(X, Zy, layer_weights, return_counts)
 
+    def layer_scores_by_weighting(self, X, Y, weightings, return_counts=False) -> dict:
+        """Per-layer reconstruction scores of several layer weightings on the same held-out
+        rows, standardised once (how :func:`hotalign.evaluate` scores HOT and its baselines).
+
+        Parameters
+        ----------
+        X, Y : list of array_like
+            Held-out rows of both systems.
+        weightings : dict of str -> ndarray, shape (L, M)
+            Layer weights per name (e.g. :func:`hotalign.baselines.layer_weights` of each
+            method); ``None`` for HOT's own ``L * layer_plan_``.
+        return_counts : bool
+            Also return the number of units left out per layer.
+
+        Returns
+        -------
+        dict of str -> ndarray, shape (L,)
+            The scores of each weighting (with ``return_counts``: ``(scores, n_left_out)``
+            pairs), as :meth:`layer_scores` gives them for one weighting.
+        """
+        X, Zy = self._held_out(X, Y)
+        return {name: self._scores(X, Zy, w, return_counts) for name, w in weightings.items()}
+
     def _held_out(self, X, Y):
         """Validated held-out X and standardised held-out Y, shared by every method's score."""
         self._check_fitted()
@@ -319,41 +336,12 @@ class HOT(ParamsMixin):
         return float(np.mean(self.layer_scores(X, Y)))
 
 
-def _blocked_grid(std_x, std_y, L, M, budget, n_threads):
-    """The layer-pair grid in blocks of at most ``budget`` standardised layers at a time.
-
-    ``std_x(indices)`` / ``std_y(indices)`` standardise the layers with those indices. X is
-    taken in blocks of ``budget // 2`` layers; for each, Y in blocks of the rest. Every pair is
-    solved by the same code on the same inputs as in one grid, so results are identical.
-    """
-    bx = max(1, min(L, budget // 2))
-    by = max(1, budget - bx)
-    costs = np.empty((L, M))
-    plans = [[None] * M for _ in range(L)]
-    for l0 in range(0, L, bx):
-        rows = range(l0, min(L, l0 + bx))
-        Zx = std_x(rows)
-        for m0 in range(0, M, by):
-            cols = range(m0, min(M, m0 + by))
-            grid = solve_pairs(Zx, std_y(cols), n_threads=n_threads, keep_plans=True)
-            for i, l in enumerate(rows):
-                for j, m in enumerate(cols):
-                    costs[l, m] = grid.costs[i, j]
-                    plans[l][m] = grid.plans[i][j]
-        del Zx
-    return costs, plans
-
-
 def _check_systems(X, Y):
     # NaN/inf are found by the C++ statistics pass of fit (training rows) and, for held-out
     # rows, by layer_scores / the standardisation of predict.
     X = check_layers(X, "X", min_rows=3, check_finite=False)
     Y = check_layers(Y, "Y", min_rows=3, check_finite=False)
-    if X[0].shape[0] != Y[0].shape[0]:
-        raise ValueError(
-            f"X and Y must hold the same stimuli: X has {X[0].shape[0]} rows (T), Y has "
-            f"{Y[0].shape[0]}"
-        )
+    check_same_stimuli(X, Y, "rows (T)")
     return X, Y
 
 

@@ -8,23 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_int
-from .baselines import ALL_METHODS, METHODS, ROTATION_METHODS, layer_weights
+from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
 from .grid import RowSubset
 
 __all__ = ["Evaluation", "evaluate"]
-
-_LABELS = {
-    "hot": "HOT",
-    "perm_p": "Perm-P",
-    "single_best": "Single-Best OT",
-    "pairwise_best": "Pairwise-Best OT",
-    "hot_r": "HOT+R",
-    "perm_p_r": "Perm-P+R",
-    "single_best_r": "Single-Best OT+R",
-    "pairwise_best_r": "Pairwise-Best OT+R",
-}
-
 
 @dataclass(eq=False)
 class Evaluation:
@@ -71,34 +59,88 @@ class Evaluation:
         """Standard deviation over the splits (ddof=0)."""
         return float(np.std(self.split_scores[method]))
 
-    def to_dict(self) -> dict:
-        """Plain Python types only (JSON-serialisable)."""
+    def to_dict(self, x_names=None, y_names=None, full=None, full_rotation=None) -> dict:
+        """The results of the run as plain Python types: the one schema of ``results.json``.
+
+        Parameters
+        ----------
+        x_names, y_names : list of str, optional
+            Layer names (default ``layer_0``, ``layer_1``, ...).
+        full, full_rotation : HOT, optional
+            Fits on all rows (plain and HOT+R), whose C, P, distance and constant units are
+            reported beside the means over splits (``"all_rows"``), as ``hotalign align`` does.
+
+        Returns
+        -------
+        dict
+            ``evaluation`` (the arguments), ``score_meaning``, ``scores`` (per method: mean, std,
+            splits, per-layer mean and std, units left out), ``distance``, ``C``, ``P`` (each with
+            its meaning), ``constant_units`` (with ``full``) and ``rotation`` (HOT+R methods).
+        """
+        L, M = self.layer_plans.shape[1:]
+        x_names = [f"layer_{l}" for l in range(L)] if x_names is None else list(x_names)
+        y_names = [f"layer_{m}" for m in range(M)] if y_names is None else list(y_names)
+
+        def with_full(record, value):
+            return record if full is None else {**record, "all_rows": value}
+
         out = {
-            "params": self.params,
+            "evaluation": self.params,
+            "score_meaning": "held-out reconstruction: mean Pearson correlation of each unit of "
+                             "X with its reconstruction from Y (higher is better)",
             "scores": {
-                m: {
-                    "mean": self.mean(m),
-                    "std": self.std(m),
+                m: {"mean": self.mean(m), "std": self.std(m),
                     "splits": self.split_scores[m].tolist(),
-                    "layers_mean": self.layer_scores[m].mean(axis=0).tolist(),
-                }
+                    "layers": {name: {"mean": float(self.layer_scores[m][:, l].mean()),
+                                      "std": float(self.layer_scores[m][:, l].std())}
+                               for l, name in enumerate(x_names)},
+                    "n_units_left_out": self.n_left_out[m].tolist()}
                 for m in self.methods
             },
-            "distance": {"mean": float(self.distances.mean()), "splits": self.distances.tolist()},
-            "layer_plan_mean": self.layer_plans.mean(axis=0).tolist(),
-            "layer_costs_mean": self.layer_costs.mean(axis=0).tolist(),
-            "n_left_out": {m: self.n_left_out[m].tolist() for m in self.methods},
+            "distance": with_full({
+                "meaning": "<C, P>, network-level HOT distance (lower = more alike)",
+                "mean_over_splits": float(self.distances.mean()),
+                "std_over_splits": float(self.distances.std()),
+                "splits": self.distances.tolist()}, None if full is None else full.distance_),
+            "C": with_full({
+                "meaning": "C[l][m]: soft-matching (unit transport) distance of X layer l and Y "
+                           "layer m (lower = more alike); rows X layers, columns Y layers",
+                "mean_over_splits": self.layer_costs.mean(axis=0).tolist()},
+                None if full is None else full.layer_costs_.tolist()),
+            "P": with_full({
+                "meaning": "P[l][m]: share of X layer l matched to Y layer m (rows sum to 1/L, "
+                           "columns to 1/M)",
+                "mean_over_splits": self.layer_plans.mean(axis=0).tolist()},
+                None if full is None else full.layer_plan_.tolist()),
         }
-        if self.rotation_layer_plans is not None:
-            out["rotation"] = {
-                "distance": {"mean": float(self.rotation_distances.mean()),
-                             "splits": self.rotation_distances.tolist()},
-                "layer_plan_mean": self.rotation_layer_plans.mean(axis=0).tolist(),
-                "layer_costs_mean": self.rotation_layer_costs.mean(axis=0).tolist(),
+        if full is not None:
+            out["constant_units"] = {
+                "meaning": "units constant on all rows, excluded from transport and scores",
+                "X": {n: c.tolist() for n, c in zip(x_names, full.constant_units_["X"])},
+                "Y": {n: c.tolist() for n, c in zip(y_names, full.constant_units_["Y"])},
+                "count": full.n_constant_units_,
             }
+        if self.rotation_layer_plans is not None:
+            rot = full_rotation
+            out["rotation"] = {
+                "meaning": "HOT+R: C = J / 2 per layer pair after learning rotations (lower = "
+                           "more alike), P from that C; reconstruction_error = "
+                           "||X R - Y W^T||_F^2 / n_l",
+                "distance": {"mean_over_splits": float(self.rotation_distances.mean()),
+                             "splits": self.rotation_distances.tolist(),
+                             **({} if rot is None else {"all_rows": rot.distance_})},
+                "C": {"mean_over_splits": self.rotation_layer_costs.mean(axis=0).tolist(),
+                      **({} if rot is None else {"all_rows": rot.layer_costs_.tolist()})},
+                "P": {"mean_over_splits": self.rotation_layer_plans.mean(axis=0).tolist(),
+                      **({} if rot is None else {"all_rows": rot.layer_plan_.tolist()})},
+            }
+            if rot is not None:
+                out["rotation"]["reconstruction_error"] = rot.reconstruction_errors_.tolist()
+                out["rotation"]["n_rounds"] = rot.n_rounds_.tolist()
         return out
 
     def to_json(self, **kwargs) -> str:
+        """:meth:`to_dict` (no layer names, no fits on all rows) as JSON."""
         return json.dumps(self.to_dict(), **kwargs)
 
     def table(self) -> str:
@@ -109,7 +151,7 @@ class Evaluation:
             "|---|---|",
         ]
         for m in self.methods:
-            lines.append(f"| {_LABELS.get(m, m)} | {self.mean(m):.4f} ± {self.std(m):.4f} |")
+            lines.append(f"| {LABELS.get(m, m)} | {self.mean(m):.4f} ± {self.std(m):.4f} |")
         return "\n".join(lines)
 
     def __str__(self):
@@ -213,15 +255,16 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         X_test = [A[test] for A in X]
         Y_test = [B[test] for B in Y]
         perm_seed = rng.integers(2**63)
-        held_out = {rot: model._held_out(X_test, Y_test) for rot, model in models.items()}
-        for m in methods:
-            rot = m in ROTATION_METHODS
-            model = models[rot]
-            w = layer_weights(m, model.layer_plan_, model.layer_costs_, random_state=perm_seed)
-            scores, counts = model._scores(*held_out[rot], w, return_counts=True)
-            layer_scores[m][s] = scores
-            left_out[m][s] = counts
-            split_scores[m][s] = scores.mean()
+        for rot, model in models.items():
+            weightings = {m: layer_weights(m, model.layer_plan_, model.layer_costs_,
+                                           random_state=perm_seed)
+                          for m in methods if (m in ROTATION_METHODS) == rot}
+            scored = model.layer_scores_by_weighting(X_test, Y_test, weightings,
+                                                     return_counts=True)
+            for m, (scores, counts) in scored.items():
+                layer_scores[m][s] = scores
+                left_out[m][s] = counts
+                split_scores[m][s] = scores.mean()
         if progress is not None:
             progress(s + 1, n_splits)
     params = {

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .baselines import LABELS
+
 __all__ = [
     "FORMATS",
     "plot_checkpoint_coupling",
@@ -22,9 +24,6 @@ __all__ = [
 ]
 
 FORMATS = ("png", "svg", "pdf")
-_LABELS = {"hot": "HOT", "perm_p": "Perm-P", "single_best": "Single-Best OT",
-           "pairwise_best": "Pairwise-Best OT"}
-_LABELS |= {f"{k}_r": f"{v}+R" for k, v in _LABELS.items()}
 
 
 def available() -> bool:
@@ -111,7 +110,7 @@ def plot_layer_scores(layer_scores, x_names=None, *, errors=None,
     for k, m in enumerate(methods):
         yerr = None if errors is None else np.asarray(errors[m])
         ax.bar(x + (k - (len(methods) - 1) / 2) * width, np.asarray(layer_scores[m]), width,
-               yerr=yerr, capsize=2, label=_LABELS.get(m, m))
+               yerr=yerr, capsize=2, label=LABELS.get(m, m))
     ax.set_xticks(x, labels=list(x_names) if x_names is not None else x,
                   rotation=45 if L > 6 else 0, ha="right" if L > 6 else "center")
     ax.set_xlabel("X layer")

@@ -18,7 +18,7 @@ from ._validation import (
     check_equal_mass,
     check_int,
 )
-from .results import TransportResult
+from .results import MaxIterError, TransportResult
 
 __all__ = [
     "MaxIterError",
@@ -29,17 +29,6 @@ __all__ = [
 ]
 
 _METHODS = {"auto": 0, "network_simplex": 1, "assignment": 2}
-
-
-class MaxIterError(RuntimeError):
-    """The iteration limit was reached before optimality.
-
-    The feasible but possibly suboptimal result is kept as ``.result`` (``status="max_iter"``).
-    """
-
-    def __init__(self, message: str, result: TransportResult):
-        super().__init__(message)
-        self.result = result
 
 
 def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_start=None):

@@ -388,13 +388,13 @@ void standardize(const Real* X, std::int64_t T, std::int64_t n, std::int64_t row
                                 std::to_string(q % static_cast<std::size_t>(n)));
 }
 
-/// cost = clamp(1 - Zx^T Zy, 0, 2) for standardized layers Zx (T x n) and Zy (T x m), both
-/// row-major contiguous in the working dtype; out is n x m row-major. One BLAS gemm writing into
-/// `out` plus an in-place epilogue (or the built-in blocked kernel if gemm.fn is null). Z is
-/// trusted (no NaN scan). Throws for T < 1, n/m < 1, null pointers, n or m > INT_MAX with BLAS.
+/// product = Zx^T Zy (n x m row-major) for standardized layers Zx (T x n) and Zy (T x m), both
+/// row-major contiguous in the working dtype: the correlations of every pair of units. One BLAS
+/// gemm writing into `out` (or the built-in blocked kernel if gemm.fn is null). Throws for
+/// T < 1, n/m < 1, null pointers, n or m > INT_MAX with BLAS.
 template <class Real>
-void correlation_cost_standardized(const Real* Zx, std::int64_t T, std::int64_t n, const Real* Zy,
-                                   std::int64_t m, Real* out, const Gemm<Real>& gemm = {}) {
+void cross_product_standardized(const Real* Zx, std::int64_t T, std::int64_t n, const Real* Zy,
+                                std::int64_t m, Real* out, const Gemm<Real>& gemm = {}) {
     const char* f = "correlation_cost_standardized";
     detail::check_dims(f, "T", T, 1, "n", n, Zx, "Zx", n, "n");
     detail::check_dims(f, "T", T, 1, "m", m, Zy, "Zy", m, "m");
@@ -416,12 +416,28 @@ void correlation_cost_standardized(const Real* Zx, std::int64_t T, std::int64_t 
     } else {
         detail::gemm_tn_fallback<Real>(n, m, T, Zx, n, Zy, m, out, m);
     }
-    const std::int64_t nm = n * m;
-    for (std::int64_t k = 0; k < nm; ++k) {
-        Real v = Real(1) - out[k];
+}
+
+/// The correlation distance of `count` correlations g: clamp(1 - g, 0, 2), from `product` into
+/// `cost` (the same array for in place). The one epilogue of every cost tile.
+template <class Real>
+void correlation_distance(const Real* product, std::int64_t count, Real* cost) {
+    for (std::int64_t k = 0; k < count; ++k) {
+        Real v = Real(1) - product[k];
         v = v < Real(0) ? Real(0) : v;
-        out[k] = v > Real(2) ? Real(2) : v;
+        cost[k] = v > Real(2) ? Real(2) : v;
     }
+}
+
+/// cost = clamp(1 - Zx^T Zy, 0, 2) for standardized layers Zx (T x n) and Zy (T x m), both
+/// row-major contiguous in the working dtype; out is n x m row-major. One BLAS gemm writing into
+/// `out` plus an in-place epilogue (or the built-in blocked kernel if gemm.fn is null). Z is
+/// trusted (no NaN scan). Throws for T < 1, n/m < 1, null pointers, n or m > INT_MAX with BLAS.
+template <class Real>
+void correlation_cost_standardized(const Real* Zx, std::int64_t T, std::int64_t n, const Real* Zy,
+                                   std::int64_t m, Real* out, const Gemm<Real>& gemm = {}) {
+    cross_product_standardized(Zx, T, n, Zy, m, out, gemm);
+    correlation_distance(out, n * m, out);
 }
 
 /// Options of correlation_cost.
