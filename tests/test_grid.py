@@ -274,6 +274,24 @@ def test_grid_reports_the_solver_that_ran(rng):
     assert hotalign.solve_transport(rng.random((5, 5)), np.full(5, 0.2)).method == "assignment"
 
 
+def test_grid_progress_reported_when_the_grid_ends_before_the_first_poll(systems, monkeypatch):
+    """The main thread polls the worker; a grid already finished at the first poll (a small
+    one on a fast machine) must still report its final count."""
+    import threading
+
+    real_start = threading.Thread.start
+
+    def start_and_finish(self):
+        real_start(self)
+        self.join()  # the worker is done before the engine polls it
+
+    monkeypatch.setattr(threading.Thread, "start", start_and_finish)
+    X, Y = systems
+    seen = []
+    hotalign.solve_grid(X, Y, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 6) for k in range(1, 7)]
+
+
 def test_solve_grid_raises_max_iter_error():
     from hotalign import MaxIterError
 

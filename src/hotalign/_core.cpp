@@ -122,19 +122,30 @@ py::tuple column_stats_typed(const py::array& X) {
         py::gil_scoped_release release;
         st = hotalign::column_stats(data, X.shape(0), X.shape(1), ld);
     }
+    if (st.prescale.empty()) st.prescale.assign(st.mean.size(), 1.0);
     return py::make_tuple(to_numpy(std::move(st.mean)), to_numpy(std::move(st.inv_norm)),
-                          to_numpy(std::move(st.constant)), st.rows);
+                          to_numpy(std::move(st.constant)), st.rows,
+                          to_numpy(std::move(st.prescale)));
 }
 
 template <class Real, class Out>
 py::array standardize_typed(const py::array& X, const f64_array& mean, const f64_array& inv_norm,
-                            std::int64_t rows, int threads) {
+                            std::int64_t rows, int threads,
+                            const std::optional<f64_array>& prescale) {
     const std::int64_t ld = row_stride(X, "X");
     const std::int64_t T = X.shape(0), n = X.shape(1);
     hotalign::ColumnStats st;
     st.rows = rows;
     st.mean.assign(mean.data(), mean.data() + mean.size());
     st.inv_norm.assign(inv_norm.data(), inv_norm.data() + inv_norm.size());
+    if (prescale) {
+        const double* p = prescale->data();
+        const std::size_t k = static_cast<std::size_t>(prescale->size());
+        // All ones: leave it empty so standardize takes the plain loop (bit-identical).
+        bool ones = true;
+        for (std::size_t q = 0; q < k; ++q) ones = ones && p[q] == 1.0;
+        if (!ones || k != st.mean.size()) st.prescale.assign(p, p + k);
+    }
     py::array_t<Out> out({static_cast<py::ssize_t>(T), static_cast<py::ssize_t>(n)});
     const Real* data = static_cast<const Real*>(X.data());
     Out* dst = out.mutable_data();
@@ -365,20 +376,30 @@ PYBIND11_MODULE(_core, mod) {
         [](const py::array& X) {
             return is_float32(X) ? column_stats_typed<float>(X) : column_stats_typed<double>(X);
         },
-        py::arg("X"), "(mean, inv_norm, constant_indices, rows) of the columns of X.");
+        py::arg("X"),
+        "(mean, inv_norm, constant_indices, rows, prescale) of the columns of X; mean and "
+        "inv_norm are in units of X * prescale (1 except for columns of extreme magnitude).");
 
     mod.def(
         "standardize",
         [](const py::array& X, const f64_array& mean, const f64_array& inv_norm,
-           std::int64_t rows, bool out_float32, int threads) {
+           std::int64_t rows, bool out_float32, int threads,
+           const std::optional<f64_array>& prescale) {
             if (is_float32(X))
-                return out_float32 ? standardize_typed<float, float>(X, mean, inv_norm, rows, threads)
-                                   : standardize_typed<float, double>(X, mean, inv_norm, rows, threads);
-            return out_float32 ? standardize_typed<double, float>(X, mean, inv_norm, rows, threads)
-                               : standardize_typed<double, double>(X, mean, inv_norm, rows, threads);
+                return out_float32
+                           ? standardize_typed<float, float>(X, mean, inv_norm, rows, threads,
+                                                             prescale)
+                           : standardize_typed<float, double>(X, mean, inv_norm, rows, threads,
+                                                              prescale);
+            return out_float32
+                       ? standardize_typed<double, float>(X, mean, inv_norm, rows, threads,
+                                                          prescale)
+                       : standardize_typed<double, double>(X, mean, inv_norm, rows, threads,
+                                                           prescale);
         },
         py::arg("X"), py::arg("mean"), py::arg("inv_norm"), py::arg("rows"),
         py::arg("out_float32"), py::arg("threads") = 1,
+        py::arg("prescale").none(true) = py::none(),
         "Standardize X (float32/float64, rows contiguous) with statistics of `rows` training "
         "rows; the result is float32 or float64 (computed in double, rounded once).");
 

@@ -32,12 +32,13 @@ def linear_sum_assignment(
 ) -> tuple[_I64, _I64, _F64, _F64, float, int, int]:
     """(row_ind, col_ind, u, v, cost, status, n_iter)."""
 
-def column_stats(X: npt.NDArray[Any]) -> tuple[_F64, _F64, _I64, int]:
-    """(mean (n,), inv_norm (n,), constant column indices, rows) of a (T, n) float array."""
+def column_stats(X: npt.NDArray[Any]) -> tuple[_F64, _F64, _I64, int, _F64]:
+    """(mean (n,), inv_norm (n,), constant column indices, rows, prescale (n,)) of a (T, n)
+    float array; mean and inv_norm are in units of X * prescale."""
 
 def standardize(
     X: npt.NDArray[Any], mean: _F64, inv_norm: _F64, rows: int, out_float32: bool,
-    threads: int = 1,
+    threads: int = 1, prescale: _F64 | None = None,
 ) -> npt.NDArray[Any]:
     """(T', n) standardised copy, float32 or float64."""
 

@@ -74,4 +74,4 @@ def layer_weights(method, P, C, random_state=None) -> np.ndarray:
         return _one_hot(np.argmax(P, axis=1), M)
     if method == "pairwise_best":
         return _one_hot(np.argmin(C, axis=1), M)
-    raise ValueError(f"methods: unknown method {method!r}; choose from {list(ALL_METHODS)}")
+    raise ValueError(f"method: unknown method {method!r}; choose from {list(ALL_METHODS)}")

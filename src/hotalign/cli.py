@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -124,13 +126,38 @@ def _formats(value):
     return out
 
 
+def _writable_dir(d: Path, option: str, root: Path, subdirs=()) -> Path:
+    """Create folder ``d`` (and ``subdirs`` inside it) and check that files can be written in
+    it, before any work starts. A path below a file, a read-only location, or ``d`` or a
+    subfolder that is a file is a UsageError naming ``option root`` and the path."""
+    label = f"{option} {root}"
+    for x in (d, *(d / s for s in subdirs)):
+        if x.exists() and not x.is_dir():
+            where = "" if x == root else f" {x}"
+            raise UsageError(f"{label}:{where} exists and is not a directory")
+    for parent in d.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{label}: {parent} is a file, not a folder")
+            break
+    try:
+        for x in (d, *(d / s for s in subdirs)):
+            x.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".hotalign-write-test-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"{label}: cannot write there ({reason})") from None
+    return d
+
+
 def _out_dir(path, args=None) -> Path:
-    """Create the output folder; with ``args`` (a run that caches), also lock it for the run so
-    that a second run on the same folder stops at once (see :func:`hotalign.cache.locked`)."""
+    """Create the output folder, checked as by :func:`_writable_dir`; with ``args`` (a run
+    that caches), also lock it for the run so that a second run on the same folder stops at
+    once (see :func:`hotalign.cache.locked`)."""
     out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    _writable_dir(out, "--out", out)
     if args is not None:
         from .cache import locked
 
@@ -163,12 +190,10 @@ def _cache_dir(args, out: Path):
         if args.cache_dir is not None:
             raise UsageError("--cache-dir names a cache: it cannot be combined with --no-cache")
         return None
-    if args.cache_dir is None:
-        return out / "cache"
+    if args.cache_dir is None:  # OUT/cache: a file there is reported against --out
+        return _writable_dir(out / "cache", "--out", out, ("pairs",))
     cache_dir = Path(args.cache_dir)
-    if cache_dir.exists() and not cache_dir.is_dir():
-        raise UsageError(f"--cache-dir {cache_dir}: exists and is not a directory")
-    return cache_dir
+    return _writable_dir(cache_dir, "--cache-dir", cache_dir, ("pairs",))
 
 
 def _say_cache_size(args, cache_dir):
@@ -205,11 +230,15 @@ def _memory(args, cache_dir):
 @contextlib.contextmanager
 def _grids(args, progress):
     """Run every layer-pair grid of this context on ``--scheduler`` (or the local threads),
-    reporting ``progress``."""
+    reporting ``progress``. A malformed or unreachable scheduler is a UsageError naming it."""
     from . import distributed
 
-    with distributed.grid_backend(getattr(args, "scheduler", None), n_workers=args.threads,
-                                  progress=progress):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(distributed.grid_backend(
+                getattr(args, "scheduler", None), n_workers=args.threads, progress=progress))
+        except (ValueError, distributed.SchedulerUnreachable) as exc:
+            raise UsageError(f"--scheduler: {exc}") from None
         yield
 
 
@@ -257,6 +286,7 @@ def _demo(args) -> int:
     from .transport import solve_transport
 
     formats = _formats(args.figure_format)
+    out = None if args.out is None else _out_dir(args.out)
     x_widths = (args.units,) * args.x_layers
     y_widths = (args.units * 3 // 2,) * args.y_layers
     X, Y, truth = make_hierarchy(args.stimuli, x_widths, y_widths, random_state=args.seed)
@@ -300,8 +330,7 @@ def _demo(args) -> int:
     for k, row in enumerate(P * len(X)):
         print(f"  X[{k}] " + " ".join(f"{v:5.2f}" for v in row))
 
-    if args.out is not None:
-        out = _out_dir(args.out)
+    if out is not None:
         x_names = [f"X[{k}]" for k in range(len(X))]
         y_names = [f"Y[{k}]" for k in range(len(Y))]
         hot = HOT().fit(X, Y)  # plans of the chosen pair, fitted on all rows
@@ -357,6 +386,11 @@ def _align(args) -> int:
     _check_align_args(args)
     formats = _formats(args.figure_format)
     Xs, Ys = _load_pair(args)
+    if args.unit_pair is not None:
+        l, m = args.unit_pair
+        if not (0 <= l < len(Xs) and 0 <= m < len(Ys)):
+            raise UsageError(f"--unit-pair {l},{m}: out of range ({len(Xs)} x {len(Ys)} "
+                             "layers)")
     out = _out_dir(args.out, args)
     cache_dir = _cache_dir(args, out)
     memory = _memory(args, cache_dir)
@@ -410,8 +444,6 @@ def _align(args) -> int:
         write_plans(out / "plans_rotation.npz", full_r.unit_plans_, Xs.names, Ys.names)
     l = 0 if args.unit_pair is None else args.unit_pair[0]
     m = int(full.layer_plan_[l].argmax()) if args.unit_pair is None else args.unit_pair[1]
-    if not (0 <= l < len(Xs) and 0 <= m < len(Ys)):
-        raise UsageError(f"--unit-pair {l},{m}: out of range ({len(Xs)} x {len(Ys)} layers)")
     written = _figures(
         out, formats, P=full.layer_plan_, C=full.layer_costs_, x_names=Xs.names,
         y_names=Ys.names,

@@ -27,8 +27,8 @@ from .engine import solve_pairs as _solve_pairs
 from .engine import use_backend
 from .results import GridResult
 
-__all__ = ["DaskBackend", "connect", "connected", "grid_backend", "solve_grid",
-           "solve_pairs_dask"]
+__all__ = ["DaskBackend", "SchedulerUnreachable", "connect", "connected", "grid_backend",
+           "solve_grid", "solve_pairs_dask"]
 
 
 def _solve_one(zx, zy, a, b, keep_plans, max_iter, rotation):
@@ -88,11 +88,24 @@ def solve_pairs_dask(Zx, Zy, client, *, keep_plans=True, a=None, b=None, max_ite
                         max_iter=max_iter, progress=progress, n_threads=n_threads)
 
 
-def connect(scheduler="local", n_workers=None):
+#: Seconds to wait for a scheduler at an address before giving up.
+CONNECT_TIMEOUT = 5.0
+
+
+class SchedulerUnreachable(ConnectionError):
+    """No Dask scheduler answered at the address given (the message names it)."""
+
+
+def connect(scheduler="local", n_workers=None, *, timeout=CONNECT_TIMEOUT):
     """A ``(client, cluster)`` for ``scheduler``: ``"local"`` starts a
     ``dask.distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes
     (default: the CPUs available), anything else is a scheduler address. ``cluster`` is None
-    for an address; close both when done (or use :func:`connected`)."""
+    for an address; close both when done (or use :func:`connected`).
+
+    A malformed address raises ValueError; a scheduler that does not answer within
+    ``timeout`` seconds (or answers with something other than Dask's protocol) raises
+    :class:`SchedulerUnreachable`. Both name the address.
+    """
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - optional dependency
@@ -103,7 +116,17 @@ def connect(scheduler="local", n_workers=None):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address="127.0.0.1:0", host="127.0.0.1")
         return Client(cluster), cluster
-    return Client(scheduler), None
+    if not isinstance(scheduler, str):
+        raise ValueError(f"scheduler must be 'local' or an address string such as "
+                         f"'tcp://host:8786', got {type(scheduler).__name__}")
+    try:
+        return Client(scheduler, timeout=timeout), None
+    except ValueError as exc:  # malformed address: dask says why
+        raise ValueError(f"scheduler address {scheduler!r} is malformed: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - timeouts, refusals, a non-Dask peer
+        raise SchedulerUnreachable(
+            f"no Dask scheduler answered at {scheduler!r} within {timeout:g} s "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
 
 
 @contextlib.contextmanager

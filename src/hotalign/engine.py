@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _core
 from ._blas import gemm_pointers, single_threaded_blas
-from ._validation import resolve_threads
+from ._validation import check_int, resolve_threads
 from .results import GridResult, PairCost, raise_for_status, result_from_core
 
 __all__ = ["LocalBackend", "Rotation", "fit_rotation_grid", "solve_pairs", "use_backend"]
@@ -135,6 +135,7 @@ def solve_pairs(Zx, Zy, pairs=None, on_pair=None, backend=None, *, n_threads=Non
         ``rotations[l][m]`` (:class:`~hotalign.rotation.PairRotation`).
     """
     L, M = len(Zx), len(Zy)
+    max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
     todo = _pair_list(pairs, L, M)
     if rotation is not None and (a is not None or b is not None):
         raise ValueError("HOT+R pairs use uniform marginals: a and b must be None")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import ParamsMixin
-from ._validation import check_int
+from ._validation import as_array, check_bool, check_float, check_int, check_n_threads
 from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import check_layers, check_same_stimuli, solve_systems
@@ -127,11 +127,10 @@ class HOT(ParamsMixin):
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self):
         policy = check_constant_policy(self.constant_units)
-        n_threads = check_int(self.n_threads, "n_threads", minimum=1, allow_none=True)
+        n_threads = check_n_threads(self.n_threads)
         dtype = as_float_dtype(self.dtype)
-        if not isinstance(self.rotation, (bool, np.bool_)):
-            raise ValueError(f"rotation must be a bool, got {self.rotation!r}")
-        check_int(self.max_rounds, "max_rounds", minimum=1)
+        check_bool(self.rotation, "rotation")
+        check_int(self.max_rounds, "max_rounds", minimum=1, maximum=2**62)
         check_tol(self.tol)
         check_int(self.max_layers_in_memory, "max_layers_in_memory", minimum=2, allow_none=True)
         return policy, n_threads, dtype
@@ -247,12 +246,20 @@ class HOT(ParamsMixin):
         return self._reconstruct(self._standardize_y(Y), layer_weights)
 
     def _reconstruct(self, Zy, layer_weights):
-        weights = self.n_layers_x_ * self.layer_plan_ if layer_weights is None else layer_weights
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != self.layer_plan_.shape:
-            raise ValueError(
-                f"layer_weights must have shape {self.layer_plan_.shape}, got {weights.shape}"
-            )
+        if layer_weights is None:
+            weights = self.n_layers_x_ * self.layer_plan_
+        else:
+            weights = as_array(layer_weights, "layer_weights")
+            if weights.dtype.kind not in "biuf":
+                raise ValueError(f"layer_weights must be a real numeric array, got dtype "
+                                 f"{weights.dtype}")
+            weights = weights.astype(np.float64)
+            if weights.shape != self.layer_plan_.shape:
+                raise ValueError(
+                    f"layer_weights must have shape {self.layer_plan_.shape}, got {weights.shape}"
+                )
+            if not np.isfinite(weights).all():
+                raise ValueError("layer_weights contains NaN or infinity")
         return reconstruct(Zy, self.unit_plans_, weights, rotations=self.rotations_)
 
     def layer_scores(self, X, Y, layer_weights=None, return_counts=False):
@@ -276,6 +283,7 @@ class HOT(ParamsMixin):
         n_left_out : ndarray of int, shape (L,)
             Only if ``return_counts``.
         """
+        check_bool(return_counts, "return_counts")
         X, Zy = self._held_out(X, Y)
         return self._scores(X, Zy, layer_weights, return_counts)
 
@@ -347,12 +355,7 @@ def _check_systems(X, Y):
 
 def check_tol(tol, name="tol"):
     """Validate a nonnegative finite tolerance."""
-    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating,
-                                                                 np.integer)):
-        raise ValueError(f"{name} must be a nonnegative number, got {tol!r}")
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {tol!r}")
-    return float(tol)
+    return check_float(tol, name, low=0.0)
 
 
 def _embed_rotation(R, kept, n):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_int
+from ._validation import (check_callable, check_choice, check_float, check_int, check_names,
+                          check_random_state)
 from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
 from .grid import RowSubset
@@ -53,11 +55,11 @@ class Evaluation:
 
     def mean(self, method="hot") -> float:
         """Mean held-out score of a method over the splits."""
-        return float(np.mean(self.split_scores[method]))
+        return float(np.mean(self.split_scores[check_choice(method, "method", self.methods)]))
 
     def std(self, method="hot") -> float:
         """Standard deviation over the splits (ddof=0)."""
-        return float(np.std(self.split_scores[method]))
+        return float(np.std(self.split_scores[check_choice(method, "method", self.methods)]))
 
     def to_dict(self, x_names=None, y_names=None, full=None, full_rotation=None) -> dict:
         """The results of the run as plain Python types: the one schema of ``results.json``.
@@ -171,16 +173,17 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     ----------
     X, Y : list of array_like, shapes (T, n_l) and (T, n_m)
         The two systems (same stimuli, same row order).
-    methods : sequence of str
-        Any of ``"hot"``, ``"perm_p"``, ``"single_best"``, ``"pairwise_best"`` and their "+R"
-        versions ``"hot_r"``, ``"perm_p_r"``, ``"single_best_r"``, ``"pairwise_best_r"``. When a
+    methods : list of str
+        A list of method names (not a single string), any of ``"hot"``, ``"perm_p"``,
+        ``"single_best"``, ``"pairwise_best"`` and their "+R" versions
+        ``"hot_r"``, ``"perm_p_r"``, ``"single_best_r"``, ``"pairwise_best_r"``. When a
         "+R" method is asked for, each split also fits one ``HOT(rotation=True)`` (the
         estimator's parameters otherwise kept); plain methods use the plain fit.
     n_splits : int
         Number of random splits (1 <= n_splits <= T).
     test_size : float
         Held-out fraction, in (0, 1); both parts need at least 3 rows.
-    random_state : int
+    random_state : int >= 0, numpy.random.Generator or None
         Seeds the splits and Perm-P's permutations.
     estimator : HOT, optional
         Estimator to fit (default ``HOT()``); its parameters are kept, except ``rotation``,
@@ -192,21 +195,18 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     -------
     Evaluation
     """
-    methods = tuple(methods)
-    if not methods:
-        raise ValueError("methods must name at least one method")
-    for m in methods:
-        if m not in ALL_METHODS:
-            raise ValueError(f"methods: unknown method {m!r}; choose from {list(ALL_METHODS)}")
+    methods = check_names(methods, "methods", ALL_METHODS, "method")
+    random_state = check_random_state(random_state)
+    progress = check_callable(progress, "progress")
+    if estimator is not None and not isinstance(estimator, HOT):
+        raise ValueError(f"estimator must be a hotalign.HOT instance (or None for HOT()), got "
+                         f"{type(estimator).__name__}")
     X, Y = _check_systems(X, Y)
     T = X[0].shape[0]
     n_splits = check_int(n_splits, "n_splits", minimum=1)
     if n_splits > T:
         raise ValueError(f"n_splits must be at most the number of rows T={T}, got {n_splits}")
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)):
-        raise ValueError(f"test_size must be a float in (0, 1), got {test_size!r}")
-    if not 0.0 < float(test_size) < 1.0:
-        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    check_float(test_size, "test_size", low=0.0, high=1.0, open_low=True, open_high=True)
     n_test = int(round(float(test_size) * T))
     if n_test < 3 or T - n_test < 3:
         raise ValueError(
@@ -271,7 +271,10 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         "methods": list(methods),
         "n_splits": n_splits,
         "test_size": float(test_size),
-        "random_state": random_state,
+        # JSON-serialisable: an integer seed as int, a Generator (etc.) by its repr.
+        "random_state": (random_state if random_state is None
+                         else int(random_state) if isinstance(random_state, numbers.Integral)
+                         else repr(random_state)),
         "estimator": repr(estimator),
         "n_stimuli": T,
         "x_widths": [A.shape[1] for A in X],

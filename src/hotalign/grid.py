@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_choice, check_int, resolve_threads
+from ._validation import (as_sequence, check_bool, check_callable, check_choice, check_int,
+                          check_n_threads, resolve_threads)
 from .costs import as_float_dtype, as_layer
 from .engine import current_progress, solve_pairs, use_backend
 from .layers import (
@@ -104,11 +105,7 @@ def check_layers(layers, name: str, *, min_rows: int = 2,
     """
     if isinstance(layers, np.ndarray) and layers.ndim == 2:
         raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
-    try:
-        layers = list(layers)
-    except TypeError:
-        raise ValueError(
-            f"{name} must be a list of 2-D arrays, got {type(layers).__name__}") from None
+    layers = as_sequence(layers, name, "a list of layers (2-D arrays, one per layer)")
     if not layers:
         raise ValueError(f"{name} is empty: it needs at least one layer")
     out = [_check_lazy(A, f"{name}[{k}]", min_rows) if isinstance(A, LazyLayer)
@@ -176,8 +173,10 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
     Y = check_layers(Y, "Y", check_finite=False)
     check_same_stimuli(X, Y)
     dtype = as_float_dtype(dtype)
-    n_threads = check_int(n_threads, "n_threads", minimum=1, allow_none=True)
-    max_iter = check_int(max_iter, "max_iter", minimum=1, allow_none=True)
+    n_threads = check_n_threads(n_threads)
+    max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
+    keep_plans = check_bool(keep_plans, "keep_plans")
+    progress = check_callable(progress, "progress")
     policy = check_choice(constant_units, "constant_units", ("exclude", "cost_one", "raise"))
     a = layer_marginals(a, X, "a")
     b = layer_marginals(b, Y, "b")

@@ -60,6 +60,7 @@ import fnmatch
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import struct
@@ -69,6 +70,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import as_array, as_sequence, describe
 from .grid import LazyLayer
 
 __all__ = [
@@ -171,7 +173,16 @@ def select_layers(names, spec, source="input") -> list[int]:
     """
     if spec is None:
         return list(range(len(names)))
-    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    if isinstance(spec, str):
+        items = [s.strip() for s in spec.split(",")]
+    else:
+        items = as_sequence(spec, "layers", "a selection string such as 'block*,2:8' or a list "
+                                            "of layer names and indices", numbers_ok=True)
+        bad = [s for s in items if not isinstance(s, (str, int, np.integer))
+               or isinstance(s, (bool, np.bool_))]
+        if bad:
+            raise InputError(f"{source}: layers: {describe(bad[0])} is not a layer name or "
+                             "index")
     items = [s for s in items if s != ""]
     if not items:
         raise InputError(f"{source}: --layers selects no layer")
@@ -252,21 +263,23 @@ def _to_numpy(value, where):
         if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # NumPy has no bfloat16
             value = value.float()
         value = value.numpy()
-    arr = np.asarray(value)
-    return arr
+    try:
+        return as_array(value, where)
+    except (TypeError, ValueError) as exc:  # masked, ragged: an InputError like any bad input
+        raise InputError(str(exc)) from None
 
 
 def _from_arrays(arrays: dict, name: str, sort: bool) -> System:
     ids = arrays.pop(STIMULUS_KEY, None)
     if ids is not None:
-        ids = _check_ids(_to_numpy(ids, name), name)
+        ids = _check_ids(_to_numpy(ids, f"{name}: {STIMULUS_KEY}"), name)
     keys = sorted(arrays, key=natural_key) if sort else list(arrays)
     if not keys:
         raise InputError(f"{name}: no layers")
     mats = {}
     h = hashlib.sha256()
     for k in keys:
-        arr = _as_2d(_to_numpy(arrays[k], name), name, k)
+        arr = _as_2d(_to_numpy(arrays[k], f"{name}: layer {k!r}"), name, k)
         mats[k] = arr
         h.update(f"{k}|{arr.dtype.str}|{arr.shape}|".encode())
         h.update(np.ascontiguousarray(arr).data)
@@ -633,6 +646,11 @@ _ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2"
               "I64": "<i8", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
 
 
+def _is_count(x) -> bool:
+    """A JSON integer >= 0 (not a bool, not a float such as 10.0 or 10.5)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
 def _load_safetensors(path: Path) -> System:
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -658,17 +676,21 @@ def _load_safetensors(path: Path) -> System:
     entries = {}
     for key, spec in header.items():
         try:
-            dt, shape, (start, stop) = spec["dtype"], tuple(spec["shape"]), spec["data_offsets"]
+            dt, shape, (start, stop) = spec["dtype"], spec["shape"], spec["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise InputError(f"{path}: corrupt safetensors header entry {key!r}") from None
-        if dt not in _ST_DTYPES and dt != "BF16":
-            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt} "
+        if not isinstance(dt, str) or (dt not in _ST_DTYPES and dt != "BF16"):
+            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt!r:.40} "
                              f"(supported: {', '.join(_ST_DTYPES)}, BF16)")
-        dtype = np.dtype("<u2" if dt == "BF16" else _ST_DTYPES[dt])
-        if not (isinstance(shape, tuple) and all(isinstance(d, int) and d >= 0 for d in shape)
-                and isinstance(start, int) and isinstance(stop, int)):
-            raise InputError(f"{path}: corrupt safetensors header entry {key!r}")
-        if stop - start != int(np.prod(shape)) * dtype.itemsize or start < 0:
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} shape "
+                             f"{shape!r:.60} is not a list of nonnegative integers")
+        if not (_is_count(start) and _is_count(stop)):
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} data_offsets "
+                             f"{spec['data_offsets']!r:.60} are not nonnegative integers")
+        shape = tuple(shape)
+        dtype = np.dtype("<u2" if dt == "BF16" else _ST_DTYPES[dt])  # BF16: decoded on read
+        if stop - start != math.prod(shape) * dtype.itemsize:
             raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} offsets do not "
                              "match its shape")
         if base + stop > size:

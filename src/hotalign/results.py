@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validation import describe
+
 __all__ = ["GridResult", "MaxIterError", "PairCost", "PairRotation", "TransportResult"]
 
 
@@ -58,7 +60,13 @@ class TransportResult:
         return int(self.weights.shape[0])
 
     def to_dense(self, dtype=np.float64) -> np.ndarray:
-        """Return the plan as a dense ``(n, m)`` array."""
+        """Return the plan as a dense ``(n, m)`` array of ``dtype`` (a real float dtype)."""
+        try:
+            ok = np.dtype(dtype).kind == "f"
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"dtype must be a floating-point dtype, got {describe(dtype)}")
         P = np.zeros(self.shape, dtype=dtype)
         P[self.rows, self.cols] = self.weights
         return P

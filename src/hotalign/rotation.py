@@ -62,6 +62,8 @@ from numba.core.extending import intrinsic
 
 from . import _core
 from ._blas import gemm_pointers
+from ._validation import check_float, check_int
+from .costs import as_layer
 from .results import PairRotation, TransportResult
 
 __all__ = ["PairRotation", "align_pair", "layer_basis"]
@@ -334,7 +336,8 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
     max_rounds : int
         At most this many rounds (>= 1).
     tol : float
-        Stop when the relative decrease of J over a round is below ``tol`` (>= 0).
+        Stop when the relative decrease of J over a round is below ``tol`` (any number but NaN;
+        a negative ``tol`` never stops early).
     basis : tuple of ndarray, optional
         ``layer_basis(X)``, to reuse across the pairs of one layer.
     warm_start : bool
@@ -355,8 +358,13 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
     >>> bool(res.objective[-1] < 1e-10)
     True
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    X = np.ascontiguousarray(as_layer(X, "X", check_finite=False), dtype=np.float64)
+    Y = np.ascontiguousarray(as_layer(Y, "Y", check_finite=False), dtype=np.float64)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X and Y must have the same rows (stimuli): {X.shape[0]} != "
+                         f"{Y.shape[0]}")
+    max_rounds = check_int(max_rounds, "max_rounds", minimum=1, maximum=2**62)
+    tol = check_float(tol, "tol", finite=False)  # tol < 0 (even -inf): never stop early
     if basis is None:
         basis = layer_basis(X)
     address = _core.C_API["hotalign_solve_transport_ex_f64"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import ParamsMixin
-from ._validation import check_int
+from ._validation import as_sequence, check_n_threads
 from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import check_layers, solve_systems
@@ -100,7 +100,7 @@ class TrajectoryHOT(ParamsMixin):
         self
         """
         policy = check_constant_policy(self.constant_units)
-        n_threads = check_int(self.n_threads, "n_threads", minimum=1, allow_none=True)
+        n_threads = check_n_threads(self.n_threads)
         dtype = as_float_dtype(self.dtype)
         A = _check_trajectory(A, "A")
         B = _check_trajectory(B, "B")
@@ -143,11 +143,7 @@ class TrajectoryHOT(ParamsMixin):
 def _check_trajectory(traj, name):
     if isinstance(traj, np.ndarray):
         raise ValueError(f"{name} must be a list of checkpoints (lists of layers), got an array")
-    try:
-        traj = list(traj)
-    except TypeError:
-        raise ValueError(f"{name} must be a list of checkpoints, got "
-                         f"{type(traj).__name__}") from None
+    traj = as_sequence(traj, name, "a list of checkpoints (lists of layers)")
     if not traj:
         raise ValueError(f"{name} is empty: a trajectory needs at least one checkpoint")
     out = [check_layers(ckpt, f"{name}[{k}]") for k, ckpt in enumerate(traj)]

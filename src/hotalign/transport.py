@@ -94,7 +94,7 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
     b = as_marginal(b, m, "b")
     check_equal_mass(a, b, n, m)
     check_choice(method, "method", _METHODS)
-    max_iter = check_int(max_iter, "max_iter", minimum=1, allow_none=True)
+    max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
     u0 = v0 = None
     if warm_start is not None:
         try:
