@@ -465,7 +465,8 @@ def test_score_wrong_number_of_units(small):
 def test_score_different_row_counts(small):
     X, Y = small
     hot = HOT().fit(X, Y)
-    with pytest.raises(ValueError, match="X and Y must hold the same held-out stimuli"):
+    with pytest.raises(ValueError,
+                       match="X and Y must hold the same stimuli: X has 20 held-out rows"):
         hot.score([A[:20] for A in X], [B[:21] for B in Y])
 
 
@@ -556,7 +557,8 @@ def test_bad_memory_budget(bad):
 
 
 def test_row_subset_reads_rows_on_demand():
-    from hotalign.grid import RowSubset, check_layers
+    from hotalign._validation import check_layers
+    from hotalign.grid import RowSubset
 
     A = np.arange(20.0).reshape(10, 2)
     view = RowSubset(A, [1, 3, 5])

@@ -297,7 +297,7 @@ def test_write_json_nan_is_null(tmp_path):
 
 
 def test_hdf5_layers_stay_lazy_and_read_only_requested_rows(tmp_path):
-    from hotalign.grid import check_layers
+    from hotalign._validation import check_layers
     from hotalign.io import H5Layer
 
     rng = np.random.default_rng(0)

@@ -107,7 +107,8 @@ def test_row_mismatch_between_trajectories(rng):
 
 
 def test_row_mismatch_inside_trajectory(rng):
-    with pytest.raises(ValueError, match=r"A\[1\] has 31 rows"):
+    with pytest.raises(ValueError,
+                       match=r"A\[0\] and A\[1\] must hold the same stimuli: .*A\[1\] has 31"):
         TrajectoryHOT().fit([_ckpt(rng), _ckpt(rng, T=31)], [_ckpt(rng)])
 
 

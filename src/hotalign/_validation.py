@@ -15,6 +15,13 @@ import numpy as np
 #: Relative tolerance on the difference of the total masses of two marginals.
 MASS_RTOL = 1e-9
 
+#: dtype kinds accepted as data (layers, costs, marginals, weights): bool, int, uint, float.
+REAL_KINDS = "biuf"
+
+#: Rows (stimuli) a system needs to be fitted: correlations over 3 rows are the fewest that
+#: are not all +-1 (HOT, solve_grid and TrajectoryHOT all use this rule).
+MIN_FIT_ROWS = 3
+
 #: Largest thread count accepted (the C++ core counts threads in a C ``int``; it never starts
 #: more threads than it has tasks).
 MAX_THREADS = 2**31 - 1
@@ -245,3 +252,83 @@ def resolve_threads(n_threads, name: str = "n_threads") -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
         return max(1, os.cpu_count() or 1)
+
+
+def check_real_kind(arr, name: str):
+    """``arr`` if its dtype is real numeric (:data:`REAL_KINDS`), else ValueError naming it."""
+    if arr.dtype.kind not in REAL_KINDS:
+        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def _check_layer_shape(shape, name, min_rows):
+    if len(shape) != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array (stimuli x units), got {len(shape)}-D shape {shape}")
+    if shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows (stimuli), got {shape[0]}")
+    if shape[1] < 1:
+        raise ValueError(f"{name} has no units (shape {shape})")
+
+
+def as_layer(X, name: str = "X", *, min_rows: int = 2, check_finite: bool = True) -> np.ndarray:
+    """Validate one layer: a finite 2-D real array with at least ``min_rows`` rows and 1 unit.
+
+    With ``check_finite=False`` the NaN/inf scan is left to the C++ kernels, which detect it in
+    the pass they make anyway. Masked arrays and ragged nested lists are refused (naming
+    ``name``).
+    """
+    arr = check_real_kind(as_array(X, name), name)
+    _check_layer_shape(tuple(arr.shape), name, min_rows)
+    if check_finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def check_lazy_layer(A, name, min_rows):
+    """Shape and dtype checks of a lazy layer handle (``shape``, ``dtype``), without reading
+    its data."""
+    base = getattr(A, "base", None)
+    shape = tuple(getattr(base, "shape", A.shape)) if getattr(base, "ndim", 2) != 2 else \
+        tuple(A.shape)
+    _check_layer_shape(shape, name, min_rows)
+    check_real_kind(A, name)
+    return A
+
+
+def check_layers(layers, name: str, *, min_rows: int = MIN_FIT_ROWS,
+                 check_finite: bool = True) -> list:
+    """Validate a system: a non-empty list of 2-D real layers with the same number of rows.
+
+    ``check_finite=False`` leaves the NaN/inf scan to the C++ statistics or standardisation
+    pass that follows (it reports the layer by name), so the data is not read twice. Lazy
+    layer handles (:class:`hotalign.grid.LazyLayer`: row subsets, HDF5 datasets) are checked by
+    shape and dtype only and stay unread.
+    """
+    from .grid import LazyLayer
+
+    if isinstance(layers, np.ndarray) and layers.ndim == 2:
+        raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
+    layers = as_sequence(layers, name, "a list of layers (2-D arrays, one per layer)")
+    if not layers:
+        raise ValueError(f"{name} is empty: it needs at least one layer")
+    out = [check_lazy_layer(A, f"{name}[{k}]", min_rows) if isinstance(A, LazyLayer)
+           else as_layer(A, f"{name}[{k}]", min_rows=min_rows, check_finite=check_finite)
+           for k, A in enumerate(layers)]
+    T = out[0].shape[0]
+    for k, A in enumerate(out):
+        if A.shape[0] != T:
+            raise ValueError(
+                f"{name}[{k}] has {A.shape[0]} rows but {name}[0] has {T}: every layer must "
+                "hold the same stimuli"
+            )
+    return out
+
+
+def check_same_stimuli(n_x: int, n_y: int, x_name: str = "X", y_name: str = "Y",
+                       what: str = "rows (T)"):
+    """The one "same stimuli" rule: two systems (or checkpoints, or held-out parts) must have
+    the same number of rows; ValueError naming both otherwise."""
+    if n_x != n_y:
+        raise ValueError(f"{x_name} and {y_name} must hold the same stimuli: {x_name} has "
+                         f"{n_x} {what}, {y_name} has {n_y}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from ._blas import blas_threads, gemm_pointers
-from ._validation import as_array, check_choice, describe
+from ._validation import as_array, as_layer, check_choice, describe
 
 __all__ = ["CONSTANT_UNIT_POLICIES", "ZScore", "correlation_cost", "zscore"]
 
@@ -37,29 +37,6 @@ def as_float_dtype(dtype, name: str = "dtype"):
     if key not in _DTYPES:
         raise ValueError(f"{name} must be float32 or float64, got {describe(dtype)}")
     return _DTYPES[key]
-
-
-def as_layer(X, name: str = "X", *, min_rows: int = 2, check_finite: bool = True) -> np.ndarray:
-    """Validate one layer: a finite 2-D real array with at least ``min_rows`` rows and 1 unit.
-
-    With ``check_finite=False`` the NaN/inf scan is left to the C++ kernels, which detect it in
-    the pass they make anyway. Masked arrays and ragged nested lists are refused (naming
-    ``name``).
-    """
-    arr = as_array(X, name)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D array (stimuli x units), got {arr.ndim}-D shape {arr.shape}"
-        )
-    if arr.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows (stimuli), got {arr.shape[0]}")
-    if arr.shape[1] < 1:
-        raise ValueError(f"{name} has no units (shape {arr.shape})")
-    if check_finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr
 
 
 class ZScore:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import ParamsMixin
-from ._validation import as_array, check_bool, check_float, check_int, check_n_threads
+from ._validation import (
+    as_array,
+    check_bool,
+    check_float,
+    check_int,
+    check_layers,
+    check_n_threads,
+    check_same_stimuli,
+)
 from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
-from .grid import check_layers, check_same_stimuli, solve_systems
+from .grid import solve_systems
 from .hierarchy import layer_plan, reconstruct, unit_correlations
 from .layers import standardize_system
 
@@ -372,8 +380,7 @@ class HOT(ParamsMixin):
         if len(X) != self.n_layers_x_:
             raise ValueError(f"X must have {self.n_layers_x_} layers as in fit, got {len(X)}")
         Y = check_layers(Y, "Y", min_rows=1, check_finite=False)  # standardize() checks
-        if X[0].shape[0] != Y[0].shape[0]:
-            raise ValueError("X and Y must hold the same held-out stimuli (row counts differ)")
+        check_same_stimuli(X[0].shape[0], Y[0].shape[0], what="held-out rows")
         return X, self._standardize_y(Y)
 
     def _scores(self, X, Zy, layer_weights=None, return_counts=False):
@@ -404,7 +411,7 @@ def _check_systems(X, Y):
     # rows, by layer_scores / the standardisation of predict.
     X = check_layers(X, "X", min_rows=3, check_finite=False)
     Y = check_layers(Y, "Y", min_rows=3, check_finite=False)
-    check_same_stimuli(X, Y, "rows (T)")
+    check_same_stimuli(X[0].shape[0], Y[0].shape[0])
     return X, Y
 
 

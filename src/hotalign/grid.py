@@ -18,9 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import (as_sequence, check_bool, check_callable, check_choice, check_int,
-                          check_n_threads, resolve_threads)
-from .costs import as_float_dtype, as_layer
+from ._validation import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_layers,
+    check_n_threads,
+    check_same_stimuli,
+    resolve_threads,
+)
+from .costs import as_float_dtype
 from .engine import current_progress, solve_pairs, use_backend
 from .layers import (
     kept_units,
@@ -80,47 +88,6 @@ class RowSubset(LazyLayer):
         return A if dtype is None else A.astype(dtype, copy=False)
 
 
-def _check_lazy(A, name, min_rows):
-    """Shape and dtype checks of a LazyLayer, without reading its data."""
-    if len(A.shape) != 2 or getattr(getattr(A, "base", None), "ndim", 2) != 2:
-        raise ValueError(f"{name} must be a 2-D array (stimuli x units), got shape "
-                         f"{getattr(getattr(A, 'base', A), 'shape', A.shape)}")
-    if A.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {A.dtype}")
-    if A.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows (stimuli), got {A.shape[0]}")
-    if A.shape[1] < 1:
-        raise ValueError(f"{name} has no units (shape {A.shape})")
-    return A
-
-
-def check_layers(layers, name: str, *, min_rows: int = 2,
-                 check_finite: bool = True) -> list[np.ndarray]:
-    """Validate a system: a non-empty list of 2-D finite arrays with the same number of rows.
-
-    ``check_finite=False`` leaves the NaN/inf scan to the C++ statistics or standardisation
-    pass that follows (it reports the layer by name), so the data is not read twice.
-    :class:`LazyLayer` layers (row subsets, HDF5 datasets) are checked by shape and dtype only
-    and stay unread.
-    """
-    if isinstance(layers, np.ndarray) and layers.ndim == 2:
-        raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
-    layers = as_sequence(layers, name, "a list of layers (2-D arrays, one per layer)")
-    if not layers:
-        raise ValueError(f"{name} is empty: it needs at least one layer")
-    out = [_check_lazy(A, f"{name}[{k}]", min_rows) if isinstance(A, LazyLayer)
-           else as_layer(A, f"{name}[{k}]", min_rows=min_rows, check_finite=check_finite)
-           for k, A in enumerate(layers)]
-    T = out[0].shape[0]
-    for k, A in enumerate(out):
-        if A.shape[0] != T:
-            raise ValueError(
-                f"{name}[{k}] has {A.shape[0]} rows but {name}[0] has {T}: every layer must "
-                "hold the same stimuli"
-            )
-    return out
-
-
 def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_plans=True,
                constant_units="exclude", max_iter=None, progress=None):
     """Correlation-distance transport between every layer of X and every layer of Y.
@@ -171,7 +138,7 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
     """
     X = check_layers(X, "X", check_finite=False)  # the statistics pass finds NaN/inf
     Y = check_layers(Y, "Y", check_finite=False)
-    check_same_stimuli(X, Y)
+    _same_stimuli(X, Y)
     dtype = as_float_dtype(dtype)
     n_threads = check_n_threads(n_threads)
     max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
@@ -186,13 +153,8 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
                          progress=progress)
 
 
-def check_same_stimuli(X, Y, what="rows"):
-    """Both systems hold the same T stimuli (the same number of rows)."""
-    if X[0].shape[0] != Y[0].shape[0]:
-        raise ValueError(
-            f"X and Y must hold the same stimuli: X has {X[0].shape[0]} {what}, Y has "
-            f"{Y[0].shape[0]}"
-        )
+def _same_stimuli(X, Y, what="rows"):
+    check_same_stimuli(X[0].shape[0], Y[0].shape[0], "X", "Y", what)
 
 
 def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_iter=None,

@@ -62,8 +62,7 @@ from numba.core.extending import intrinsic
 
 from . import _core
 from ._blas import gemm_pointers
-from ._validation import check_float, check_int
-from .costs import as_layer
+from ._validation import as_layer, check_float, check_int
 from .results import PairRotation, TransportResult
 
 __all__ = ["PairRotation", "align_pair", "layer_basis"]

@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import ParamsMixin
-from ._validation import as_sequence, check_n_threads
+from ._validation import as_sequence, check_layers, check_n_threads, check_same_stimuli
 from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
-from .grid import check_layers, solve_systems
+from .grid import solve_systems
 from .layers import StandardizedSystem, standardize_system
 from .hierarchy import layer_plan
 from .transport import solve_transport
@@ -104,11 +104,7 @@ class TrajectoryHOT(ParamsMixin):
         dtype = as_float_dtype(self.dtype)
         A = _check_trajectory(A, "A")
         B = _check_trajectory(B, "B")
-        if A[0][0].shape[0] != B[0][0].shape[0]:
-            raise ValueError(
-                f"A and B must hold the same stimuli: A has {A[0][0].shape[0]} rows (T), B has "
-                f"{B[0][0].shape[0]}"
-            )
+        check_same_stimuli(A[0][0].shape[0], B[0][0].shape[0], "A", "B")
         K, L = len(A), len(A[0])
         Kp, M = len(B), len(B[0])
         Sx = StandardizedSystem.concat(
@@ -152,7 +148,5 @@ def _check_trajectory(traj, name):
         if len(ckpt) != L:
             raise ValueError(f"{name}[{k}] has {len(ckpt)} layers but {name}[0] has {L}: every "
                              "checkpoint of a trajectory must have the same layers")
-        if ckpt[0].shape[0] != T:
-            raise ValueError(f"{name}[{k}] has {ckpt[0].shape[0]} rows but {name}[0] has {T}: "
-                             "every checkpoint must hold the same stimuli")
+        check_same_stimuli(T, ckpt[0].shape[0], f"{name}[0]", f"{name}[{k}]")
     return out
