@@ -70,7 +70,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import as_array, as_sequence, describe
+from ._validation import REAL_KINDS, as_array, as_sequence, describe
 from .grid import LazyLayer
 
 __all__ = [
@@ -89,7 +89,7 @@ __all__ = [
 STIMULUS_KEY = "stimulus_ids"
 ORDER_KEY = "layer_order"
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
-_LAYER_KINDS = "iuf"  # integer and float layers; bool, complex, object, strings are refused
+_LAYER_KINDS = REAL_KINDS  # the API's rule: bool, int, float; complex, object, strings refused
 
 
 class InputError(ValueError):
