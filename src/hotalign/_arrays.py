@@ -115,7 +115,7 @@ class Boundary:
         if self.kind == "torch":
             import torch
 
-            out = torch.from_numpy(np.ascontiguousarray(arr))
+            out = torch.from_numpy(np.asarray(arr, order="C"))
             return out.to(device=self.ref.device, dtype=dtype or torch.float64)
         import jax
         import jax.numpy as jnp
