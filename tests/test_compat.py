@@ -122,11 +122,15 @@ def test_num_iter_max_and_max_iter_together_are_refused(rng):
         hotalign.emd(a, b, M, numItermax=5, max_iter=5)
 
 
-@pytest.mark.parametrize("value", [0, 1.5, "many"])
-def test_num_iter_max_validated(rng, value):
+@pytest.mark.parametrize(
+    "keyword, value",
+    [("numItermax", 0), ("numItermax", 1.5), ("numItermax", "many"), ("numThreads", 0),
+     ("numThreads", "all"), ("numThreads", 1.0), ("center_dual", None)],
+)
+def test_pot_keywords_validated(rng, keyword, value):
     M, a, b = _problem(rng)
-    with pytest.raises(ValueError, match="numItermax"):
-        hotalign.emd(a, b, M, numItermax=value)
+    with pytest.raises(ValueError, match=keyword):
+        hotalign.emd(a, b, M, **{keyword: value})
 
 
 def test_log_has_pot_keys_and_meanings(rng):
@@ -160,13 +164,6 @@ def test_num_threads_accepted(rng, threads):
     np.testing.assert_array_equal(hotalign.emd(a, b, M, numThreads=threads),
                                   hotalign.emd(a, b, M))
     assert hotalign.emd2(a, b, M, numThreads=threads) == hotalign.emd2(a, b, M)
-
-
-@pytest.mark.parametrize("threads", [0, "all", 1.0])
-def test_num_threads_validated(rng, threads):
-    M, a, b = _problem(rng)
-    with pytest.raises(ValueError, match="numThreads"):
-        hotalign.emd(a, b, M, numThreads=threads)
 
 
 def test_mass_mismatch_is_value_and_assertion_error(rng):
