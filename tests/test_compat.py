@@ -346,3 +346,14 @@ def test_jax_in_jax_out(rng):
     assert isinstance(cost, jax.Array) and cost.shape == ()
     expected = hotalign.emd2(np.asarray(aj), np.asarray(bj), np.asarray(Mj))
     assert float(cost) == pytest.approx(expected, rel=1e-6)
+
+
+def test_center_dual_with_costs_near_the_float64_limit(rng):
+    M = rng.uniform(-1, 1, (20, 30)) * np.finfo(np.float64).max
+    a, b = random_marginal(rng, 20), random_marginal(rng, 30)
+    cost, log = hotalign.emd2(a, b, M, log=True)
+    assert np.all(np.isfinite(log["u"])) and np.all(np.isfinite(log["v"]))
+    scale = np.finfo(np.float64).max
+    assert a @ (log["u"] / scale) == pytest.approx(b @ (log["v"] / scale), abs=1e-14)
+    assert a @ (log["u"] / scale) + b @ (log["v"] / scale) == pytest.approx(cost / scale,
+                                                                             rel=1e-12)

@@ -145,7 +145,8 @@ class Boundary:
         if not torch.is_grad_enabled():
             return out
         for x, grad in gradients:
-            if family(x) == "torch" and x.requires_grad:
+            # (an empty marginal means uniform: it has no gradient)
+            if family(x) == "torch" and x.requires_grad and tuple(x.shape) == grad.shape:
                 g = torch.from_numpy(np.ascontiguousarray(grad)).to(device=x.device,
                                                                     dtype=x.dtype)
                 # (x - x.detach()) is exactly zero, so the value is unchanged; d/dx is g.

@@ -370,7 +370,9 @@ def _solve_pot(M, a, b, limit, max_iter, center_dual, warm, *, method):
         n, m = res.shape
         wa = np.full(n, 1.0 / n) if a is None else a
         wb = np.full(m, 1.0 / m) if b is None else b
-        shift = (wb @ v - wa @ u) / (wa.sum() + wb.sum())
+        # on u / s and v / s, so that costs near the float64 limit do not overflow the sums
+        s = max(float(np.abs(u).max()), float(np.abs(v).max()), np.finfo(float).tiny)
+        shift = s * ((wb @ (v / s) - wa @ (u / s)) / (wa.sum() + wb.sum()))
         u, v = u + shift, v - shift
     info = {
         "cost": res.cost,
@@ -384,6 +386,11 @@ def _solve_pot(M, a, b, limit, max_iter, center_dual, warm, *, method):
     return res, info
 
 
+def _minus_mean(x: np.ndarray) -> np.ndarray:
+    s = max(float(np.abs(x).max()), np.finfo(float).tiny)  # no overflow near the float64 limit
+    return x - s * float(np.mean(x / s))
+
+
 def _log_as(io, info: dict) -> dict:
     out = dict(info)
     out["u"] = io.array(info["u"])
@@ -393,8 +400,10 @@ def _log_as(io, info: dict) -> dict:
 
 def _emd2_output(io, a, b, M, res, info, log, return_matrix):
     """emd2's return value for one solved problem, with POT's gradients for torch inputs."""
-    u, v = info["u"], info["v"]
-    cost = io.scalar(res.cost, [(a, u - u.mean()), (b, v - v.mean()), (M, res.to_dense())])
+    grads = ()
+    if io.kind == "torch":  # POT's gradients: centred potentials, and the plan
+        grads = [(a, _minus_mean(info["u"])), (b, _minus_mean(info["v"])), (M, res.to_dense())]
+    cost = io.scalar(res.cost, grads)
     if not (log or return_matrix):
         return cost
     out = _log_as(io, info)
