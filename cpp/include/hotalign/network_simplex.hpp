@@ -34,6 +34,8 @@
 // leaf peeling, the potentials are recomputed from the tree (root potential 0, u_i + v_j = M_ij
 // on tree arcs), optimality is re-checked with the fresh potentials (pivoting resumes if needed),
 // and the cost is summed in long double. Reduced-cost tolerance is relative to max |M_ij|.
+// Costs so large (near the double limit) that a sum of n + m of them could overflow are solved
+// on a copy scaled by a power of two, and the cost and potentials scaled back (run_scaled).
 //
 // Thread-safe: no global or static mutable state. No Python headers.
 #pragma once
