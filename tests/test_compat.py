@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import ot
 import pytest
 import scipy.sparse
 from test_transport_oracles import random_marginal
@@ -258,7 +259,6 @@ def test_scipy_sparse_cost_is_refused(rng, fmt):
 
 
 def test_pot_agrees(rng):
-    ot = pytest.importorskip("ot")  # a test dependency (extra "test"), always installed in CI
     M, a, b = _problem(rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

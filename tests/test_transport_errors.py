@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import ot
 import pytest
 import scipy.optimize
 from test_transport_oracles import assert_certified, random_marginal
@@ -572,8 +573,6 @@ BIG = np.finfo(np.float64).max
 @pytest.mark.parametrize("shape", [(5, 7), (6, 6), (30, 40)])
 @pytest.mark.parametrize("method", ["auto", "network_simplex"])
 def test_costs_near_float64_limit_are_exact(rng, shape, method):
-    import ot
-
     M = rng.uniform(-1, 1, shape) * BIG
     a = random_marginal(rng, shape[0])
     b = random_marginal(rng, shape[1])
