@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Boundary", "family"]
+__all__ = ["Boundary", "check_not_sparse", "family"]
 
 
 def family(x) -> str:
