@@ -110,9 +110,10 @@ def test_num_iter_max_positional_warns_and_returns_feasible_plan(rng):
         hotalign.emd2(a, b, M, numItermax=1)
 
 
-def test_num_iter_max_generous_is_optimal(rng):
+@pytest.mark.parametrize("limit", [10**9, 1e9, np.int64(10**9)])
+def test_num_iter_max_generous_is_optimal(rng, limit):
     M, a, b = _problem(rng)
-    G, log = hotalign.emd(a, b, M, 10**9, log=True)
+    G, log = hotalign.emd(a, b, M, limit, log=True)
     assert log["result_code"] == 1 and log["warning"] is None
     np.testing.assert_array_equal(G, hotalign.emd(a, b, M))
 

@@ -190,7 +190,7 @@ def emd(a, b, M, numItermax=None, log=False, center_dual=True, numThreads=1,
         Cost matrix (float32 or float64 used in place). Dense only: sparse matrices raise
         ``TypeError``.
     numItermax : int, optional
-        POT's pivot limit: when reached, a :class:`MaxIterWarning` is issued and the feasible
+        POT's pivot limit (an integral float such as ``1e5`` is accepted): when reached, a :class:`MaxIterWarning` is issued and the feasible
         plan is returned (``log["result_code"] == 3``). None (default): no limit, the solver
         terminates by itself.
     log : bool
@@ -340,6 +340,8 @@ def _pot_arguments(io, a, b, M, numItermax, max_iter, center_dual, numThreads,
     if _check_bool(check_marginals, "check_marginals"):
         check_equal_mass(a, b, n, m, rtol)
     b = match_mass(a, b, m)
+    if isinstance(numItermax, float) and numItermax.is_integer():
+        numItermax = int(numItermax)  # POT accepts e.g. numItermax=1e5
     limit = check_int(numItermax, "numItermax", minimum=1, allow_none=True)
     max_iter = check_int(max_iter, "max_iter", minimum=1, allow_none=True)
     if limit is not None and max_iter is not None:
