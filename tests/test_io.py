@@ -332,3 +332,29 @@ def test_hot_on_lazy_hdf5_layers_equals_arrays(tmp_path):
         b = hotalign.evaluate(X, Y, n_splits=2, estimator=est)
         for m in a.methods:
             np.testing.assert_array_equal(a.split_scores[m], b.split_scores[m])
+
+
+def test_layer_selection_on_hdf5_stays_lazy(tmp_path):
+    """--layers on an HDF5 input keeps the lazy handles (it used to read every layer whole)."""
+    import tracemalloc
+
+    from hotalign.io import H5Layer
+
+    path = tmp_path / "big.h5"
+    rng = np.random.default_rng(1)
+    with h5py.File(path, "w") as f:
+        for k in range(4):
+            f[f"layer_{k}"] = rng.standard_normal((2000, 500))  # 8 MB each
+    system = load_system(path, "layer_1,layer_3")
+    tracemalloc.start()
+    try:
+        layers = system.layers()
+        rows = layers[1][np.arange(0, 2000, 400)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert system.names == ["layer_1", "layer_3"]
+    assert all(isinstance(A, H5Layer) for A in layers)
+    assert peak < 2_000_000  # five rows read, not 2 x 8 MB
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(rows, f["layer_3"][::400])

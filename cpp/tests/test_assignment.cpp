@@ -360,6 +360,14 @@ void test_concurrent() {
     }
 }
 
+void test_simd_path() {
+    const std::string path = hotalign::assignment_simd_path();
+    CHECK(path == "avx2" || path == "sse2" || path == "scalar");
+#if !defined(__SSE2__)
+    CHECK(path == "scalar");
+#endif
+}
+
 }  // namespace
 
 int main() {
@@ -372,5 +380,6 @@ int main() {
     test_infeasible_and_edges();
     test_float_double_agree();
     test_concurrent();
+    test_simd_path();
     return hotalign_test::report("test_assignment");
 }

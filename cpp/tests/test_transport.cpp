@@ -198,6 +198,22 @@ void test_c_api() {
     CHECK(hotalign_solve_transport_f32(Mf.data(), n, m, nullptr, nullptr, 0, 0, nullptr, nullptr,
                                        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                        &cost, nullptr, err, sizeof err) == 0);
+    // the _ex entry points report the solver that ran
+    int used = -1;
+    CHECK(hotalign_solve_transport_ex_f64(M.data(), n, m, nullptr, nullptr, 0, 0, nullptr,
+                                          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                          nullptr, &cost, nullptr, &used, err, sizeof err) == 0);
+    CHECK(used == static_cast<int>(hotalign::Method::network_simplex));  // 6 x 9
+    const auto Sq = random_matrix(n, n, 6);
+    CHECK(hotalign_solve_transport_ex_f64(Sq.data(), n, n, nullptr, nullptr, 0, 0, nullptr,
+                                          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                          nullptr, &cost, nullptr, &used, err, sizeof err) == 0);
+    CHECK(used == static_cast<int>(hotalign::Method::assignment));  // square, uniform
+    std::vector<float> Sqf(Sq.begin(), Sq.end());
+    CHECK(hotalign_solve_transport_ex_f32(Sqf.data(), n, n, nullptr, nullptr, 1, 0, nullptr,
+                                          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                          nullptr, &cost, nullptr, &used, err, sizeof err) == 0);
+    CHECK(used == static_cast<int>(hotalign::Method::network_simplex));  // asked for
     std::vector<std::int64_t> ri(n), ci(n);
     CHECK(hotalign_linear_sum_assignment_f64(M.data(), n, m, 0, ri.data(), ci.data(), nullptr,
                                              nullptr, &cost, err, sizeof err) == 0);

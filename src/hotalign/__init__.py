@@ -5,6 +5,7 @@ core, and the HOT method of Shah & Khosla (2025) built on them.
 """
 
 from . import datasets
+from ._version import __version__
 from .costs import ZScore, correlation_cost, zscore
 from .estimator import HOT
 from .evaluation import Evaluation, evaluate
@@ -20,8 +21,6 @@ from .transport import (
     linear_sum_assignment,
     solve_transport,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "HOT",

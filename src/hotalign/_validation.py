@@ -8,11 +8,62 @@ anyway and raises ``ValueError`` naming the argument, so no array is read twice.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping, Set
 
 import numpy as np
 
 #: Relative tolerance on the difference of the total masses of two float64 marginals.
 MASS_RTOL = 1e-9
+
+#: Largest thread count accepted (the C++ core counts threads in a C ``int``; it never starts
+#: more threads than it has tasks).
+MAX_THREADS = 2**31 - 1
+
+
+def as_array(x, name: str) -> np.ndarray:
+    """``np.asarray(x)`` with errors that name the argument.
+
+    numpy.ma masked arrays are refused (TypeError): their masks would be silently ignored.
+    Ragged nested sequences (rows of different lengths) raise ValueError saying so, instead of
+    numpy's "inhomogeneous shape".
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy.ma masked array; masks are not supported (they would be "
+            f"ignored): pass a plain array, e.g. without the masked rows or units"
+        )
+    try:
+        return np.asarray(x)
+    except ValueError as exc:
+        if "inhomogeneous" in str(exc) or "sequence" in str(exc):
+            raise ValueError(
+                f"{name} is a ragged nested sequence (its rows have different lengths); it "
+                "must be a rectangular array"
+            ) from None
+        raise ValueError(f"{name} cannot be read as an array: {exc}") from None
+    except TypeError as exc:
+        raise ValueError(f"{name} cannot be read as an array: {exc}") from None
+
+
+def as_sequence(value, name: str, what: str, *, numbers_ok: bool = False) -> list:
+    """``list(value)`` for an ordered collection (a list of layers, of checkpoints, ...).
+
+    Strings, bytes, mappings (a dict's keys would be taken), sets (unordered), scalars, 0-D
+    and 2-D arrays and (unless ``numbers_ok``: a list of widths, of indices) 1-D numeric
+    arrays raise ValueError naming the argument and saying what ``what`` it must be.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 1 and numbers_ok:
+        return value.tolist()
+    if isinstance(value, (str, bytes, Mapping, Set)) or (
+            isinstance(value, np.ndarray) and (value.ndim in (0, 2) or (
+                value.ndim == 1 and value.dtype.kind in "biufc"))):
+        kind = (f"a {value.ndim}-D array" if isinstance(value, np.ndarray)
+                else f"a {type(value).__name__}")
+        raise ValueError(f"{name} must be {what}, got {kind}")
+    try:
+        return list(value)
+    except TypeError:
+        raise ValueError(f"{name} must be {what}, got {type(value).__name__}") from None
 
 
 class MarginalMismatchError(ValueError, AssertionError):
@@ -45,7 +96,7 @@ def as_cost_matrix(M, name: str = "M", *, allow_float32: bool = True,
     ``allow_fortran`` a Fortran-contiguous array of the right dtype is returned as it is (the
     caller solves its transpose, which is C-contiguous, instead of copying).
     """
-    arr = np.asarray(M)
+    arr = as_array(M, name)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -66,7 +117,7 @@ def as_marginal(x, size: int, name: str) -> np.ndarray | None:
     """
     if x is None:
         return None
-    arr = np.asarray(x)
+    arr = as_array(x, name)
     if arr.size == 0:
         return None
     if arr.dtype.kind not in "biuf":
@@ -112,20 +163,122 @@ def match_mass(a: np.ndarray | None, b: np.ndarray | None, m: int) -> np.ndarray
     return base * (sa / sb)
 
 
-def check_int(value, name: str, *, minimum: int | None = None, allow_none: bool = False):
+def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None,
+              allow_none: bool = False):
     """Return ``value`` as int; None passes when ``allow_none``. Booleans are rejected."""
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise ValueError(f"{name} must be an integer, got {describe(value)}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+def check_n_threads(value, name: str = "n_threads"):
+    """A thread count: None (all CPUs) or an integer in [1, MAX_THREADS]."""
+    return check_int(value, name, minimum=1, maximum=MAX_THREADS, allow_none=True)
+
+
+def check_random_state(value, name: str = "random_state"):
+    """A seed for ``numpy.random.default_rng``: None, an integer >= 0, a Generator, a
+    BitGenerator or a SeedSequence. Returned unchanged."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.BitGenerator,
+                                           np.random.SeedSequence)):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be None, an integer >= 0 or a numpy.random.Generator, "
+                         f"got {describe(value)}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_callable(value, name: str, *, allow_none: bool = True):
+    """A callable (or None when ``allow_none``), returned unchanged."""
+    if (value is None and allow_none) or callable(value):
+        return value
+    raise ValueError(f"{name} must be a callable{' or None' if allow_none else ''}, got "
+                     f"{describe(value)}")
+
+
+def check_names(value, name: str, choices, what: str = "name") -> tuple:
+    """A non-empty list of names (each a ``what``), each one of ``choices``; as a tuple.
+
+    A single string is refused (it is not a list of names: ``methods="hot"`` would otherwise
+    be read letter by letter).
+    """
+    if isinstance(value, str):
+        raise ValueError(f"{name} must be a list of {what}s, not a single string: use "
+                         f"[{value!r}]; choose from {list(choices)}")
+    names = tuple(as_sequence(value, name, f"a list of {what}s"))
+    if not names:
+        raise ValueError(f"{name} must name at least one {what}")
+    for item in names:
+        if not isinstance(item, str) or item not in choices:
+            raise ValueError(f"{name}: unknown {what} {describe(item)}; choose from "
+                             f"{list(choices)}")
+    return names
+
+
+def check_bool(value, name: str) -> bool:
+    """A bool (Python or NumPy), returned as bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)
+
+
+def check_float(value, name: str, *, low: float | None = None, high: float | None = None,
+                open_low: bool = False, open_high: bool = False, finite: bool = True) -> float:
+    """A real number within [low, high] (ends excluded when ``open_*``), as float; finite
+    unless ``finite=False`` (then only NaN is refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {describe(value)}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = float("inf")
+    if np.isnan(x) or (finite and not np.isfinite(x)):
+        raise ValueError(f"{name} must be a {'finite ' if finite else ''}number, got "
+                         f"{describe(value)}")
+    if low is not None and (x <= low if open_low else x < low):
+        raise ValueError(f"{name} must be {'>' if open_low else '>='} {low}, got {describe(value)}")
+    if high is not None and (x >= high if open_high else x > high):
+        raise ValueError(f"{name} must be {'<' if open_high else '<='} {high}, got "
+                         f"{describe(value)}")
+    return x
+
+
+def describe(value, limit: int = 80) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters (never a dump of a large
+    object, never a line break in an error message)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
 
 
 def check_choice(value, name: str, choices) -> str:
     """Return ``value`` if it is one of ``choices``; else ValueError listing them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    try:
+        ok = bool(value in choices)
+    except (TypeError, ValueError):  # unhashable value; an array compared elementwise
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {describe(value)}")
     return value
+
+
+def resolve_threads(n_threads, name: str = "n_threads") -> int:
+    """The worker-thread count: ``n_threads`` (an int >= 1) or, for None, every CPU this
+    process may use."""
+    n_threads = check_n_threads(n_threads, name)
+    if n_threads is not None:
+        return n_threads
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)

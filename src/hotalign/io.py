@@ -46,6 +46,7 @@ import fnmatch
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import struct
@@ -55,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import as_array, as_sequence, describe
 from .grid import LazyLayer
 
 __all__ = [
@@ -141,7 +143,8 @@ class System:
         """A system with only the layers named by ``spec`` (see :func:`select_layers`)."""
         idx = select_layers(self.names, spec, self.source)
         return System(self.source, [self.names[i] for i in idx], [self.shapes[i] for i in idx],
-                      [self.loaders[i] for i in idx], self.stimulus_ids, self.digest)
+                      [self.loaders[i] for i in idx], self.stimulus_ids, self.digest,
+                      None if self.lazy is None else [self.lazy[i] for i in idx])
 
 
 def select_layers(names, spec, source="input") -> list[int]:
@@ -153,7 +156,16 @@ def select_layers(names, spec, source="input") -> list[int]:
     """
     if spec is None:
         return list(range(len(names)))
-    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    if isinstance(spec, str):
+        items = [s.strip() for s in spec.split(",")]
+    else:
+        items = as_sequence(spec, "layers", "a selection string such as 'block*,2:8' or a list "
+                                            "of layer names and indices", numbers_ok=True)
+        bad = [s for s in items if not isinstance(s, (str, int, np.integer))
+               or isinstance(s, (bool, np.bool_))]
+        if bad:
+            raise InputError(f"{source}: layers: {describe(bad[0])} is not a layer name or "
+                             "index")
     items = [s for s in items if s != ""]
     if not items:
         raise InputError(f"{source}: --layers selects no layer")
@@ -230,21 +242,23 @@ def load_system(source, layers=None, *, name="input") -> System:
 def _to_numpy(value, where):
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch-like tensor, duck-typed
         value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
-    return arr
+    try:
+        return as_array(value, where)
+    except (TypeError, ValueError) as exc:  # masked, ragged: an InputError like any bad input
+        raise InputError(str(exc)) from None
 
 
 def _from_arrays(arrays: dict, name: str, sort: bool) -> System:
     ids = arrays.pop(STIMULUS_KEY, None)
     if ids is not None:
-        ids = _check_ids(_to_numpy(ids, name), name)
+        ids = _check_ids(_to_numpy(ids, f"{name}: {STIMULUS_KEY}"), name)
     keys = sorted(arrays, key=natural_key) if sort else list(arrays)
     if not keys:
         raise InputError(f"{name}: no layers")
     mats = {}
     h = hashlib.sha256()
     for k in keys:
-        arr = _as_2d(_to_numpy(arrays[k], name), name, k)
+        arr = _as_2d(_to_numpy(arrays[k], f"{name}: layer {k!r}"), name, k)
         mats[k] = arr
         h.update(f"{k}|{arr.dtype.str}|{arr.shape}|".encode())
         h.update(np.ascontiguousarray(arr).data)
@@ -449,6 +463,11 @@ _ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2"
               "I64": "<i8", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
 
 
+def _is_count(x) -> bool:
+    """A JSON integer >= 0 (not a bool, not a float such as 10.0 or 10.5)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
 def _load_safetensors(path: Path) -> System:
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -471,14 +490,21 @@ def _load_safetensors(path: Path) -> System:
     entries = {}
     for key, spec in header.items():
         try:
-            dt, shape, (start, stop) = spec["dtype"], tuple(spec["shape"]), spec["data_offsets"]
+            dt, shape, (start, stop) = spec["dtype"], spec["shape"], spec["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise InputError(f"{path}: corrupt safetensors header entry {key!r}") from None
-        if dt not in _ST_DTYPES:
-            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt} "
+        if not isinstance(dt, str) or dt not in _ST_DTYPES:
+            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt!r:.40} "
                              f"(supported: {', '.join(_ST_DTYPES)})")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} shape "
+                             f"{shape!r:.60} is not a list of nonnegative integers")
+        if not (_is_count(start) and _is_count(stop)):
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} data_offsets "
+                             f"{spec['data_offsets']!r:.60} are not nonnegative integers")
+        shape = tuple(shape)
         dtype = np.dtype(_ST_DTYPES[dt])
-        if stop - start != int(np.prod(shape)) * dtype.itemsize or start < 0:
+        if stop - start != math.prod(shape) * dtype.itemsize:
             raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} offsets do not "
                              "match its shape")
         if base + stop > size:
@@ -631,13 +657,17 @@ def _jsonable(obj):
 
 def write_plans(path, unit_plans, x_names, y_names) -> None:
     """Save sparse unit plans to ``.npz``: ``{l}_{m}_rows/cols/weights`` per pair, plus
-    ``shape_{l}_{m}``, ``cost`` (L, M) and the layer names (no pickles; atomic)."""
+    ``shape_{l}_{m}``, ``cost`` (L, M) and the layer names (no pickles; atomic). Pairs a lazy
+    fit did not solve (plan None) are left out, with cost NaN."""
     import io as _io
 
     arrays = {"x_layers": np.array(x_names, dtype=str), "y_layers": np.array(y_names, dtype=str)}
     costs = np.empty((len(unit_plans), len(unit_plans[0])))
     for l, row in enumerate(unit_plans):
         for m, plan in enumerate(row):
+            if plan is None:
+                costs[l, m] = np.nan
+                continue
             arrays[f"{l}_{m}_rows"] = plan.rows
             arrays[f"{l}_{m}_cols"] = plan.cols
             arrays[f"{l}_{m}_weights"] = plan.weights
@@ -657,6 +687,8 @@ def read_plans(path) -> dict:
                "cost": npz["cost"], "plans": {}}
         for l in range(len(out["x_layers"])):
             for m in range(len(out["y_layers"])):
+                if f"{l}_{m}_rows" not in npz.files:  # not solved by a lazy fit
+                    continue
                 out["plans"][(l, m)] = {k: npz[f"{l}_{m}_{k}"]
                                         for k in ("rows", "cols", "weights", "shape")}
     return out

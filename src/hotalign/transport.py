@@ -17,6 +17,7 @@ import numpy as np
 from . import _arrays, _core
 from ._validation import (
     MarginalMismatchError,
+    as_array,
     as_cost_matrix,
     as_marginal,
     check_choice,
@@ -25,7 +26,7 @@ from ._validation import (
     mass_rtol,
     match_mass,
 )
-from .results import TransportResult
+from .results import MaxIterError, TransportResult
 
 __all__ = [
     "MarginalMismatchError",
@@ -38,17 +39,6 @@ __all__ = [
 ]
 
 _METHODS = {"auto": 0, "network_simplex": 1, "assignment": 2}
-
-
-class MaxIterError(RuntimeError):
-    """The iteration limit was reached before optimality.
-
-    The feasible but possibly suboptimal result is kept as ``.result`` (``status="max_iter"``).
-    """
-
-    def __init__(self, message: str, result: TransportResult):
-        super().__init__(message)
-        self.result = result
 
 
 def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_start=None):
@@ -119,7 +109,7 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
     check_equal_mass(a, b, n, m, rtol)
     b = match_mass(a, b, m)
     check_choice(method, "method", _METHODS)
-    max_iter = check_int(max_iter, "max_iter", minimum=1, allow_none=True)
+    max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
     u0 = v0 = None
     if warm_start is not None:
         try:
@@ -452,10 +442,7 @@ def linear_sum_assignment(cost_matrix, maximize=False):
     R. Jonker, A. Volgenant, Computing 38, 325-340, 1987. D. F. Crouse, "On implementing 2D
     rectangular assignment algorithms", IEEE TAES 52(4), 1679-1696, 2016.
     """
-    try:
-        C = np.asarray(cost_matrix)
-    except ValueError as err:  # ragged nested sequences
-        raise ValueError(f"cost_matrix must be a rectangular array: {err}") from None
+    C = as_array(cost_matrix, "cost_matrix")  # ragged or masked input: an error naming it
     if C.dtype.kind not in "biuf":
         # SciPy's wording (numpy's casting error) and type, naming the argument.
         raise TypeError(
