@@ -119,8 +119,8 @@ def test_dict_list_and_duck_typed_tensors(rng):
 
     A, B = rng.standard_normal((8, 3)), rng.standard_normal((8, 5))
     s = load_system({"l10": FakeTensor(B), "l9": A})
-    assert s.names == ["l9", "l10"]
-    np.testing.assert_array_equal(s[1], B)
+    assert s.names == ["l10", "l9"]  # a dict keeps its insertion order: the user's order
+    np.testing.assert_array_equal(s[0], B)
     s = load_system([FakeTensor(B), A])
     assert s.names == ["layer_0", "layer_1"]
     np.testing.assert_array_equal(s[0], B)

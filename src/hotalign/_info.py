@@ -18,10 +18,10 @@ __all__ = ["format_info", "system_info"]
 REQUIRED = ("numpy", "scipy", "numba", "threadpoolctl", "tqdm")
 #: Distributions of the optional extras, by extra.
 OPTIONAL = {
-    "io": ("h5py", "safetensors"),
+    "io": ("h5py", "safetensors", "xarray", "h5netcdf"),
     "plot": ("matplotlib",),
     "distributed": ("dask", "distributed"),
-    "torch": ("torch", "torchvision", "transformers", "timm"),
+    "torch": ("torch", "pillow", "torchvision", "transformers", "timm"),
 }
 
 

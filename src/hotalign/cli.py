@@ -14,6 +14,10 @@ Commands
 ``hotalign trajectory A B --out DIR``
     Two folders of checkpoints: the checkpoint coupling (needs ``hotalign.TrajectoryHOT``);
     layer pairs cached and resumed as for ``align``.
+``hotalign layers MODEL`` / ``hotalign capture MODEL STIMULI --out DIR``
+    The module paths of a PyTorch model, and its pooled layer activations on a folder of images
+    or a ``.txt`` of sentences, written as a folder ``align`` reads (see
+    :mod:`hotalign.capture`; needs ``hotalign[torch]``).
 ``hotalign bench solvers``
     Solver benchmark (see :mod:`hotalign.bench`).
 ``hotalign bench pipeline``
@@ -627,6 +631,75 @@ def _info(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
+# layers, capture (PyTorch, imported by hotalign.capture only when these run)
+# ----------------------------------------------------------------------------------------------
+
+
+def _layers(args) -> int:
+    from .capture import list_layers, load_model, read_stimuli
+
+    model, preprocess = load_model(args.model)
+    example = None
+    if args.stimuli is not None:  # run one small batch: execution order
+        example = next(iter(read_stimuli(args.stimuli, preprocess, batch_size=2)[1]))
+    modules = dict(model.named_modules())
+    for name in list_layers(model, example):
+        print(f"{name}\t{type(modules[name]).__name__}")
+    return 0
+
+
+def _capture(args) -> int:
+    from .capture import capture, load_model, read_stimuli
+
+    pool = args.pool
+    if "=" in pool:  # glob=mode,glob=mode
+        pool = dict(item.split("=", 1) for item in pool.split(",") if item.strip())
+    model, preprocess = load_model(args.model)
+    ids, batches = read_stimuli(args.stimuli, preprocess, args.batch_size)
+    system = capture(model, batches, args.out, layers=args.layers, pool=pool,
+                     device=args.device, dtype=args.dtype, stimulus_ids=ids, resume=args.resume,
+                     progress=not args.quiet, stop_after_last=True)
+    _say(args, f"captured {len(system)} layers x {system.n_stimuli} stimuli into {args.out}")
+    return 0
+
+
+def _add_capture_parsers(sub):
+    layers = add_command(
+        sub, "layers", "list the module paths of a PyTorch model (needs hotalign[torch])",
+        "hotalign layers torchvision:resnet18",
+        "hotalign layers my_models:build images/")
+    layers.add_argument("model", help="torchvision:NAME, timm:NAME, hf:NAME or "
+                                      "pkg.module:factory")
+    layers.add_argument("stimuli", nargs="?", default=None,
+                        help="optional images folder or .txt: run one batch and list the "
+                             "modules in execution order")
+    layers.set_defaults(func=_layers)
+    cap = add_command(
+        sub, "capture", "capture the pooled layer activations of a PyTorch model on stimuli",
+        "hotalign capture torchvision:resnet18 images/ --out resnet18 --layers 'layer?,fc'",
+        "hotalign capture hf:bert-base-uncased sentences.txt --out bert --layers "
+        "'encoder.layer.*' --pool mean",
+        "hotalign capture my_models:build images/ --out mine --resume --device cuda")
+    cap.add_argument("model", help="torchvision:NAME, timm:NAME, hf:NAME (local cache) or "
+                                   "pkg.module:factory (returns model or (model, preprocess))")
+    cap.add_argument("stimuli", help="folder of images (names = stimulus ids) or .txt of "
+                                     "sentences (one per line)")
+    cap.add_argument("--out", required=True, help="folder to write (must not exist)")
+    cap.add_argument("--layers", default="*", help="comma-separated module paths or globs")
+    cap.add_argument("--pool", default="auto",
+                     help="auto, mean, spatial_max, avg<k>, cls, last, flatten, or "
+                          "glob=mode,...")
+    cap.add_argument("--batch-size", type=int, default=32, help="stimuli per forward pass")
+    cap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
+    cap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                     help="dtype of the stored layers")
+    cap.add_argument("--resume", action="store_true",
+                     help="continue OUT.partial from its last complete batch")
+    cap.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    cap.set_defaults(func=_capture)
+
+
+# ----------------------------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------------------------
 
@@ -743,6 +816,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache_options(align, "fits and layer pairs")
     _add_common(align, "hotalign-results")
     align.set_defaults(func=_align)
+
+    _add_capture_parsers(sub)
 
     traj = add_command(sub, "trajectory", "couple two training trajectories (checkpoints)",
                        "hotalign trajectory runA/ runB/ --out traj",

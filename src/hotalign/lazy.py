@@ -1,4 +1,5 @@
-"""Certified lazy layer grid: the exact HOT layer plan without solving every layer pair.
+"""Certified lazy layer grid: the exact HOT layer plan without solving every layer pair
+(docs/method.md, "Certified lazy layer grid").
 
 The layer plan P of HOT is a vertex of the L x M transportation polytope, so at most L + M - 1
 of its cells are non-zero, yet a full fit solves all L x M unit-level problems. The lazy fit
