@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -81,6 +82,25 @@ void test_nonfinite_costs_rejected_on_both_paths() {
     CHECK_THROWS(hotalign::solve_transport(M.data(), 2, 2, nullptr, nullptr));
     CHECK_THROWS(hotalign::solve_transport(M.data(), 1, 4, nullptr, nullptr));
     CHECK_THROWS(hotalign::solve_transport(M.data(), 0, 4, nullptr, nullptr));
+}
+
+// Square uniform problems with costs near the double limit go to the network simplex (which
+// solves them on an exactly scaled copy) instead of the assignment solver, whose sums overflow.
+void test_huge_costs_square_uniform() {
+    const std::int64_t n = 8;
+    auto M = random_matrix(n, n, 11);
+    const double D = std::numeric_limits<double>::max();
+    std::vector<double> S(M.size());
+    for (std::size_t q = 0; q < M.size(); ++q) {
+        M[q] = (2.0 * M[q] - 1.0) * D;
+        S[q] = std::ldexp(M[q], -12);
+    }
+    const auto r = hotalign::solve_transport(M.data(), n, n, nullptr, nullptr);
+    const auto ref = hotalign::solve_transport(S.data(), n, n, nullptr, nullptr);
+    CHECK(r.status == Status::optimal);
+    CHECK(r.method == Method::network_simplex);
+    CHECK(std::isfinite(r.cost));
+    CHECK_NEAR(std::ldexp(r.cost, -12) / ref.cost, 1.0, 1e-12);
 }
 
 void test_unequal_uniform_masses_infeasible() {
@@ -208,6 +228,7 @@ int main() {
     test_dispatch_uses_simplex_for_nonuniform();
     test_nonfinite_costs_rejected_on_both_paths();
     test_unequal_uniform_masses_infeasible();
+    test_huge_costs_square_uniform();
     test_float32_costs();
     test_grid_matches_loop_and_threads();
     test_c_api();

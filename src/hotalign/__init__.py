@@ -12,13 +12,23 @@ from .evaluation import Evaluation, evaluate
 from .grid import GridResult, solve_grid
 from .results import TransportResult
 from .trajectory import TrajectoryHOT
-from .transport import MaxIterError, emd, emd2, linear_sum_assignment, solve_transport
+from .transport import (
+    MarginalMismatchError,
+    MaxIterError,
+    MaxIterWarning,
+    emd,
+    emd2,
+    linear_sum_assignment,
+    solve_transport,
+)
 
 __all__ = [
     "HOT",
     "Evaluation",
     "GridResult",
+    "MarginalMismatchError",
     "MaxIterError",
+    "MaxIterWarning",
     "TrajectoryHOT",
     "TransportResult",
     "ZScore",

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Set
 
 import numpy as np
 
-#: Relative tolerance on the difference of the total masses of two marginals.
+#: Relative tolerance on the difference of the total masses of two float64 marginals.
 MASS_RTOL = 1e-9
 
 #: dtype kinds accepted as data (layers, costs, marginals, weights): bool, int, uint, float.
@@ -73,6 +73,27 @@ def as_sequence(value, name: str, what: str, *, numbers_ok: bool = False) -> lis
         raise ValueError(f"{name} must be {what}, got {type(value).__name__}") from None
 
 
+class MarginalMismatchError(ValueError, AssertionError):
+    """The marginals do not match ``M`` (length) or each other (total mass).
+
+    A ``ValueError`` like every bad-input error of hotalign, and also an ``AssertionError``, which
+    is what POT's ``ot.emd`` raises for the same mistakes (so code written against POT that
+    catches it keeps working).
+    """
+
+
+def mass_rtol(dtypes, n: int, m: int) -> float:
+    """Relative tolerance on the totals of two marginals given in ``dtypes``.
+
+    ``MASS_RTOL`` for float64 marginals; for lower precisions (float32, float16) the rounding of
+    the entries themselves, ``4 * eps * sqrt(max(n, m))``, so that e.g. float32 uniform marginals
+    of 1000 and 800 entries, whose totals differ only by rounding, are accepted.
+    """
+    eps = max((np.finfo(dt).eps for dt in dtypes if np.issubdtype(dt, np.floating)),
+              default=0.0)
+    return max(MASS_RTOL, 4.0 * float(eps) * float(np.sqrt(max(n, m, 1))))
+
+
 def as_cost_matrix(M, name: str = "M", *, allow_float32: bool = True,
                    allow_fortran: bool = False) -> np.ndarray:
     """Return ``M`` as a C-contiguous 2-D float64 (or float32) array, copying only if needed.
@@ -111,7 +132,8 @@ def as_marginal(x, size: int, name: str) -> np.ndarray | None:
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
     if arr.shape[0] != size:
-        raise ValueError(f"{name} must have {size} entries to match M, got {arr.shape[0]}")
+        raise MarginalMismatchError(
+            f"{name} must have {size} entries to match M, got {arr.shape[0]}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")
@@ -122,15 +144,30 @@ def as_marginal(x, size: int, name: str) -> np.ndarray | None:
     return arr
 
 
-def check_equal_mass(a: np.ndarray | None, b: np.ndarray | None, n: int, m: int) -> None:
-    """Raise ValueError when the totals of ``a`` and ``b`` differ beyond ``MASS_RTOL``."""
+def check_equal_mass(a: np.ndarray | None, b: np.ndarray | None, n: int, m: int,
+                     rtol: float = MASS_RTOL) -> None:
+    """Raise MarginalMismatchError when the totals of ``a`` and ``b`` differ beyond ``rtol``."""
     sa = 1.0 if a is None else float(a.sum())
     sb = 1.0 if b is None else float(b.sum())
-    if abs(sa - sb) > MASS_RTOL * max(sa, sb):
-        raise ValueError(
+    if abs(sa - sb) > rtol * max(sa, sb):
+        raise MarginalMismatchError(
             f"a and b must have the same total mass: sum(a) = {sa!r}, sum(b) = {sb!r} "
-            f"(relative difference {abs(sa - sb) / max(sa, sb):.3g} > {MASS_RTOL:g})"
+            f"(relative difference {abs(sa - sb) / max(sa, sb):.3g} > {rtol:g})"
         )
+
+
+def match_mass(a: np.ndarray | None, b: np.ndarray | None, m: int) -> np.ndarray | None:
+    """``b`` rescaled to the total of ``a`` (uniform ``None`` has total 1), as POT does.
+
+    Returns ``b`` itself when the totals already agree to ``MASS_RTOL`` (the core rescales
+    within that tolerance), else a rescaled copy (``b = None`` becomes an explicit array).
+    """
+    sa = 1.0 if a is None else float(a.sum())
+    sb = 1.0 if b is None else float(b.sum())
+    if abs(sa - sb) <= MASS_RTOL * max(sa, sb):
+        return b
+    base = np.full(m, 1.0 / m) if b is None else b
+    return base * (sa / sb)
 
 
 def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None,

@@ -6,6 +6,7 @@
 // return the same TransportResult: a sparse vertex plan, the cost and dual potentials.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -26,13 +27,19 @@ inline bool is_constant(const double* x, std::int64_t k) noexcept {
     return true;
 }
 
-/// Throws std::invalid_argument naming M unless every entry of the n x m matrix is finite.
+/// Throws std::invalid_argument naming M unless every entry of the n x m matrix is finite;
+/// returns max |M|.
 template <class Real>
-void check_finite_costs(const Real* M, std::int64_t n, std::int64_t m) {
+double check_finite_costs(const Real* M, std::int64_t n, std::int64_t m) {
     const std::int64_t nm = n * m;
     bool ok = true;
-    for (std::int64_t k = 0; k < nm; ++k) ok &= std::isfinite(M[k]);
+    double mx = 0.0;
+    for (std::int64_t k = 0; k < nm; ++k) {
+        ok &= std::isfinite(M[k]);
+        mx = std::max(mx, static_cast<double>(std::fabs(M[k])));
+    }
     if (!ok) throw std::invalid_argument("M contains NaN or infinity");
+    return mx;
 }
 
 }  // namespace detail
@@ -76,7 +83,10 @@ TransportResult solve_transport(const Real* M, std::int64_t n, std::int64_t m, c
     }
     // Transport costs must be finite (the assignment solver alone would read +inf as a
     // forbidden pair, as scipy does).
-    detail::check_finite_costs(M, n, m);
+    // Costs so large that the solvers' sums could overflow: the network simplex solves them on
+    // an exactly scaled copy (see detail_ns::overflow_safe_cost).
+    if (detail::check_finite_costs(M, n, m) > detail_ns::overflow_safe_cost(n, m))
+        return network_simplex(M, n, m, a, b, options);
     AssignmentResult lsa = linear_sum_assignment(M, n, m, false);
     TransportResult out;
     out.method = Method::assignment;
