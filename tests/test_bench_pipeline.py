@@ -96,3 +96,18 @@ def test_bad_arguments_exit_2(tmp_path, capsys, argv, option):
     err = capsys.readouterr().err
     assert option in err and err.startswith("hotalign: error:")
     assert not any(tmp_path.iterdir())
+
+
+def test_lazy_part_reports_pairs_and_identity(tmp_path, capsys):
+    from hotalign.bench_lazy import format_lazy_markdown, run_lazy
+
+    res = run_lazy(L=3, M=4, n=40, T=300, rank=8, repeats=1, regimes=("related", "independent"))
+    assert res["ok"]
+    related, independent = res["rows"]
+    assert related["pairs_solved"] < 12 and related["identical"]
+    assert independent["pairs_solved"] <= 12 and independent["identical"]
+    table = format_lazy_markdown(res)
+    assert "| related |" in table and "| independent |" in table
+    assert main(["bench", "pipeline", "--quick", "--only", "lazy", "--out",
+                 str(tmp_path / "b")]) == 0
+    assert "pairs solved" in capsys.readouterr().out
