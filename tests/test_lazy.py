@@ -171,3 +171,53 @@ def test_align_lazy_records_the_certificate(tmp_path, monkeypatch):
     assert np.all(np.isnan(C_lazy[~solved]))
     assert np.all(np.array(record["bounds"], dtype=float)[~solved] <= C_full[~solved])
     assert "lazy" not in full
+
+
+def _trajectory(seed, K, L, n=40, T=300, drift=0.6):
+    X, _, _ = make_hierarchy(T, (n,) * L, (n,) * L, random_state=seed)
+    rng = np.random.default_rng(seed)
+    return [[A + (K - 1 - k) * drift * A.std(0) * rng.standard_normal(A.shape) for A in X]
+            for k in range(K)]
+
+
+@pytest.mark.parametrize("K, Kp", [(3, 3), (3, 4)])
+def test_lazy_trajectory_equals_the_full_fit(K, Kp):
+    A = _trajectory(0, K, 4)
+    B = _trajectory(0, Kp, 4)
+    full = hotalign.TrajectoryHOT().fit(A, B)
+    lazy = hotalign.TrajectoryHOT(lazy=True, lazy_rank=8).fit(A, B)
+    assert lazy.distance_ == pytest.approx(full.distance_, rel=0, abs=1e-15)
+    np.testing.assert_allclose(lazy.checkpoint_plan_, full.checkpoint_plan_, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(lazy.greedy_match_, full.greedy_match_)
+    solved = lazy.solved_checkpoints_
+    assert np.all(solved[lazy.checkpoint_plan_ > 0])
+    np.testing.assert_array_equal(lazy.checkpoint_costs_[solved], full.checkpoint_costs_[solved])
+    assert lazy.n_pairs_solved_ < full.n_pairs_solved_ == K * Kp * 16
+    assert np.all(np.isnan(lazy.checkpoint_costs_[~solved]))
+
+
+def test_lazy_trajectory_parameters_are_checked():
+    A = _trajectory(1, 2, 2, n=8, T=60)
+    with pytest.raises(ValueError, match="lazy must be a bool"):
+        hotalign.TrajectoryHOT(lazy=1).fit(A, A)
+    with pytest.raises(ValueError, match="lazy_rank"):
+        hotalign.TrajectoryHOT(lazy=True, lazy_rank=0).fit(A, A)
+
+
+def test_trajectory_cli_lazy(tmp_path, monkeypatch):
+    import json
+
+    from hotalign.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name, K in (("A", 3), ("B", 3)):
+        (tmp_path / name).mkdir()
+        for k, ckpt in enumerate(_trajectory(4, K, 3)):
+            np.savez(tmp_path / name / f"step_{k}.npz", **{f"l{i}": X for i, X in enumerate(ckpt)})
+    base = ["trajectory", "A", "B", "--quiet", "--figure-format", "svg"]
+    assert main(base + ["--out", "lazy", "--lazy"]) == 0
+    assert main(base + ["--out", "full"]) == 0
+    lazy, full = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("lazy", "full"))
+    assert lazy["distance"]["value"] == pytest.approx(full["distance"]["value"], abs=1e-15)
+    assert lazy["greedy_match"]["values"] == full["greedy_match"]["values"]
+    assert lazy["lazy"]["layer_pairs_solved"] < lazy["lazy"]["layer_pairs"] == 81
