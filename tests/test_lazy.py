@@ -128,8 +128,6 @@ def test_lazy_parameters_are_checked():
         HOT(lazy="yes").fit(X, Y)
     with pytest.raises(ValueError, match="lazy_rank"):
         HOT(lazy=True, lazy_rank=0).fit(X, Y)
-    with pytest.raises(ValueError, match="rotation=True"):
-        HOT(lazy=True, rotation=True).fit(X, Y)
 
 
 def test_lazy_fit_through_the_cache_round_trips(tmp_path):
@@ -221,3 +219,58 @@ def test_trajectory_cli_lazy(tmp_path, monkeypatch):
     assert lazy["distance"]["value"] == pytest.approx(full["distance"]["value"], abs=1e-15)
     assert lazy["greedy_match"]["values"] == full["greedy_match"]["values"]
     assert lazy["lazy"]["layer_pairs_solved"] < lazy["lazy"]["layer_pairs"] == 81
+
+
+def test_rotation_bounds_never_exceed_the_hot_r_costs():
+    from hotalign.engine import Rotation
+    from hotalign.grid import solve_systems
+
+    rng = np.random.default_rng(5)
+    X = [rng.standard_normal((60, 12)), rng.standard_normal((60, 5)) @ rng.standard_normal((5, 12))]
+    Y = [X[0] @ np.linalg.qr(rng.standard_normal((12, 12)))[0], rng.standard_normal((60, 9)),
+         rng.standard_normal((60, 2)) @ rng.standard_normal((2, 15))]
+    from hotalign.lazy import rotation_bounds
+
+    Sx, Sy = _systems(X, Y)
+    LB = rotation_bounds(Sx, Sy)
+    C = solve_systems(Sx, Sy, rotation=Rotation(max_rounds=6)).costs
+    assert np.all(LB <= C)
+    assert LB[0, 0] < 0.01 and C[0, 0] < 0.01  # a rotated copy (up to standardisation)
+    assert LB[1, 0] > 0.1  # a rank-5 layer against a full-rank one: spectra differ
+
+
+def test_lazy_hot_r_equals_the_full_fit():
+    rng = np.random.default_rng(2)
+    # layers of different effective rank: their spectra tell distant pairs apart
+    X = [rng.standard_normal((150, r)) @ rng.standard_normal((r, 20)) +
+         0.05 * rng.standard_normal((150, 20)) for r in (2, 6, 14)]
+    Y = [A @ np.linalg.qr(rng.standard_normal((20, 20)))[0] for A in X]
+    full = HOT(rotation=True, max_rounds=4).fit(X, Y)
+    lazy = HOT(rotation=True, max_rounds=4, lazy=True).fit(X, Y)
+    assert lazy.distance_ == pytest.approx(full.distance_, rel=0, abs=1e-12)
+    np.testing.assert_allclose(lazy.layer_plan_, full.layer_plan_, rtol=0, atol=1e-15)
+    assert lazy.n_pairs_solved_ < 9
+    for l, m in zip(*np.nonzero(lazy.solved_pairs_)):
+        np.testing.assert_array_equal(lazy.rotations_[l][m], full.rotations_[l][m])
+    unsolved = ~lazy.solved_pairs_
+    assert all(lazy.rotations_[l][m] is None for l, m in zip(*np.nonzero(unsolved)))
+    assert np.all(np.isnan(lazy.reconstruction_errors_[unsolved]))
+    np.testing.assert_allclose(lazy.score(X, Y), full.score(X, Y), rtol=0, atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), T=st.integers(6, 40),
+       ranks=st.lists(st.integers(1, 8), min_size=3, max_size=3))
+def test_rotation_bounds_hold_on_random_layers(seed, T, ranks):
+    from hotalign.engine import Rotation
+    from hotalign.grid import solve_systems
+    from hotalign.lazy import rotation_bounds
+
+    rng = np.random.default_rng(seed)
+    widths = rng.integers(2, 12, size=3)
+    layers = [rng.standard_normal((T, r)) @ rng.standard_normal((r, n)) +
+              1e-3 * rng.standard_normal((T, n)) for r, n in zip(ranks, widths)]
+    Sx, Sy = _systems(layers[:1], layers[1:])
+    LB = rotation_bounds(Sx, Sy)
+    C = solve_systems(Sx, Sy, rotation=Rotation(max_rounds=5)).costs
+    assert np.all(LB >= 0) and np.all(LB <= C)
