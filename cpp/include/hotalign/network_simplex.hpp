@@ -192,6 +192,16 @@ public:
 private:
     TransportResult run_scaled(const double* a, const double* b, const NetworkSimplexOptions& opt,
                                double maxabs) const;
+    // The phases of run(), in order.
+    double scan_costs(std::vector<double>& rowmin) const;
+    bool read_marginals(const double* a, const double* b, const NetworkSimplexOptions& opt,
+                        std::vector<double>& av, std::vector<double>& bv) const;
+    void activate(const std::vector<double>& av, const std::vector<double>& bv, double maxabs);
+    void guide_potentials(const NetworkSimplexOptions& opt, const std::vector<double>& rowmin,
+                          std::vector<double>& gu, std::vector<double>& gv) const;
+    Status pivot_to_optimality(const NetworkSimplexOptions& opt, idx& iters);
+    TransportResult extract_result(const std::vector<double>& av,
+                                   const std::vector<double>& bv) const;
 
     const Real* M_;
     idx n_, m_;
@@ -817,20 +827,55 @@ TransportResult TransportSimplex<Real>::run_scaled(const double* a, const double
 template <class Real>
 TransportResult TransportSimplex<Real>::run(const double* a, const double* b,
                                             const NetworkSimplexOptions& opt) {
-    const idx n = n_, m = m_;
-    const double inf = std::numeric_limits<double>::infinity();
-    // ---- validate M (one pass, also max |M| and the row minima)
+    std::vector<double> rowmin;
+    const double maxabs = scan_costs(rowmin);
+    if (maxabs > overflow_safe_cost(n_, m_)) return run_scaled(a, b, opt, maxabs);
+    std::vector<double> av, bv;
+    if (!read_marginals(a, b, opt, av, bv)) {
+        TransportResult res;
+        res.status = Status::infeasible;
+        res.cost = std::numeric_limits<double>::quiet_NaN();
+        return res;
+    }
+    activate(av, bv, maxabs);
+    std::vector<double> gu(static_cast<size_t>(nr_)), gv(static_cast<size_t>(nc_));
+    guide_potentials(opt, rowmin, gu, gv);
+    sparse_k_ = 8;
+    build_initial_tree(gu, gv);
+    idx iters = 0;
+    const Status status = pivot_to_optimality(opt, iters);
+    recompute_flows();
+    recompute_potentials();
+    TransportResult res = extract_result(av, bv);
+    res.status = status;
+    res.n_iter = iters;
+    return res;
+}
+
+// Validate M in one pass; returns max |M| and fills the row minima.
+template <class Real>
+double TransportSimplex<Real>::scan_costs(std::vector<double>& rowmin) const {
     double maxabs = 0.0;
-    std::vector<double> rowmin(static_cast<size_t>(n));
-    for (idx i = 0; i < n; ++i) {
+    rowmin.assign(static_cast<size_t>(n_), 0.0);
+    for (idx i = 0; i < n_; ++i) {
         double mx;
-        if (!detail_ns::row_stats(M_ + i * m, m, rowmin[i], mx))
+        if (!detail_ns::row_stats(M_ + i * m_, m_, rowmin[i], mx))
             throw std::invalid_argument("network_simplex: M contains NaN or inf");
         maxabs = std::max(maxabs, mx);
     }
-    if (maxabs > overflow_safe_cost(n, m)) return run_scaled(a, b, opt, maxabs);
-    // ---- marginals
-    std::vector<double> av(static_cast<size_t>(n)), bv(static_cast<size_t>(m));
+    return maxabs;
+}
+
+// Marginals (uniform when null) and warm-start potentials, validated; b rescaled to a's total.
+// False when the totals differ (an infeasible problem).
+template <class Real>
+bool TransportSimplex<Real>::read_marginals(const double* a, const double* b,
+                                            const NetworkSimplexOptions& opt,
+                                            std::vector<double>& av,
+                                            std::vector<double>& bv) const {
+    const idx n = n_, m = m_;
+    av.assign(static_cast<size_t>(n), 0.0);
+    bv.assign(static_cast<size_t>(m), 0.0);
     long double sa = 0.0L, sb = 0.0L;
     for (idx i = 0; i < n; ++i) {
         const double v = a ? a[i] : 1.0 / static_cast<double>(n);
@@ -860,34 +905,41 @@ TransportResult TransportSimplex<Real>::run(const double* a, const double* b,
         for (idx j = 0; j < m; ++j)
             if (!std::isfinite(opt.v0[j]))
                 throw std::invalid_argument("network_simplex: v0 contains NaN or inf");
-    TransportResult res;
     if (std::fabs(static_cast<double>(sa - sb)) >
-        1e-9 * static_cast<double>(std::max(sa, sb))) {
-        res.status = Status::infeasible;
-        res.cost = std::numeric_limits<double>::quiet_NaN();
-        return res;
-    }
+        1e-9 * static_cast<double>(std::max(sa, sb)))
+        return false;
     const double scale_b = static_cast<double>(sa / sb);
     if (scale_b != 1.0)
         for (idx j = 0; j < m; ++j) bv[j] *= scale_b;
+    return true;
+}
 
-    // ---- active rows / columns
-    for (idx i = 0; i < n; ++i)
+// The active (positive-mass) rows and columns, their supplies, and the pricing tolerance.
+template <class Real>
+void TransportSimplex<Real>::activate(const std::vector<double>& av,
+                                      const std::vector<double>& bv, double maxabs) {
+    for (idx i = 0; i < n_; ++i)
         if (av[i] > 0.0) rowid_.push_back(i);
-    for (idx j = 0; j < m; ++j)
+    for (idx j = 0; j < m_; ++j)
         if (bv[j] > 0.0) colid_.push_back(j);
     nr_ = static_cast<idx>(rowid_.size());
     nc_ = static_cast<idx>(colid_.size());
     N_ = nr_ + nc_;
-    col_ident_ = (nc_ == m);
+    col_ident_ = (nc_ == m_);
     supply_.resize(static_cast<size_t>(N_));
     for (idx r = 0; r < nr_; ++r) supply_[r] = av[rowid_[r]];
     for (idx c = 0; c < nc_; ++c) supply_[nr_ + c] = -bv[colid_[c]];
     tol_ = 1e-13 * maxabs;
     if (tol_ == 0.0) tol_ = std::numeric_limits<double>::min();
+}
 
-    // ---- potentials guiding the initial basis
-    std::vector<double> gu(static_cast<size_t>(nr_)), gv(static_cast<size_t>(nc_));
+// Potentials that steer the initial basis: the warm start, or row/column minima.
+template <class Real>
+void TransportSimplex<Real>::guide_potentials(const NetworkSimplexOptions& opt,
+                                              const std::vector<double>& rowmin,
+                                              std::vector<double>& gu,
+                                              std::vector<double>& gv) const {
+    const double inf = std::numeric_limits<double>::infinity();
     const bool warm_u = opt.u0 != nullptr, warm_v = opt.v0 != nullptr;
     if (warm_u)
         for (idx r = 0; r < nr_; ++r) gu[r] = opt.u0[rowid_[r]];
@@ -939,16 +991,19 @@ TransportResult TransportSimplex<Real>::run(const double* a, const double* b,
                     gv[c] = std::min(gv[c], static_cast<double>(Mr[colid_[c]]) - ur);
         }
     }
-    sparse_k_ = 8;
-    build_initial_tree(gu, gv);
+}
 
-    // ---- pivoting
+// Block pricing (candidate lists first) and pivots until no arc prices out, with optimality
+// re-checked on potentials recomputed from the tree; the status and the pivot count.
+template <class Real>
+Status TransportSimplex<Real>::pivot_to_optimality(const NetworkSimplexOptions& opt,
+                                                   idx& iters) {
     block_ = opt.block_size > 0
                  ? opt.block_size
                  : std::max<idx>(16, static_cast<idx>(std::sqrt(static_cast<double>(nr_ * nc_))));
     pieces_.assign(static_cast<size_t>(2 * N_ + 2), 0);
-    idx iters = 0;
-    res.status = Status::optimal;
+    iters = 0;
+    Status status = Status::optimal;
     bool sparse_phase = !sp_row_.empty();
     sp_block_ = std::max<idx>(8, static_cast<idx>(std::sqrt(static_cast<double>(sp_row_.size()))));
     bool fresh = false;  // potentials recomputed from the tree since the last pivot
@@ -982,18 +1037,24 @@ TransportResult TransportSimplex<Real>::run(const double* a, const double* b,
             continue;
         }
         if (opt.max_iter > 0 && iters >= opt.max_iter) {
-            res.status = Status::max_iter;
+            status = Status::max_iter;
             break;
         }
         pivot(er, ec, erc);
         fresh = false;
         ++iters;
     }
-    recompute_flows();
-    recompute_potentials();
+    return status;
+}
 
-    // ---- result
-    res.n_iter = iters;
+// The sparse plan (sorted by row then column, positive cells only), its cost summed in long
+// double, and the potentials (zero-mass rows and columns get the tightest feasible ones).
+template <class Real>
+TransportResult TransportSimplex<Real>::extract_result(const std::vector<double>& av,
+                                                      const std::vector<double>& bv) const {
+    const idx n = n_, m = m_;
+    const double inf = std::numeric_limits<double>::infinity();
+    TransportResult res;
     struct Cell {
         idx i, j;
         double w;
