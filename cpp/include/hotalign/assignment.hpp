@@ -71,6 +71,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -110,25 +111,38 @@ struct Summer {
     double value() const noexcept { return s + c; }
 };
 
-[[noreturn]] inline void bad_value() {
+// What the validation accepts: every (sign-adjusted) entry x must satisfy -inf < x <= hi, so
+// NaN and -inf are always rejected; hi = +inf lets +inf through (a forbidden entry), hi = DBL_MAX
+// rejects it too (transport costs must be finite). `name` is the argument named in the error.
+struct Checks {
+    double hi = kInf;
+    const char* name = nullptr;  // nullptr: the linear_sum_assignment message naming C
+};
+
+[[noreturn]] inline void bad_value(const Checks& ck) {
+    if (ck.name != nullptr)
+        throw std::invalid_argument(std::string(ck.name) + " contains NaN or infinity");
     throw std::invalid_argument(
         "C: cost matrix contains NaN or an infinity of the wrong sign (only +inf for minimize, "
         "-inf for maximize mark forbidden entries)");
 }
 
-// Checks that every (sign-adjusted) entry is > -inf (this rejects NaN and -inf).
+inline bool valid_entry(double x, double hi) noexcept { return x > -kInf && x <= hi; }
+
+// Checks every (sign-adjusted) entry against ck (see Checks).
 template <bool Neg, class Real>
-void validate(const Real* C, std::int64_t count) {
+void validate(const Real* C, std::int64_t count, const Checks& ck) {
+    const double hi = ck.hi;
     int bad = 0;
     std::int64_t k = 0;
     for (; k + 4 <= count; k += 4) {
-        bad |= !(load<Neg>(C[k]) > -kInf);
-        bad |= !(load<Neg>(C[k + 1]) > -kInf);
-        bad |= !(load<Neg>(C[k + 2]) > -kInf);
-        bad |= !(load<Neg>(C[k + 3]) > -kInf);
+        bad |= !valid_entry(load<Neg>(C[k]), hi);
+        bad |= !valid_entry(load<Neg>(C[k + 1]), hi);
+        bad |= !valid_entry(load<Neg>(C[k + 2]), hi);
+        bad |= !valid_entry(load<Neg>(C[k + 3]), hi);
     }
-    for (; k < count; ++k) bad |= !(load<Neg>(C[k]) > -kInf);
-    if (bad) bad_value();
+    for (; k < count; ++k) bad |= !valid_entry(load<Neg>(C[k]), hi);
+    if (bad) bad_value(ck);
 }
 
 #if defined(__SSE2__)
@@ -315,9 +329,9 @@ __attribute__((target("avx2"))) inline void load8_avx2(const float* p, __m256d& 
 // index where the scalar tail must continue and ANDs the validity of the entries into ok.
 template <class Real, bool Neg>
 __attribute__((target("avx2"))) idx_t colmin_row_avx2(const Real* r, double* v, std::int64_t* arg,
-                                                      idx_t m, std::int64_t i, int& bad) {
+                                                      idx_t m, std::int64_t i, double hi, int& bad) {
     idx_t j = 0;
-    const __m256d ninf = _mm256_set1_pd(-kInf);
+    const __m256d ninf = _mm256_set1_pd(-kInf), vhi = _mm256_set1_pd(hi);
     const __m256i vi = _mm256_set1_epi64x(i);
     __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
     for (; j + 8 <= m; j += 8) {
@@ -325,6 +339,8 @@ __attribute__((target("avx2"))) idx_t colmin_row_avx2(const Real* r, double* v, 
         load8_avx2<Neg>(r + j, x0, x1);
         ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(x0, ninf, _CMP_GT_OQ),
                                              _mm256_cmp_pd(x1, ninf, _CMP_GT_OQ)));
+        ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(x0, vhi, _CMP_LE_OQ),
+                                             _mm256_cmp_pd(x1, vhi, _CMP_LE_OQ)));
         const __m256d v0 = _mm256_loadu_pd(v + j), v1 = _mm256_loadu_pd(v + j + 4);
         const __m256d l0 = _mm256_cmp_pd(x0, v0, _CMP_LT_OQ), l1 = _mm256_cmp_pd(x1, v1, _CMP_LT_OQ);
         _mm256_storeu_pd(v + j, _mm256_min_pd(x0, v0));
@@ -381,8 +397,8 @@ inline bool cpu_has_avx2() noexcept { return __builtin_cpu_supports("avx2"); }
 template <class Real, bool Neg>
 class Solver {
 public:
-    Solver(const Real* C, idx_t n, idx_t m)
-        : C_(C), n_(n), m_(m), v_(static_cast<std::size_t>(m), 0.0),
+    Solver(const Real* C, idx_t n, idx_t m, const Checks& ck)
+        : C_(C), n_(n), m_(m), ck_(ck), v_(static_cast<std::size_t>(m), 0.0),
           col4row_(static_cast<std::size_t>(n), -1), row4col_(static_cast<std::size_t>(m), -1) {}
 
     // Returns false if infeasible; throws std::invalid_argument on NaN / wrong infinity.
@@ -415,7 +431,7 @@ private:
     const Real* row(idx_t i) const { return C_ + static_cast<std::int64_t>(i) * m_; }
 
     void validate_rows_below(idx_t end) {
-        for (; validated_ < end; ++validated_) validate<Neg>(row(validated_), m_);
+        for (; validated_ < end; ++validated_) validate<Neg>(row(validated_), m_, ck_);
     }
 
     // Step 1: v_j = min_i C_ij via contiguous, branch-free row scans; also validates C.
@@ -426,11 +442,12 @@ private:
         double* v = v_.data();
         std::int64_t* arg = argrow_.data();
         int bad = 0;
+        const double hi = ck_.hi;
         {
             const Real* r = row(0);
             for (idx_t j = 0; j < m; ++j) {
                 const double x = load<Neg>(r[j]);
-                bad |= !(x > -kInf);
+                bad |= !valid_entry(x, hi);
                 v[j] = x;
             }
         }
@@ -441,10 +458,10 @@ private:
             const Real* r = row(i);
             idx_t j = 0;
 #if defined(HOTALIGN_LSAP_AVX2)
-            if (avx2) j = colmin_row_avx2<Real, Neg>(r, v, arg, m, i, bad);
+            if (avx2) j = colmin_row_avx2<Real, Neg>(r, v, arg, m, i, hi, bad);
 #endif
 #if defined(__SSE2__)
-            const __m128d ninf = _mm_set1_pd(-kInf), sgn = _mm_set1_pd(-0.0);
+            const __m128d ninf = _mm_set1_pd(-kInf), sgn = _mm_set1_pd(-0.0), vhi = _mm_set1_pd(hi);
             const __m128i vi = _mm_set1_epi64x(i);
             __m128d ok = _mm_castsi128_pd(_mm_set1_epi32(-1));
             for (; j + 4 <= m; j += 4) {
@@ -455,6 +472,7 @@ private:
                     x1 = _mm_xor_pd(x1, sgn);
                 }
                 ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmpgt_pd(x0, ninf), _mm_cmpgt_pd(x1, ninf)));
+                ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmple_pd(x0, vhi), _mm_cmple_pd(x1, vhi)));
                 const __m128d v0 = _mm_loadu_pd(v + j), v1 = _mm_loadu_pd(v + j + 2);
                 const __m128d l0 = _mm_cmplt_pd(x0, v0), l1 = _mm_cmplt_pd(x1, v1);
                 _mm_storeu_pd(v + j, _mm_min_pd(x0, v0));
@@ -471,13 +489,13 @@ private:
 #endif
             for (; j < m; ++j) {
                 const double x = load<Neg>(r[j]);
-                bad |= !(x > -kInf);
+                bad |= !valid_entry(x, hi);
                 const bool lt = x < v[j];
                 arg[j] = lt ? i : arg[j];
                 v[j] = lt ? x : v[j];
             }
         }
-        if (bad) bad_value();
+        if (bad) bad_value(ck_);
         for (idx_t j = 0; j < m; ++j)
             if (!(v[j] < kInf)) return false;  // a column with only forbidden entries
         return true;
@@ -762,6 +780,7 @@ private:
 
     const Real* C_;
     idx_t n_, m_;
+    Checks ck_;
     idx_t validated_ = 0;  // rows [0, validated_) of C are known to be free of NaN / -inf
 #if defined(HOTALIGN_LSAP_AVX2)
     bool avx2_ = cpu_has_avx2();
@@ -774,9 +793,10 @@ private:
 // Solve rows-short problem (nr <= nc) and fill the result in the original orientation.
 template <class Real, bool Neg>
 AssignmentResult solve_oriented(const Real* Cr, idx_t nr, idx_t nc, bool transposed,
-                                const Real* Corig, std::int64_t n, std::int64_t m) {
+                                const Real* Corig, std::int64_t n, std::int64_t m,
+                                const Checks& ck) {
     AssignmentResult res;
-    Solver<Real, Neg> s(Cr, nr, nc);
+    Solver<Real, Neg> s(Cr, nr, nc, ck);
     std::int64_t it = 0;
     const bool ok = s.run(it);
     res.n_iter = it;
@@ -824,9 +844,9 @@ AssignmentResult solve_oriented(const Real* Cr, idx_t nr, idx_t nc, bool transpo
 }
 
 template <class Real, bool Neg>
-AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m) {
+AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m, const Checks& ck) {
     if (n <= m) return solve_oriented<Real, Neg>(C, static_cast<idx_t>(n), static_cast<idx_t>(m),
-                                                 false, C, n, m);
+                                                 false, C, n, m, ck);
     std::vector<Real> T(static_cast<std::size_t>(n * m));
     constexpr std::int64_t B = 32;
     for (std::int64_t i0 = 0; i0 < n; i0 += B)
@@ -836,7 +856,7 @@ AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m) {
                 for (std::int64_t j = j0; j < j1; ++j) T[j * n + i] = C[i * m + j];
         }
     return solve_oriented<Real, Neg>(T.data(), static_cast<idx_t>(m), static_cast<idx_t>(n), true,
-                                     C, n, m);
+                                     C, n, m, ck);
 }
 
 }  // namespace detail_lsap
@@ -844,9 +864,14 @@ AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m) {
 /// Solves min (or max) sum_k C[row_ind[k], col_ind[k]] over assignments of min(n, m) rows to
 /// distinct columns; C is a row-major, C-contiguous n x m matrix of float or double.
 /// See the header comment for the semantics of infinities, ties, duals and status.
+///
+/// finite_name: if not null, every entry of C must be finite (+inf is not a forbidden entry but
+/// an error); a NaN or infinity throws std::invalid_argument("<finite_name> contains NaN or
+/// infinity"). This check rides on the solver's own first pass over C (the column reduction for
+/// square problems), so the cost matrix is not read an extra time (solve_transport uses it).
 template <class Real>
 AssignmentResult linear_sum_assignment(const Real* C, std::int64_t n, std::int64_t m,
-                                       bool maximize = false) {
+                                       bool maximize = false, const char* finite_name = nullptr) {
     static_assert(std::is_same<Real, float>::value || std::is_same<Real, double>::value,
                   "linear_sum_assignment: Real must be float or double");
     if (n < 0 || m < 0) throw std::invalid_argument("C: negative dimension");
@@ -860,8 +885,13 @@ AssignmentResult linear_sum_assignment(const Real* C, std::int64_t n, std::int64
         m >= std::numeric_limits<detail_lsap::idx_t>::max())
         throw std::invalid_argument("C: dimension too large (must be < 2^31 - 1)");
     if (C == nullptr) throw std::invalid_argument("C: null pointer");
-    return maximize ? detail_lsap::dispatch<Real, true>(C, n, m)
-                    : detail_lsap::dispatch<Real, false>(C, n, m);
+    detail_lsap::Checks ck;
+    if (finite_name != nullptr) {
+        ck.hi = std::numeric_limits<double>::max();
+        ck.name = finite_name;
+    }
+    return maximize ? detail_lsap::dispatch<Real, true>(C, n, m, ck)
+                    : detail_lsap::dispatch<Real, false>(C, n, m, ck);
 }
 
 }  // namespace hotalign
