@@ -79,3 +79,18 @@ def test_result_comes_from_the_solver_arrays(n, seed, dtype):
     cert = res.certificate(M64)
     assert max(cert.values()) < 1e-12
     assert hotalign.emd2([], [], M) == res.cost
+
+
+@given(n=st.integers(1, 19), extra=st.integers(1, 19), cell=st.integers(0, 10**6),
+       bad=st.sampled_from([np.nan, -np.inf]), dtype=st.sampled_from([np.float64, np.float32]),
+       transpose=st.booleans(), maximize=st.booleans())
+def test_rectangular_lsa_validates_in_its_first_scan(n, extra, cell, bad, dtype, transpose,
+                                                     maximize):
+    # rectangular problems validate each row inside its first row scan (augmenting row
+    # reduction): a bad entry anywhere must still raise, whatever the orientation
+    C = np.random.default_rng(n * 100 + extra).random((n, n + extra)).astype(dtype)
+    C.flat[cell % C.size] = -bad if maximize else bad
+    if transpose:
+        C = np.ascontiguousarray(C.T)
+    with pytest.raises(ValueError, match="cost matrix contains NaN"):
+        hotalign.linear_sum_assignment(C, maximize=maximize)

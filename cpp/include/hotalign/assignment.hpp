@@ -375,13 +375,21 @@ __attribute__((target("avx2"))) idx_t min_reduced_avx2(const Real* r, const doub
 }
 
 // First index >= j (in steps of 8) where some C[k] - v[k] < bound, or the end of the 8-blocks.
-template <class Real, bool Neg>
+// With Check, every entry loaded is also validated (-inf < C <= hi); a bad one clears `ok`.
+template <class Real, bool Neg, bool Check>
 __attribute__((target("avx2"))) idx_t skip_above_avx2(const Real* r, const double* v, idx_t j,
-                                                      idx_t m, double bound) {
+                                                      idx_t m, double bound, double hi, int& bad) {
     const __m256d vb = _mm256_set1_pd(bound);
+    const __m256d ninf = _mm256_set1_pd(-kInf), vhi = _mm256_set1_pd(hi);
     for (; j + 8 <= m; j += 8) {
         __m256d c0, c1;
         load8_avx2<Neg>(r + j, c0, c1);
+        if (Check) {
+            const __m256d ok = _mm256_and_pd(
+                _mm256_and_pd(_mm256_cmp_pd(c0, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c0, vhi, _CMP_LE_OQ)),
+                _mm256_and_pd(_mm256_cmp_pd(c1, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c1, vhi, _CMP_LE_OQ)));
+            bad |= _mm256_movemask_pd(ok) != 15;
+        }
         const __m256d h = _mm256_min_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + j)),
                                         _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)));
         if (_mm256_movemask_pd(_mm256_cmp_pd(h, vb, _CMP_LT_OQ))) return j;
@@ -560,7 +568,9 @@ private:
     }
 
     // The two smallest reduced costs C[i, j] - v[j] of a row (first index on ties; j2 != j1).
-    void two_smallest(const Real* r, double& u1, idx_t& j1, double& u2, idx_t& j2) const {
+    // With check, the row is validated in the same pass (throws on a bad entry).
+    void two_smallest(const Real* r, double& u1, idx_t& j1, double& u2, idx_t& j2,
+                      bool check) const {
         const double* v = v_.data();
         const idx_t m = m_;
         auto upd = [&](idx_t j) {
@@ -580,14 +590,20 @@ private:
         idx_t j = 0;
 #if defined(HOTALIGN_LSAP_AVX2)
         if (avx2_) {
+            int bad = 0;
             for (;;) {
-                j = skip_above_avx2<Real, Neg>(r, v, j, m, u2);
+                j = check ? skip_above_avx2<Real, Neg, true>(r, v, j, m, u2, ck_.hi, bad)
+                          : skip_above_avx2<Real, Neg, false>(r, v, j, m, u2, ck_.hi, bad);
                 if (j + 8 > m) break;
                 for (int l = 0; l < 8; ++l) upd(j + l);
                 j += 8;
             }
+            if (bad) bad_value(ck_);
+            if (check) validate<Neg>(r + j, m - j, ck_);  // the tail of the 8-blocks
+            check = false;
         }
 #endif
+        if (check) validate<Neg>(r, m, ck_);
 #if defined(__SSE2__)
         const __m128d sgn = _mm_set1_pd(-0.0);
         for (; j + 4 <= m; j += 4) {
@@ -650,10 +666,13 @@ private:
             }
             const idx_t i = todo[k++];
             const Real* r = row(i);
-            validate_rows_below(i + 1);
+            // a row seen for the first time is validated by its own scan (rows come in order)
+            validate_rows_below(i);
+            const bool first_visit = validated_ == i;
+            if (first_visit) ++validated_;
             double u1 = kInf, u2 = kInf;
             idx_t j1 = -1, j2 = -1;
-            two_smallest(r, u1, j1, u2, j2);
+            two_smallest(r, u1, j1, u2, j2, first_visit);
             if (j1 < 0) return false;  // row with no allowed entry
             idx_t i0 = row4col_[j1];
             bool strict = u1 < u2;
