@@ -93,6 +93,16 @@ def test_tiny_suite_writes_both_tables(tmp_path):
     assert json.loads((tmp_path / "families.json").read_text("utf-8"))["ok"] is True
 
 
+def test_cpu_clock(tmp_path):
+    res = fam.run_families(["integer"], [6], ["square"], repeats=2, peers=["scipy"],
+                           clock="cpu")
+    assert res["config"]["clock"] == "cpu" and res["ok"]
+    rec = res["problems"][0]["lsa"]["hotalign"]
+    assert rec["runs"] == 2 and all(t >= 0 for t in rec["times"])
+    with pytest.raises(ValueError, match="^clock: "):
+        fam.run_families(["integer"], [6], clock="tsc")
+
+
 def test_wrong_peer_is_a_finding(monkeypatch, tmp_path, capsys):
     def wrong(C):
         n = np.asarray(C).shape[0]
@@ -122,6 +132,7 @@ def test_exit_one_only_when_hotalign_fails(monkeypatch, tmp_path, capsys):
     (["--dtype", "float64,int8"], "--dtype"),
     (["--sizes", "1"], "--sizes"),
     (["--marginals", "random"], "--marginals"),
+    (["--clock", "tsc"], "--clock"),
 ])
 def test_bad_suite_options(tmp_path, argv, option):
     with pytest.raises(ValueError, match=f"^{option}: "):

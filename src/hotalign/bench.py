@@ -1099,6 +1099,9 @@ def add_solvers_arguments(parser):
                         help="family suite: sizes 384..3072, float64 and float32 (slow)")
     parser.add_argument("--families", default=None,
                         help=f"family suite: families to run (default: all: {','.join(FAMILIES)})")
+    parser.add_argument("--clock", default="wall",
+                        help="family suite: wall (perf_counter) or cpu (process CPU time, robust "
+                             "on a shared machine; default: %(default)s)")
     parser.add_argument("--sizes", default=None,
                         help="comma-separated smaller sides n (family suite default: 384,768; "
                              "with --costs: 256,512,1024)")
@@ -1211,6 +1214,7 @@ def _families_main(args) -> int:
                 if args.families else None)
     dtypes = _check_choices(args.dtype, "--dtype", fam.DTYPES) if args.dtype else None
     repeats = _int_option(args.repeats, "--repeats", 1) if args.repeats else None
+    (clock,) = _check_choices([args.clock], "--clock", fam.CLOCKS)
     seed = _int_option(args.seed, "--seed", 0)
     peers = _check_peers(args.peers, "--peers")
     budget = _budget_option(args.time_budget)
@@ -1218,7 +1222,7 @@ def _families_main(args) -> int:
         _fail("--sizes", "the family suite needs n >= 2")
     results = fam.run_families(families, sizes, shapes, dtypes, full=args.full, repeats=repeats,
                                peers=peers, time_budget=budget or base["time_budget"],
-                               seed=seed, out_dir=args.out, progress=_progress)
+                               seed=seed, clock=clock, out_dir=args.out, progress=_progress)
     print(fam.format_families_markdown(results))
     if args.out is not None:
         print(f"written to {args.out}/families.md, families.json")
