@@ -33,7 +33,8 @@ Families (seeded; :func:`family_problem`):
 ``uniform``, ``spatial``, ``logarithmic``, ``integer``, ``binary``
     SciPy's linear-assignment benchmark families (:mod:`hotalign.bench`).
 
-Protocol: for every problem all solvers run round-robin (one untimed warm-up round, then
+Protocol: BLAS is limited to one thread (every solver compared is single-threaded; the grid
+row runs ``solve_grid(n_threads=1)``); for every problem all solvers run round-robin (one untimed warm-up round, then
 ``repeats`` timed rounds, fewer for a solver whose warm-up exceeds the time budget), so the
 solvers being compared share the machine's state; medians are reported. Each peer's assignment
 cost is checked against hotalign's (relative 1e-9): a disagreement is a *finding* printed in the
@@ -497,15 +498,21 @@ def run_families(families=None, sizes=None, shapes=None, dtypes=None, *, full=Fa
                                                       "rtol": RTOL, "n_stimuli": N_STIMULI,
                                                       "clock": clock},
                "skipped": skipped, "solvers": sorted(solvers), "problems": []}
-    for dtype in cfg["dtypes"]:
-        for family in cfg["families"]:
-            for n in cfg["sizes"]:
-                for shape in cfg["shapes"]:
-                    m = n if shape == "square" else (3 * n) // 2
-                    say(f"{family} {n}x{m} {dtype}")
-                    results["problems"].append(_measure_problem(
-                        family, n, m, dtype, solvers, cfg["repeats"], cfg["time_budget"], seed,
-                        paths, clock))
+    # BLAS on one thread: every solver here is single-threaded, and idle OpenBLAS workers
+    # spinning after a GEMM would otherwise be charged to whichever solver runs next under the
+    # cpu clock (and steal a core from it under the wall clock)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for dtype in cfg["dtypes"]:
+            for family in cfg["families"]:
+                for n in cfg["sizes"]:
+                    for shape in cfg["shapes"]:
+                        m = n if shape == "square" else (3 * n) // 2
+                        say(f"{family} {n}x{m} {dtype}")
+                        results["problems"].append(_measure_problem(
+                            family, n, m, dtype, solvers, cfg["repeats"], cfg["time_budget"],
+                            seed, paths, clock))
     results["failures"] = [f"{p['family']} {p['n']}x{p['m']} {p['dtype']}: {f}"
                            for p in results["problems"] for f in p["failures"]]
     results["findings"] = [f"{p['family']} {p['n']}x{p['m']} {p['dtype']}: {f}"
@@ -537,6 +544,25 @@ def _med(rec):
 
 def _ratio(num, den):
     return f"{num / den:.2f}x" if num and den else "—"
+
+
+def _summary_matrix(results):
+    """Best peer / hotalign per family (rows) and n x m (columns), one matrix per dtype."""
+    lines = []
+    for dtype in dict.fromkeys(p["dtype"] for p in results["problems"]):
+        probs = [p for p in results["problems"] if p["dtype"] == dtype]
+        shapes = list(dict.fromkeys((p["n"], p["m"]) for p in probs))
+        cells = {(p["family"], p["n"], p["m"]): p["ratio"] for p in probs}
+        lines += ["", f"Summary ({dtype}): best exact peer / hotalign.linear_sum_assignment", "",
+                  "| family | " + " | ".join(f"{n}x{m}" for n, m in shapes) + " |",
+                  "|---|" + "---|" * len(shapes)]
+        for family in dict.fromkeys(p["family"] for p in probs):
+            row = []
+            for n, m in shapes:
+                r = cells.get((family, n, m))
+                row.append("—" if r is None else (f"**{r:.2f}**" if r < 1 else f"{r:.2f}"))
+            lines.append(f"| {family} | " + " | ".join(row) + " |")
+    return lines
 
 
 def format_families_markdown(results) -> str:
@@ -571,6 +597,7 @@ def format_families_markdown(results) -> str:
         lines.append(f"| {p['family']} | {p['n']} x {p['m']} | {p['dtype']} | {_t(ours)} | "
                      f"{best or '—'} | {_t(best_t)} | {ratio} | "
                      f"{_ratio(_med(p['lsa'].get('scipy')), ours)} |")
+    lines += _summary_matrix(results)
     rows = [p for p in results["problems"] if p.get("paths")]
     if rows:
         lines += [
