@@ -374,27 +374,83 @@ __attribute__((target("avx2"))) idx_t min_reduced_avx2(const Real* r, const doub
     return j;
 }
 
-// First index >= j (in steps of 8) where some C[k] - v[k] < bound, or the end of the 8-blocks.
-// With Check, every entry loaded is also validated (-inf < C <= hi); a bad one clears `ok`.
+// The smallest and second smallest C[k] - v[k] over the 8-blocks of a row, and the first index of
+// the smallest, in one branch-free pass: every lane keeps its own two smallest values and the
+// (first) index of its smallest; the lanes are merged at the end. (u1, j1, u2) are the first two
+// entries of the row in (value, index) order, as a sequential scan gives them. With Check, every
+// entry is validated (-inf < C <= hi) in the same pass. Returns where the scalar tail continues.
 template <class Real, bool Neg, bool Check>
-__attribute__((target("avx2"))) idx_t skip_above_avx2(const Real* r, const double* v, idx_t j,
-                                                      idx_t m, double bound, double hi, int& bad) {
-    const __m256d vb = _mm256_set1_pd(bound);
-    const __m256d ninf = _mm256_set1_pd(-kInf), vhi = _mm256_set1_pd(hi);
+__attribute__((target("avx2"))) idx_t top2_avx2(const Real* r, const double* v, idx_t m,
+                                                double hi, int& bad, double& u1, idx_t& j1,
+                                                double& u2) {
+    const __m256d inf = _mm256_set1_pd(kInf), ninf = _mm256_set1_pd(-kInf);
+    const __m256d vhi = _mm256_set1_pd(hi), four = _mm256_set1_pd(4.0), eight = _mm256_set1_pd(8.0);
+    __m256d a1 = inf, a2 = inf, b1 = inf, b2 = inf;  // lane minima (a: j..j+3, b: j+4..j+7)
+    __m256d ai = _mm256_set1_pd(-1.0), bi = ai;     // lane argmins (exact in double)
+    __m256d ja = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
+    __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
+    idx_t j = 0;
     for (; j + 8 <= m; j += 8) {
         __m256d c0, c1;
         load8_avx2<Neg>(r + j, c0, c1);
-        if (Check) {
-            const __m256d ok = _mm256_and_pd(
+        if (Check)
+            ok = _mm256_and_pd(ok, _mm256_and_pd(
                 _mm256_and_pd(_mm256_cmp_pd(c0, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c0, vhi, _CMP_LE_OQ)),
-                _mm256_and_pd(_mm256_cmp_pd(c1, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c1, vhi, _CMP_LE_OQ)));
-            bad |= _mm256_movemask_pd(ok) != 15;
-        }
-        const __m256d h = _mm256_min_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + j)),
-                                        _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)));
-        if (_mm256_movemask_pd(_mm256_cmp_pd(h, vb, _CMP_LT_OQ))) return j;
+                _mm256_and_pd(_mm256_cmp_pd(c1, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c1, vhi, _CMP_LE_OQ))));
+        const __m256d h0 = _mm256_sub_pd(c0, _mm256_loadu_pd(v + j));
+        const __m256d h1 = _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4));
+        const __m256d l0 = _mm256_cmp_pd(h0, a1, _CMP_LT_OQ), l1 = _mm256_cmp_pd(h1, b1, _CMP_LT_OQ);
+        a2 = _mm256_min_pd(a2, _mm256_blendv_pd(h0, a1, l0));  // the loser goes to slot 2
+        b2 = _mm256_min_pd(b2, _mm256_blendv_pd(h1, b1, l1));
+        a1 = _mm256_blendv_pd(a1, h0, l0);
+        b1 = _mm256_blendv_pd(b1, h1, l1);
+        ai = _mm256_blendv_pd(ai, ja, l0);
+        bi = _mm256_blendv_pd(bi, _mm256_add_pd(ja, four), l1);
+        ja = _mm256_add_pd(ja, eight);
     }
+    if (Check) bad |= _mm256_movemask_pd(ok) != 15;
+    alignas(32) double m1[8], m2[8], id[8];
+    _mm256_store_pd(m1, a1);
+    _mm256_store_pd(m1 + 4, b1);
+    _mm256_store_pd(m2, a2);
+    _mm256_store_pd(m2 + 4, b2);
+    _mm256_store_pd(id, ai);
+    _mm256_store_pd(id + 4, bi);
+    int best = -1;
+    for (int l = 0; l < 8; ++l)  // smallest value, then smallest index
+        if (id[l] >= 0 && (best < 0 || m1[l] < m1[best] || (m1[l] == m1[best] && id[l] < id[best])))
+            best = l;
+    u1 = kInf;
+    j1 = -1;
+    u2 = kInf;
+    if (best < 0) return j;  // nothing below +inf
+    u1 = m1[best];
+    j1 = static_cast<idx_t>(id[best]);
+    u2 = m2[best];
+    for (int l = 0; l < 8; ++l)
+        if (l != best && id[l] >= 0 && m1[l] < u2) u2 = m1[l];
     return j;
+}
+
+// First column j (from 0) with row4col[j] < 0 and C[j] - v[j] == level, over the 8-blocks;
+// returns -1 if none there, and the end of the 8-blocks in `end`.
+template <class Real, bool Neg>
+__attribute__((target("avx2"))) idx_t first_free_at_avx2(const Real* r, const double* v,
+                                                         const idx_t* r4c, idx_t m, double level,
+                                                         idx_t& end) {
+    const __m256d vl = _mm256_set1_pd(level);
+    idx_t j = 0;
+    for (; j + 8 <= m; j += 8) {
+        __m256d c0, c1;
+        load8_avx2<Neg>(r + j, c0, c1);
+        const int eq = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + j)), vl, _CMP_EQ_OQ)) |
+                       (_mm256_movemask_pd(_mm256_cmp_pd(_mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)), vl, _CMP_EQ_OQ)) << 4);
+        if (eq)
+            for (int l = 0; l < 8; ++l)
+                if (((eq >> l) & 1) && r4c[j + l] < 0) return j + l;
+    }
+    end = j;
+    return -1;
 }
 
 // (The CPU model is initialised by a libgcc / compiler-rt constructor; this only reads it.)
@@ -567,8 +623,9 @@ private:
         }
     }
 
-    // The two smallest reduced costs C[i, j] - v[j] of a row (first index on ties; j2 != j1).
-    // With check, the row is validated in the same pass (throws on a bad entry).
+    // The two smallest reduced costs C[i, j] - v[j] of a row (first index on ties): u1 at j1,
+    // u2 (j2 may be -1). With check, the row is validated in the same pass (throws on a bad
+    // entry).
     void two_smallest(const Real* r, double& u1, idx_t& j1, double& u2, idx_t& j2,
                       bool check) const {
         const double* v = v_.data();
@@ -591,13 +648,9 @@ private:
 #if defined(HOTALIGN_LSAP_AVX2)
         if (avx2_) {
             int bad = 0;
-            for (;;) {
-                j = check ? skip_above_avx2<Real, Neg, true>(r, v, j, m, u2, ck_.hi, bad)
-                          : skip_above_avx2<Real, Neg, false>(r, v, j, m, u2, ck_.hi, bad);
-                if (j + 8 > m) break;
-                for (int l = 0; l < 8; ++l) upd(j + l);
-                j += 8;
-            }
+            j = check ? top2_avx2<Real, Neg, true>(r, v, m, ck_.hi, bad, u1, j1, u2)
+                      : top2_avx2<Real, Neg, false>(r, v, m, ck_.hi, bad, u1, j1, u2);
+            j2 = -1;  // not tracked by the lanes (only ties need it: see first_free_at)
             if (bad) bad_value(ck_);
             if (check) validate<Neg>(r + j, m - j, ck_);  // the tail of the 8-blocks
             check = false;
@@ -629,7 +682,14 @@ private:
     // First free column j with C[i, j] - v[j] == level (or -1).
     idx_t first_free_at(const Real* r, double level) const {
         const double* v = v_.data();
-        for (idx_t j = 0; j < m_; ++j)
+        idx_t j = 0;
+#if defined(HOTALIGN_LSAP_AVX2)
+        if (avx2_) {
+            const idx_t f = first_free_at_avx2<Real, Neg>(r, v, row4col_.data(), m_, level, j);
+            if (f >= 0) return f;
+        }
+#endif
+        for (; j < m_; ++j)
             if (row4col_[j] < 0 && load<Neg>(r[j]) - v[j] == level) return j;
         return -1;
     }
@@ -684,9 +744,9 @@ private:
             bool reprocess = strict && u2 < kInf;
             if (!strict && i0 >= 0) {
                 // tie: take the first free column among the row's minima, otherwise defer the row
+                // (j1 is the first minimum and is taken, so this is j2 when j2 is free)
                 idx_t jf = -1;
-                if (j2 >= 0 && row4col_[j2] < 0 && u2 == u1) jf = j2;
-                if (jf < 0 && u2 == u1) jf = first_free_at(r, u1);
+                if (u2 == u1) jf = first_free_at(r, u1);
                 if (jf < 0) {
                     free_rows.push_back(i);
                     continue;
