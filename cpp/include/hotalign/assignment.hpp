@@ -374,6 +374,29 @@ __attribute__((target("avx2"))) idx_t min_reduced_avx2(const Real* r, const doub
     return j;
 }
 
+// First index >= j (in steps of 8) where some C[k] - v[k] < bound, or the end of the 8-blocks.
+// With Check, every entry loaded is also validated (-inf < C <= hi); a bad one clears `ok`.
+template <class Real, bool Neg, bool Check>
+__attribute__((target("avx2"))) idx_t skip_above_avx2(const Real* r, const double* v, idx_t j,
+                                                      idx_t m, double bound, double hi, int& bad) {
+    const __m256d vb = _mm256_set1_pd(bound);
+    const __m256d ninf = _mm256_set1_pd(-kInf), vhi = _mm256_set1_pd(hi);
+    for (; j + 8 <= m; j += 8) {
+        __m256d c0, c1;
+        load8_avx2<Neg>(r + j, c0, c1);
+        if (Check) {
+            const __m256d ok = _mm256_and_pd(
+                _mm256_and_pd(_mm256_cmp_pd(c0, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c0, vhi, _CMP_LE_OQ)),
+                _mm256_and_pd(_mm256_cmp_pd(c1, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c1, vhi, _CMP_LE_OQ)));
+            bad |= _mm256_movemask_pd(ok) != 15;
+        }
+        const __m256d h = _mm256_min_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + j)),
+                                        _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)));
+        if (_mm256_movemask_pd(_mm256_cmp_pd(h, vb, _CMP_LT_OQ))) return j;
+    }
+    return j;
+}
+
 // The smallest and second smallest C[k] - v[k] over the 8-blocks of a row, and the first index of
 // the smallest, in one branch-free pass: every lane keeps its own two smallest values and the
 // (first) index of its smallest; the lanes are merged at the end. (u1, j1, u2) are the first two
@@ -445,9 +468,10 @@ __attribute__((target("avx2"))) idx_t first_free_at_avx2(const Real* r, const do
         load8_avx2<Neg>(r + j, c0, c1);
         const int eq = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + j)), vl, _CMP_EQ_OQ)) |
                        (_mm256_movemask_pd(_mm256_cmp_pd(_mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)), vl, _CMP_EQ_OQ)) << 4);
-        if (eq)
-            for (int l = 0; l < 8; ++l)
-                if (((eq >> l) & 1) && r4c[j + l] < 0) return j + l;
+        const __m256i rc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r4c + j));
+        const int fr = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setzero_si256(), rc)));
+        const int hit = eq & fr;  // free columns at the level, bit l = column j + l
+        if (hit) return j + __builtin_ctz(static_cast<unsigned>(hit));
     }
     end = j;
     return -1;
@@ -623,9 +647,9 @@ private:
         }
     }
 
-    // The two smallest reduced costs C[i, j] - v[j] of a row (first index on ties): u1 at j1,
-    // u2 (j2 may be -1). With check, the row is validated in the same pass (throws on a bad
-    // entry).
+    // The two smallest reduced costs C[i, j] - v[j] of a row in (value, index) order: u1 at
+    // j1, u2 at j2 (j2 may be -1 on a first visit). With check (a row's first visit), the row
+    // is validated in the same pass (throws on a bad entry).
     void two_smallest(const Real* r, double& u1, idx_t& j1, double& u2, idx_t& j2,
                       bool check) const {
         const double* v = v_.data();
@@ -648,9 +672,20 @@ private:
 #if defined(HOTALIGN_LSAP_AVX2)
         if (avx2_) {
             int bad = 0;
-            j = check ? top2_avx2<Real, Neg, true>(r, v, m, ck_.hi, bad, u1, j1, u2)
-                      : top2_avx2<Real, Neg, false>(r, v, m, ck_.hi, bad, u1, j1, u2);
-            j2 = -1;  // not tracked by the lanes (only ties need it: see first_free_at)
+            if (check) {
+                // first visit of a row (rectangular problems), usually not in cache: one
+                // branch-free pass that also validates; j2 is not tracked by the lanes
+                j = top2_avx2<Real, Neg, true>(r, v, m, ck_.hi, bad, u1, j1, u2);
+                j2 = -1;
+            } else {
+                // revisits (rows in cache, often tie-heavy): skip the blocks above u2
+                for (;;) {
+                    j = skip_above_avx2<Real, Neg, false>(r, v, j, m, u2, ck_.hi, bad);
+                    if (j + 8 > m) break;
+                    for (int l = 0; l < 8; ++l) upd(j + l);
+                    j += 8;
+                }
+            }
             if (bad) bad_value(ck_);
             if (check) validate<Neg>(r + j, m - j, ck_);  // the tail of the 8-blocks
             check = false;
@@ -744,9 +779,10 @@ private:
             bool reprocess = strict && u2 < kInf;
             if (!strict && i0 >= 0) {
                 // tie: take the first free column among the row's minima, otherwise defer the row
-                // (j1 is the first minimum and is taken, so this is j2 when j2 is free)
+                // (j1 is the first minimum and is taken, so that is j2 when j2 is free)
                 idx_t jf = -1;
-                if (u2 == u1) jf = first_free_at(r, u1);
+                if (j2 >= 0 && row4col_[j2] < 0 && u2 == u1) jf = j2;
+                if (jf < 0 && u2 == u1) jf = first_free_at(r, u1);
                 if (jf < 0) {
                     free_rows.push_back(i);
                     continue;
