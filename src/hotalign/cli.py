@@ -14,7 +14,8 @@ Commands
     Two folders of checkpoints: the checkpoint coupling (needs ``hotalign.TrajectoryHOT``);
     layer pairs cached and resumed as for ``align``.
 ``hotalign bench solvers``
-    Solver benchmark (see :mod:`hotalign.bench`).
+    Solver benchmark: the family suite (:mod:`hotalign.bench_families`; ``--full`` for every
+    size and dtype), or with ``--costs`` the detailed comparison of :mod:`hotalign.bench`.
 ``hotalign bench pipeline``
     Grid, end-to-end HOT, HOT+R and TrajectoryHOT benchmarks (see :mod:`hotalign.bench_pipeline`
     and :mod:`hotalign.bench_rotation`).
