@@ -114,6 +114,16 @@ void test_fused_finite_check() {
         check_fused_finite_check<double>(n);
         check_fused_finite_check<float>(n);
     }
+    // huge finite costs (sums could overflow) leave the assignment path for the network
+    // simplex, detected by the same fused pass; NaN next to them still throws
+    std::vector<double> H = {1e308, -1e308, 3e307, 1e307};  // bound: max / 12 = 1.5e307
+    CHECK(hotalign::solve_transport(H.data(), 2, 2, nullptr, nullptr).method ==
+          hotalign::Method::network_simplex);
+    H[3] = NAN;
+    CHECK_THROWS(hotalign::solve_transport(H.data(), 2, 2, nullptr, nullptr));
+    std::vector<double> S = {1e300, -1e300, 3e299, 1e299};  // below the bound: assignment
+    CHECK(hotalign::solve_transport(S.data(), 2, 2, nullptr, nullptr).method ==
+          hotalign::Method::assignment);
     // linear_sum_assignment itself still takes +inf as a forbidden entry
     std::vector<double> C = {INFINITY, 1.0, 1.0, INFINITY};
     CHECK(hotalign::linear_sum_assignment(C.data(), 2, 2).status == Status::optimal);

@@ -114,12 +114,35 @@ struct Summer {
 // What the validation accepts: every (sign-adjusted) entry x must satisfy -inf < x <= hi, so
 // NaN and -inf are always rejected; hi = +inf lets +inf through (a forbidden entry), hi = DBL_MAX
 // rejects it too (transport costs must be finite). `name` is the argument named in the error.
+//
+// With a finite `big` (transport), entries with |x| > big (finite but so large that sums could
+// overflow) fail the same fused check; a rescan then tells them from NaN / infinity, and
+// CostTooLarge is thrown for the caller to route the problem to a solver that scales.
 struct Checks {
+    double lo = -kInf;  // entries must satisfy lo < x <= hi
     double hi = kInf;
     const char* name = nullptr;  // nullptr: the linear_sum_assignment message naming C
+    double big = kInf;
+    const void* data = nullptr;  // the whole matrix, for the rescan (with count and f32)
+    std::int64_t count = 0;
+    bool f32 = false;
 };
 
+/// Thrown by the assignment solver when a transport cost exceeds Checks::big.
+struct CostTooLarge {};
+
+template <class Real>
+bool all_finite(const Real* x, std::int64_t count) noexcept {
+    bool ok = true;
+    for (std::int64_t k = 0; k < count; ++k) ok &= std::isfinite(x[k]);
+    return ok;
+}
+
 [[noreturn]] inline void bad_value(const Checks& ck) {
+    if (ck.big < kInf && ck.data != nullptr &&
+        (ck.f32 ? all_finite(static_cast<const float*>(ck.data), ck.count)
+                : all_finite(static_cast<const double*>(ck.data), ck.count)))
+        throw CostTooLarge{};
     if (ck.name != nullptr)
         throw std::invalid_argument(std::string(ck.name) + " contains NaN or infinity");
     throw std::invalid_argument(
@@ -127,21 +150,21 @@ struct Checks {
         "-inf for maximize mark forbidden entries)");
 }
 
-inline bool valid_entry(double x, double hi) noexcept { return x > -kInf && x <= hi; }
+inline bool valid_entry(double x, double lo, double hi) noexcept { return x > lo && x <= hi; }
 
 // Checks every (sign-adjusted) entry against ck (see Checks).
 template <bool Neg, class Real>
 void validate(const Real* C, std::int64_t count, const Checks& ck) {
-    const double hi = ck.hi;
+    const double lo = ck.lo, hi = ck.hi;
     int bad = 0;
     std::int64_t k = 0;
     for (; k + 4 <= count; k += 4) {
-        bad |= !valid_entry(load<Neg>(C[k]), hi);
-        bad |= !valid_entry(load<Neg>(C[k + 1]), hi);
-        bad |= !valid_entry(load<Neg>(C[k + 2]), hi);
-        bad |= !valid_entry(load<Neg>(C[k + 3]), hi);
+        bad |= !valid_entry(load<Neg>(C[k]), lo, hi);
+        bad |= !valid_entry(load<Neg>(C[k + 1]), lo, hi);
+        bad |= !valid_entry(load<Neg>(C[k + 2]), lo, hi);
+        bad |= !valid_entry(load<Neg>(C[k + 3]), lo, hi);
     }
-    for (; k < count; ++k) bad |= !valid_entry(load<Neg>(C[k]), hi);
+    for (; k < count; ++k) bad |= !valid_entry(load<Neg>(C[k]), lo, hi);
     if (bad) bad_value(ck);
 }
 
@@ -329,9 +352,10 @@ __attribute__((target("avx2"))) inline void load8_avx2(const float* p, __m256d& 
 // index where the scalar tail must continue and ANDs the validity of the entries into ok.
 template <class Real, bool Neg>
 __attribute__((target("avx2"))) idx_t colmin_row_avx2(const Real* r, double* v, std::int64_t* arg,
-                                                      idx_t m, std::int64_t i, double hi, int& bad) {
+                                                      idx_t m, std::int64_t i, double lo, double hi,
+                                                      int& bad) {
     idx_t j = 0;
-    const __m256d ninf = _mm256_set1_pd(-kInf), vhi = _mm256_set1_pd(hi);
+    const __m256d ninf = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi);
     const __m256i vi = _mm256_set1_epi64x(i);
     __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
     for (; j + 8 <= m; j += 8) {
@@ -404,9 +428,9 @@ __attribute__((target("avx2"))) idx_t skip_above_avx2(const Real* r, const doubl
 // entry is validated (-inf < C <= hi) in the same pass. Returns where the scalar tail continues.
 template <class Real, bool Neg, bool Check>
 __attribute__((target("avx2"))) idx_t top2_avx2(const Real* r, const double* v, idx_t m,
-                                                double hi, int& bad, double& u1, idx_t& j1,
-                                                double& u2) {
-    const __m256d inf = _mm256_set1_pd(kInf), ninf = _mm256_set1_pd(-kInf);
+                                                double lo, double hi, int& bad, double& u1,
+                                                idx_t& j1, double& u2) {
+    const __m256d inf = _mm256_set1_pd(kInf), ninf = _mm256_set1_pd(lo);
     const __m256d vhi = _mm256_set1_pd(hi), four = _mm256_set1_pd(4.0), eight = _mm256_set1_pd(8.0);
     __m256d a1 = inf, a2 = inf, b1 = inf, b2 = inf;  // lane minima (a: j..j+3, b: j+4..j+7)
     __m256d ai = _mm256_set1_pd(-1.0), bi = ai;     // lane argmins (exact in double)
@@ -530,12 +554,12 @@ private:
         double* v = v_.data();
         std::int64_t* arg = argrow_.data();
         int bad = 0;
-        const double hi = ck_.hi;
+        const double lo = ck_.lo, hi = ck_.hi;
         {
             const Real* r = row(0);
             for (idx_t j = 0; j < m; ++j) {
                 const double x = load<Neg>(r[j]);
-                bad |= !valid_entry(x, hi);
+                bad |= !valid_entry(x, lo, hi);
                 v[j] = x;
             }
         }
@@ -546,10 +570,10 @@ private:
             const Real* r = row(i);
             idx_t j = 0;
 #if defined(HOTALIGN_LSAP_AVX2)
-            if (avx2) j = colmin_row_avx2<Real, Neg>(r, v, arg, m, i, hi, bad);
+            if (avx2) j = colmin_row_avx2<Real, Neg>(r, v, arg, m, i, lo, hi, bad);
 #endif
 #if defined(__SSE2__)
-            const __m128d ninf = _mm_set1_pd(-kInf), sgn = _mm_set1_pd(-0.0), vhi = _mm_set1_pd(hi);
+            const __m128d ninf = _mm_set1_pd(lo), sgn = _mm_set1_pd(-0.0), vhi = _mm_set1_pd(hi);
             const __m128i vi = _mm_set1_epi64x(i);
             __m128d ok = _mm_castsi128_pd(_mm_set1_epi32(-1));
             for (; j + 4 <= m; j += 4) {
@@ -577,7 +601,7 @@ private:
 #endif
             for (; j < m; ++j) {
                 const double x = load<Neg>(r[j]);
-                bad |= !valid_entry(x, hi);
+                bad |= !valid_entry(x, lo, hi);
                 const bool lt = x < v[j];
                 arg[j] = lt ? i : arg[j];
                 v[j] = lt ? x : v[j];
@@ -675,7 +699,7 @@ private:
             if (check) {
                 // first visit of a row (rectangular problems), usually not in cache: one
                 // branch-free pass that also validates; j2 is not tracked by the lanes
-                j = top2_avx2<Real, Neg, true>(r, v, m, ck_.hi, bad, u1, j1, u2);
+                j = top2_avx2<Real, Neg, true>(r, v, m, ck_.lo, ck_.hi, bad, u1, j1, u2);
                 j2 = -1;
             } else {
                 // revisits (rows in cache, often tie-heavy): skip the blocks above u2
@@ -984,9 +1008,12 @@ AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m, const C
 /// an error); a NaN or infinity throws std::invalid_argument("<finite_name> contains NaN or
 /// infinity"). This check rides on the solver's own first pass over C (the column reduction for
 /// square problems), so the cost matrix is not read an extra time (solve_transport uses it).
+/// big (with finite_name): an entry with |x| > big throws detail_lsap::CostTooLarge instead
+/// (solve_transport then routes the problem to the network simplex, which scales huge costs).
 template <class Real>
 AssignmentResult linear_sum_assignment(const Real* C, std::int64_t n, std::int64_t m,
-                                       bool maximize = false, const char* finite_name = nullptr) {
+                                       bool maximize = false, const char* finite_name = nullptr,
+                                       double big = std::numeric_limits<double>::infinity()) {
     static_assert(std::is_same<Real, float>::value || std::is_same<Real, double>::value,
                   "linear_sum_assignment: Real must be float or double");
     if (n < 0 || m < 0) throw std::invalid_argument("C: negative dimension");
@@ -1004,6 +1031,14 @@ AssignmentResult linear_sum_assignment(const Real* C, std::int64_t n, std::int64
     if (finite_name != nullptr) {
         ck.hi = std::numeric_limits<double>::max();
         ck.name = finite_name;
+        if (big < std::numeric_limits<double>::max()) {  // also catch |x| > big (see Checks)
+            ck.hi = big;
+            ck.lo = std::nextafter(-big, -detail_lsap::kInf);
+            ck.big = big;
+            ck.data = C;
+            ck.count = n * m;
+            ck.f32 = std::is_same<Real, float>::value;
+        }
     }
     return maximize ? detail_lsap::dispatch<Real, true>(C, n, m, ck)
                     : detail_lsap::dispatch<Real, false>(C, n, m, ck);

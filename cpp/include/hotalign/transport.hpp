@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 #include "assignment.hpp"
@@ -66,8 +67,16 @@ TransportResult solve_transport(const Real* M, std::int64_t n, std::int64_t m, c
         return infeasible;
     }
     // Transport costs must be finite (the assignment solver alone would read +inf as a
-    // forbidden pair, as scipy does): the check rides on the solver's column reduction.
-    AssignmentResult lsa = linear_sum_assignment(M, n, m, false, "M");
+    // forbidden pair, as scipy does), and costs so large that sums could overflow go to the
+    // network simplex; both checks ride on the solver's column reduction (no extra pass).
+    // The bound is the network simplex's overflow-safe cost, max / (2 (n + m) + 4).
+    const double big = std::numeric_limits<double>::max() / (2.0 * static_cast<double>(n + m) + 4.0);
+    AssignmentResult lsa;
+    try {
+        lsa = linear_sum_assignment(M, n, m, false, "M", big);
+    } catch (const detail_lsap::CostTooLarge&) {
+        return network_simplex(M, n, m, a, b, options);
+    }
     TransportResult out;
     out.method = Method::assignment;
     out.status = lsa.status;
