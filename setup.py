@@ -5,13 +5,15 @@ Set HOTALIGN_NATIVE=1 to compile with -march=native (off by default: wheels must
 """
 
 import os
+import sys
 
 from pybind11.setup_helpers import Pybind11Extension, build_ext
 from setuptools import setup
 
-extra_compile_args = ["-O3"]
+MSVC = sys.platform == "win32"  # the Windows wheels are built with MSVC (cibuildwheel)
+extra_compile_args = ["/O2"] if MSVC else ["-O3"]
 if os.environ.get("HOTALIGN_NATIVE") == "1":
-    extra_compile_args.append("-march=native")
+    extra_compile_args.append("/arch:AVX2" if MSVC else "-march=native")
 
 ext_modules = [
     Pybind11Extension(

@@ -1,6 +1,6 @@
 """End-to-end HOT (fit on 80% of T=2000 rows + score on 20%) and the layer-pair grid.
 
-Compares hotalign side by side in one run with a plain NumPy + POT implementation of SPEC.md,
+Compares hotalign side by side in one run with a plain NumPy + POT implementation of docs/method.md,
 the best off-the-shelf assembly (float32 GEMM + lap.lapjv / lapx lapjvh per pair, index plans)
 and the GEMM floor, for 6 x 12 layers of 384 units and 12 x 12 layers of 768 units.
 

@@ -1,10 +1,10 @@
-"""A plain NumPy + POT reference implementation of HOT, written from SPEC.md only.
+"""A plain NumPy + POT reference implementation of HOT, written from docs/method.md only.
 
 It shares no code with :mod:`hotalign`: every cost is a dense matrix, every plan is a dense
 ``ot.emd`` solution. It is slow and simple on purpose, and is the oracle of the estimator and
 evaluation tests.
 
-SPEC.md, in short:
+docs/method.md, in short:
 
 - z-score every unit (column) with the mean and centred norm of the training rows; held-out
   rows reuse those statistics. A column constant on the training rows is either excluded from

@@ -205,10 +205,10 @@ def test_trajectory(tmp_path, capsys):
     np.testing.assert_allclose(G, np.eye(3) / 3, atol=1e-12)
     assert "lower = more alike" in res["D"]["meaning"]
     _valid_png(tmp_path / "traj" / "checkpoint_coupling.png")
-    assert res["cache"]["layer_pairs"] == {"hits": 0, "misses": 36}  # 6 x 6 layers
+    assert res["cache"]["layer_pairs"] == {"hits": 0, "misses": 36, "invalid": 0}  # 6 x 6 layers
     assert main(["trajectory", "A", "B", "--out", "traj", "--quiet", "--resume"]) == 0
     again = json.loads((tmp_path / "traj" / "results.json").read_text())
-    assert again["cache"]["layer_pairs"] == {"hits": 36, "misses": 0}
+    assert again["cache"]["layer_pairs"] == {"hits": 36, "misses": 0, "invalid": 0}
     assert again["D"] == res["D"] and again["coupling"] == res["coupling"]
 
 
@@ -348,11 +348,14 @@ def test_run_killed_mid_grid_resumes_only_missing_pairs(tmp_path):
     assert main(argv + ["--out", "killed", "--resume"]) == 0
     assert main(argv + ["--out", "clean"]) == 0
     res = _same_outputs(tmp_path / "killed", tmp_path / "clean")
-    assert res["cache"] == {"fits": {"hits": n_fits, "misses": 2 - n_fits},
+    assert res["cache"]["directory"] == "killed/cache" and res["cache"]["size_bytes"] > 0
+    del res["cache"]["directory"], res["cache"]["size_bytes"]
+    assert res["cache"] == {"fits": {"hits": n_fits, "misses": 2 - n_fits, "invalid": 0},
                             "layer_pairs": {"hits": in_grid,
-                                            "misses": 36 * (2 - n_fits) - in_grid}}
+                                            "misses": 36 * (2 - n_fits) - in_grid,
+                                            "invalid": 0}}
     clean = json.loads((tmp_path / "clean" / "results.json").read_text())
-    assert clean["cache"]["layer_pairs"] == {"hits": 0, "misses": 72}
+    assert clean["cache"]["layer_pairs"] == {"hits": 0, "misses": 72, "invalid": 0}
     assert not list(pairs.glob(".*.tmp"))
 
 
@@ -382,8 +385,9 @@ def test_kill_inside_an_entry_write_leaves_no_corrupt_entry(tmp_path, systems):
     assert main(argv + ["--out", "killed", "--resume"]) == 0
     assert main(argv + ["--out", "clean"]) == 0
     res = _same_outputs(tmp_path / "killed", tmp_path / "clean")
-    assert res["cache"] == {"fits": {"hits": 0, "misses": 3},
-                            "layer_pairs": {"hits": 4, "misses": 32}}
+    del res["cache"]["directory"], res["cache"]["size_bytes"]
+    assert res["cache"] == {"fits": {"hits": 0, "misses": 3, "invalid": 0},
+                            "layer_pairs": {"hits": 4, "misses": 32, "invalid": 0}}
     assert not list(pairs.glob(".*.tmp")) and len(_entries(pairs)) == 36
 
 
@@ -394,7 +398,8 @@ def test_resume_ignores_entries_of_other_parameters(tmp_path, systems):
 
     def cache():
         res = json.loads((tmp_path / "res" / "results.json").read_text())["cache"]
-        return res["fits"], res["layer_pairs"]
+        return ({k: res["fits"][k] for k in ("hits", "misses")},
+                {k: res["layer_pairs"][k] for k in ("hits", "misses")})
 
     assert main(base) == 0
     assert main(base + ["--resume", "--dtype", "float32"]) == 0
@@ -454,3 +459,43 @@ def test_align_bad_memory_budget_exits_2(tmp_path, systems, capsys):
     code = main(["align", str(x), str(y), "--out", "r", "--max-layers-in-memory", "1"])
     assert code == 2
     assert "--max-layers-in-memory" in capsys.readouterr().err
+
+
+def test_rotation_run_killed_mid_grid_resumes_only_missing_pairs(tmp_path):
+    """align --rotation: HOT+R pairs are cached one by one, so --resume after a kill solves
+    only the pairs that were not finished, with identical results."""
+    rng = np.random.default_rng(8)
+    for name in ("x", "y"):
+        np.savez(tmp_path / f"{name}.npz", **{f"l{i}": rng.standard_normal((300, 160))
+                                             for i in range(4)})
+    argv = ["align", "x.npz", "y.npz", "--splits", "1", "--threads", "1", "--quiet",
+            "--rotation", "--figure-format", "svg"]
+    proc = _run(argv + ["--out", "killed"])
+    pairs = tmp_path / "killed" / "cache" / "pairs"
+    deadline = time.monotonic() + 240
+
+    def n_rotation_pairs():
+        n = 0
+        for entry in _entries(pairs):
+            with np.load(entry, allow_pickle=False) as npz:
+                n += '"PairRotation"' in bytes(npz["__meta__"]).decode()
+        return n
+
+    while n_rotation_pairs() < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    done = n_rotation_pairs()
+    assert 3 <= done < 16  # killed inside the split's HOT+R grid (16 pairs)
+    assert main(argv + ["--out", "killed", "--resume"]) == 0
+    assert main(argv + ["--out", "clean"]) == 0
+    res = _same_outputs(tmp_path / "killed", tmp_path / "clean")
+    clean = json.loads((tmp_path / "clean" / "results.json").read_text())
+    assert res["rotation"] == clean["rotation"]
+    # The split's plain fit is reused whole; of its HOT+R grid exactly the finished pairs are
+    # reused and the others solved; the all-rows fits (plain and HOT+R) are new.
+    assert res["cache"]["fits"]["hits"] == 1
+    assert res["cache"]["layer_pairs"]["hits"] == done
+    assert res["cache"]["layer_pairs"]["misses"] == (16 - done) + 16 + 16
+    assert clean["cache"]["layer_pairs"]["misses"] == 4 * 16

@@ -88,7 +88,7 @@ def test_evaluate_through_backend_identical(client, data):
 def test_backend_is_scoped_to_the_context(client, data, monkeypatch):
     X, Y = data
     calls = []
-    monkeypatch.setattr(distributed, "solve_pairs_dask",
+    monkeypatch.setattr(distributed.DaskBackend, "run",
                         lambda *a, **k: calls.append(1) or pytest.fail("not reset"))
     with distributed.grid_backend(client=client):
         pass
@@ -129,3 +129,40 @@ def test_cli_scheduler_address_identical(client, data, tmp_path):
     for key in ("scores", "distance", "C", "P", "constant_units"):
         assert a[key] == b[key], key
     assert a["parameters"]["scheduler"] == client.scheduler.address
+
+
+def test_hot_r_on_the_cluster_is_identical(client, data):
+    """HOT+R pairs run through the same pair engine: on the cluster, one task per pair."""
+    X, Y = data
+    X, Y = X[:2], Y[:2]
+    local = HOT(rotation=True, max_rounds=3, n_threads=2).fit(X, Y)
+    seen = []
+    with distributed.grid_backend(client=client, progress=lambda d, t: seen.append((d, t))):
+        remote = HOT(rotation=True, max_rounds=3).fit(X, Y)
+    assert seen[-1] == (4, 4)
+    np.testing.assert_array_equal(remote.layer_costs_, local.layer_costs_)
+    np.testing.assert_array_equal(remote.reconstruction_errors_, local.reconstruction_errors_)
+    for l in range(2):
+        for m in range(2):
+            np.testing.assert_array_equal(remote.rotations_[l][m], local.rotations_[l][m])
+            np.testing.assert_array_equal(remote.objective_traces_[l][m],
+                                          local.objective_traces_[l][m])
+            np.testing.assert_array_equal(remote.unit_plans_[l][m].weights,
+                                          local.unit_plans_[l][m].weights)
+
+
+def test_dask_backend_takes_a_subset_of_pairs(client, data):
+    from hotalign.engine import solve_pairs
+    from hotalign.layers import standardize_system
+
+    X, Y = data
+    Zx = standardize_system(X, "X").layers()
+    Zy = standardize_system(Y, "Y").layers()
+    done = []
+    got = solve_pairs(Zx, Zy, pairs=[(2, 3), (0, 1)], backend=distributed.DaskBackend(client),
+                      on_pair=lambda l, m, r: done.append((l, m)))
+    ref = solve_pairs(Zx, Zy)
+    assert sorted(done) == [(0, 1), (2, 3)]
+    assert got.statuses[1, 1] == "unsolved" and np.isnan(got.costs[1, 1])
+    for l, m in done:
+        assert got.costs[l, m] == ref.costs[l, m]

@@ -207,7 +207,8 @@ def test_init_stores_only_parameters():
     hot = HOT(constant_units="cost_one", n_threads=2, dtype="float32")
     assert vars(hot) == {"rotation": False, "max_rounds": 10, "tol": 1e-6,
                          "constant_units": "cost_one", "n_threads": 2, "dtype": "float32",
-                         "max_layers_in_memory": None}
+                         "max_layers_in_memory": None, "memory": None, "lazy": False,
+                         "lazy_rank": 32}
     assert not [k for k in vars(hot) if k.endswith("_")]
 
 
@@ -215,19 +216,21 @@ def test_get_params_and_clone():
     hot = HOT(constant_units="raise", n_threads=2, dtype="float32")
     assert hot.get_params() == {"constant_units": "raise", "n_threads": 2, "dtype": "float32",
                                 "rotation": False, "max_rounds": 10, "tol": 1e-6,
-                                "max_layers_in_memory": None}
+                                "max_layers_in_memory": None, "memory": None, "lazy": False,
+                         "lazy_rank": 32}
     assert HOT().get_params() == {"constant_units": "exclude", "n_threads": None,
                                   "dtype": "float64", "rotation": False, "max_rounds": 10,
-                                  "tol": 1e-6, "max_layers_in_memory": None}
+                                  "tol": 1e-6, "max_layers_in_memory": None, "memory": None,
+                                  "lazy": False, "lazy_rank": 32}
     X, Y, _, _, _ = _data((8,), (10,))
     hot.set_params(constant_units="exclude").fit(X, Y)
     twin = clone(hot)
     assert twin is not hot
     assert twin.get_params() == hot.get_params()
     assert not hasattr(twin, "layer_plan_")
-    assert repr(twin) == ("HOT(constant_units='exclude', dtype='float32', "
-                          "max_layers_in_memory=None, max_rounds=10, n_threads=2, "
-                          "rotation=False, tol=1e-06)")
+    assert repr(twin) == ("HOT(constant_units='exclude', dtype='float32', lazy=False, "
+                          "lazy_rank=32, max_layers_in_memory=None, max_rounds=10, memory=None, "
+                          "n_threads=2, rotation=False, tol=1e-06)")
 
 
 def test_set_params():
@@ -462,7 +465,8 @@ def test_score_wrong_number_of_units(small):
 def test_score_different_row_counts(small):
     X, Y = small
     hot = HOT().fit(X, Y)
-    with pytest.raises(ValueError, match="X and Y must hold the same held-out stimuli"):
+    with pytest.raises(ValueError,
+                       match="X and Y must hold the same stimuli: X has 20 held-out rows"):
         hot.score([A[:20] for A in X], [B[:21] for B in Y])
 
 
@@ -553,7 +557,8 @@ def test_bad_memory_budget(bad):
 
 
 def test_row_subset_reads_rows_on_demand():
-    from hotalign.grid import RowSubset, check_layers
+    from hotalign._validation import check_layers
+    from hotalign.grid import RowSubset
 
     A = np.arange(20.0).reshape(10, 2)
     view = RowSubset(A, [1, 3, 5])

@@ -129,11 +129,17 @@ def test_results_serialise(data):
         assert d["scores"][m]["mean"] == pytest.approx(ev.mean(m), abs=1e-15)
         assert d["scores"][m]["std"] == pytest.approx(ev.std(m), abs=1e-15)
         assert len(d["scores"][m]["splits"]) == 2
-        assert len(d["scores"][m]["layers_mean"]) == 4
-    assert np.array(d["layer_plan_mean"]).shape == (4, 5)
-    assert np.array(d["layer_costs_mean"]).shape == (4, 5)
-    assert d["params"]["n_splits"] == 2 and d["params"]["n_stimuli"] == 240
-    assert d["params"]["x_widths"] == [16, 12, 20, 8]
+        assert len(d["scores"][m]["layers"]) == 4
+    assert np.array(d["P"]["mean_over_splits"]).shape == (4, 5)
+    assert np.array(d["C"]["mean_over_splits"]).shape == (4, 5)
+    assert "all_rows" not in d["C"] and "constant_units" not in d
+    assert d["evaluation"]["n_splits"] == 2 and d["evaluation"]["n_stimuli"] == 240
+    full = HOT().fit(X, Y)
+    names = [f"x{l}" for l in range(4)]
+    d = ev.to_dict(names, None, full)
+    assert list(d["scores"]["hot"]["layers"]) == names
+    np.testing.assert_array_equal(d["C"]["all_rows"], full.layer_costs_)
+    assert d["distance"]["all_rows"] == full.distance_ and d["constant_units"]["count"] == 0
 
 
 def test_table_names_every_method(data):

@@ -7,7 +7,8 @@ import pytest
 
 import hotalign
 from hotalign.costs import ZScore
-from hotalign.grid import solve_pairs
+from hotalign.datasets import make_hierarchy
+from hotalign.grid import solve_grid, solve_pairs
 
 
 @pytest.fixture
@@ -271,3 +272,32 @@ def test_grid_reports_the_solver_that_ran(rng):
     assert grid.plans[0][0].method == "assignment"
     assert grid.plans[0][1].method == "network_simplex"
     assert hotalign.solve_transport(rng.random((5, 5)), np.full(5, 0.2)).method == "assignment"
+
+
+def test_grid_progress_reported_when_the_grid_ends_before_the_first_poll(systems, monkeypatch):
+    """The main thread polls the worker; a grid already finished at the first poll (a small
+    one on a fast machine) must still report its final count."""
+    import threading
+
+    real_start = threading.Thread.start
+
+    def start_and_finish(self):
+        real_start(self)
+        self.join()  # the worker is done before the engine polls it
+
+    monkeypatch.setattr(threading.Thread, "start", start_and_finish)
+    X, Y = systems
+    seen = []
+    hotalign.solve_grid(X, Y, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 6) for k in range(1, 7)]
+
+
+def test_solve_grid_raises_max_iter_error():
+    from hotalign import MaxIterError
+
+    X, Y, _ = make_hierarchy(80, (12,), (15,), random_state=0)  # 12 x 15: network simplex
+    with pytest.raises(MaxIterError, match="max_iter=1 pivots") as err:
+        solve_grid(X, Y, max_iter=1)
+    assert err.value.result.status == "max_iter"
+    ok = solve_grid(X, Y, max_iter=10**6)
+    assert ok.statuses[0, 0] == "optimal"

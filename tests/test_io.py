@@ -119,8 +119,8 @@ def test_dict_list_and_duck_typed_tensors(rng):
 
     A, B = rng.standard_normal((8, 3)), rng.standard_normal((8, 5))
     s = load_system({"l10": FakeTensor(B), "l9": A})
-    assert s.names == ["l9", "l10"]
-    np.testing.assert_array_equal(s[1], B)
+    assert s.names == ["l10", "l9"]  # a dict keeps its insertion order: the user's order
+    np.testing.assert_array_equal(s[0], B)
     s = load_system([FakeTensor(B), A])
     assert s.names == ["layer_0", "layer_1"]
     np.testing.assert_array_equal(s[0], B)
@@ -297,7 +297,7 @@ def test_write_json_nan_is_null(tmp_path):
 
 
 def test_hdf5_layers_stay_lazy_and_read_only_requested_rows(tmp_path):
-    from hotalign.grid import check_layers
+    from hotalign._validation import check_layers
     from hotalign.io import H5Layer
 
     rng = np.random.default_rng(0)
@@ -332,3 +332,29 @@ def test_hot_on_lazy_hdf5_layers_equals_arrays(tmp_path):
         b = hotalign.evaluate(X, Y, n_splits=2, estimator=est)
         for m in a.methods:
             np.testing.assert_array_equal(a.split_scores[m], b.split_scores[m])
+
+
+def test_layer_selection_on_hdf5_stays_lazy(tmp_path):
+    """--layers on an HDF5 input keeps the lazy handles (it used to read every layer whole)."""
+    import tracemalloc
+
+    from hotalign.io import H5Layer
+
+    path = tmp_path / "big.h5"
+    rng = np.random.default_rng(1)
+    with h5py.File(path, "w") as f:
+        for k in range(4):
+            f[f"layer_{k}"] = rng.standard_normal((2000, 500))  # 8 MB each
+    system = load_system(path, "layer_1,layer_3")
+    tracemalloc.start()
+    try:
+        layers = system.layers()
+        rows = layers[1][np.arange(0, 2000, 400)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert system.names == ["layer_1", "layer_3"]
+    assert all(isinstance(A, H5Layer) for A in layers)
+    assert peak < 2_000_000  # five rows read, not 2 x 8 MB
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(rows, f["layer_3"][::400])

@@ -183,3 +183,30 @@ def test_solver_results_have_documented_types(rng):
         assert res.status == "optimal"
         assert res.method in ("network_simplex", "assignment")
         assert res.shape == (res.u.shape[0], res.v.shape[0])
+
+
+@pytest.mark.parametrize("field", ["u", "v"])
+def test_certificate_reports_nan_as_failure(rng, field):
+    M = rng.random((4, 5))
+    res = hotalign.solve_transport(M, method="network_simplex")
+    broken = getattr(res, field).copy()
+    broken[1] = np.nan
+    cert = dataclasses.replace(res, **{field: broken}).certificate(M)
+    assert cert["dual_infeasibility"] == np.inf
+    assert cert["duality_gap"] == np.inf
+    assert max(cert.values()) == np.inf  # whatever the order of the measures
+
+
+def test_certificate_reports_nan_cost_as_failure(rng):
+    M = rng.random((3, 3))
+    res = hotalign.solve_transport(M)
+    cert = dataclasses.replace(res, cost=float("nan")).certificate(M)
+    assert cert["duality_gap"] == np.inf
+    assert cert["dual_infeasibility"] <= 1e-15
+
+
+def test_certificate_of_costs_near_the_float64_limit(rng):
+    # measured on M / max|M|, so nothing overflows and an exact result certifies to ~1e-15
+    M = rng.uniform(-1, 1, (7, 9)) * np.finfo(np.float64).max
+    res = hotalign.solve_transport(M)
+    assert max(res.certificate(M).values()) <= 1e-14

@@ -1,6 +1,6 @@
 """Tests of HOT+R (``hotalign.rotation`` and ``HOT(rotation=True)``).
 
-The oracle is a plain NumPy + POT alternation written from SPEC.md ("Rotation-augmented HOT"):
+The oracle is a plain NumPy + POT alternation written from docs/method.md ("Rotation-augmented HOT"):
 dense costs ``1 - (X R)^T Y``, dense ``ot.emd`` plans, a full n x n SVD every round.
 """
 
@@ -15,7 +15,8 @@ from scipy.linalg import expm
 from hotalign import HOT, evaluate
 from hotalign.costs import zscore
 from hotalign.datasets import make_hierarchy
-from hotalign.rotation import align_pair, fit_rotation_grid
+from hotalign.engine import fit_rotation_grid
+from hotalign.rotation import align_pair
 
 
 def plain_alternation(X, Y, max_rounds=10, tol=1e-6):

@@ -79,9 +79,11 @@ def test_matches_two_level_hot(rng):
 
 def test_params_protocol():
     t = TrajectoryHOT(n_threads=2)
-    assert t.get_params() == {"constant_units": "exclude", "n_threads": 2, "dtype": "float64"}
+    assert t.get_params() == {"constant_units": "exclude", "n_threads": 2, "dtype": "float64",
+                              "memory": None}
     assert t.set_params(dtype="float32") is t
-    assert repr(t) == "TrajectoryHOT(constant_units='exclude', dtype='float32', n_threads=2)"
+    assert repr(t) == ("TrajectoryHOT(constant_units='exclude', dtype='float32', memory=None, "
+                       "n_threads=2)")
     with pytest.raises(ValueError, match="invalid parameter 'rotation'"):
         t.set_params(rotation=True)
 
@@ -105,7 +107,8 @@ def test_row_mismatch_between_trajectories(rng):
 
 
 def test_row_mismatch_inside_trajectory(rng):
-    with pytest.raises(ValueError, match=r"A\[1\] has 31 rows"):
+    with pytest.raises(ValueError,
+                       match=r"A\[0\] and A\[1\] must hold the same stimuli: .*A\[1\] has 31"):
         TrajectoryHOT().fit([_ckpt(rng), _ckpt(rng, T=31)], [_ckpt(rng)])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import ot
 import pytest
 import scipy.optimize
 from test_transport_oracles import assert_certified, random_marginal
@@ -252,7 +253,8 @@ def test_lsa_3d():
 
 
 def test_lsa_complex():
-    with pytest.raises(ValueError, match=LSA_NAME):
+    # SciPy raises TypeError (numpy's "Cannot cast array data") for non-real input; so do we.
+    with pytest.raises(TypeError, match=LSA_NAME):
         hotalign.linear_sum_assignment(np.ones((2, 2), dtype=complex))
 
 
@@ -559,3 +561,40 @@ def test_constant_rectangular_gives_leading_identity():
     r, c = hotalign.linear_sum_assignment(np.zeros((5, 3)))
     np.testing.assert_array_equal(r, np.arange(3))
     np.testing.assert_array_equal(c, np.arange(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# costs near the float64 limit (solved on an exactly scaled copy, or refused naming M)
+# ---------------------------------------------------------------------------------------------
+
+BIG = np.finfo(np.float64).max
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (6, 6), (30, 40)])
+@pytest.mark.parametrize("method", ["auto", "network_simplex"])
+def test_costs_near_float64_limit_are_exact(rng, shape, method):
+    M = rng.uniform(-1, 1, shape) * BIG
+    a = random_marginal(rng, shape[0])
+    b = random_marginal(rng, shape[1])
+    for aa, bb in [(None, None), (a, b)]:
+        res = hotalign.solve_transport(M, aa, bb, method=method)
+        assert res.status == "optimal"
+        assert np.all(np.isfinite(res.u)) and np.all(np.isfinite(res.v))
+        # oracle: POT on the exactly scaled problem (2**-12 is a power of two)
+        expected = ot.emd2([] if aa is None else aa, [] if bb is None else bb,
+                           M * 2.0**-12, numItermax=10**7) * 2.0**12
+        assert res.cost == pytest.approx(expected, rel=1e-12)
+        assert max(res.certificate(M, aa, bb).values()) <= 1e-13
+
+
+def test_huge_costs_warm_start(rng):
+    M = rng.uniform(-1, 1, (20, 25)) * BIG
+    cold = hotalign.solve_transport(M)
+    warm = hotalign.solve_transport(M, warm_start=(cold.u, cold.v))
+    assert warm.cost == pytest.approx(cold.cost, rel=1e-12)
+
+
+def test_cost_beyond_float64_range_is_refused_naming_M():
+    M = np.full((2, 3), BIG)
+    with pytest.raises(ValueError, match=r"^M: costs too large"):
+        hotalign.solve_transport(M, [2.0, 2.0], [4 / 3] * 3)

@@ -383,6 +383,14 @@ void test_concurrent() {
     }
 }
 
+void test_simd_path() {
+    const std::string path = hotalign::assignment_simd_path();
+    CHECK(path == "avx2" || path == "sse2" || path == "scalar");
+#if !defined(__SSE2__)
+    CHECK(path == "scalar");
+#endif
+}
+
 }  // namespace
 
 int main() {
@@ -397,5 +405,6 @@ int main() {
     test_rectangular_validation_everywhere<double>();
     test_rectangular_validation_everywhere<float>();
     test_concurrent();
+    test_simd_path();
     return hotalign_test::report("test_assignment");
 }

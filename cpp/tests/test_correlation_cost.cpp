@@ -308,6 +308,67 @@ void test_held_out() {
         for (int64_t j = 0; j < m; ++j) CHECK(o2[i * m + j] == o2[j * m + i]);
 }
 
+// Correlation is scale-invariant: layers scaled by 1e-200, 1e200, 1e300 or into the subnormal
+// range give the costs of the unscaled layer (a power-of-two factor is exact, so these compare
+// at rounding level), constant columns stay constant at any scale, and ordinary columns keep
+// prescale 1 (the statistics take exactly the arithmetic they always took).
+void test_extreme_magnitudes() {
+    std::mt19937_64 rng(99);
+    const int64_t T = 37, n = 5, m = 4;
+    auto X = make_data<double>(T, n, n, rng);
+    auto Y = make_data<double>(T, m, m, rng);
+    for (int64_t t = 0; t < T; ++t) X[t * n + 2] = 7.0;  // constant
+    std::vector<double> ref(static_cast<size_t>(n * m)), out(ref.size());
+    ColumnStats s0;
+    hotalign::correlation_cost<double>(X.data(), T, n, n, Y.data(), m, m, ref.data(), {}, {},
+                                       &s0);
+    CHECK(s0.prescale.empty());
+    CHECK(s0.constant == std::vector<int64_t>{2});
+    for (const int e : {-665, -1030, 665, 997, 1010}) {  // 1e-200, subnormal, 1e200, 1e300
+        std::vector<double> Xs(X), Ys(Y);
+        for (double& v : Xs) v = std::ldexp(v, e);
+        for (double& v : Ys) v = std::ldexp(v, e);
+        // Subnormal data lose low bits when scaled down: compare with the data as stored.
+        std::vector<double> Xb(Xs), Yb(Ys), want(ref.size());
+        for (double& v : Xb) v = std::ldexp(v, -e);
+        for (double& v : Yb) v = std::ldexp(v, -e);
+        hotalign::correlation_cost<double>(Xb.data(), T, n, n, Yb.data(), m, m, want.data());
+        ColumnStats sx;
+        hotalign::correlation_cost<double>(Xs.data(), T, n, n, Ys.data(), m, m, out.data(), {},
+                                           {}, &sx);
+        CHECK(sx.constant == std::vector<int64_t>{2});
+        CHECK(sx.prescale.size() == static_cast<size_t>(n));
+        CHECK(max_err(out, want) <= 1e-13);
+        if (e > -1000) CHECK(max_err(out, ref) <= 1e-13);
+        // column_stats + standardize agree, also on other rows (held-out use).
+        const ColumnStats cs = hotalign::column_stats<double>(Xs.data(), T - 5, n, n);
+        std::vector<double> z(static_cast<size_t>(5 * n));
+        hotalign::standardize<double>(Xs.data() + (T - 5) * n, 5, n, n, cs, z.data());
+        const ColumnStats cb = hotalign::column_stats<double>(Xb.data(), T - 5, n, n);
+        std::vector<double> zb(z.size());
+        hotalign::standardize<double>(Xb.data() + (T - 5) * n, 5, n, n, cb, zb.data());
+        CHECK(max_err(z, zb) <= 1e-12);
+    }
+    // Huge values of both signs whose differences overflow (|x| near DBL_MAX).
+    std::vector<double> H = {1.5e308, -1.7e308, 1e308, 0.0, -1e308, 1.7e308};
+    std::vector<double> Hb(H), o1(1), o2(1);
+    for (double& v : Hb) v /= 1e308;
+    hotalign::correlation_cost<double>(H.data(), 6, 1, 1, H.data(), 1, 1, o1.data());
+    CHECK_NEAR(o1[0], 0.0, 1e-15);
+    std::vector<double> L2 = {1e308, -1e308, 3e307, 0.0, 2e307, -5e307};
+    hotalign::correlation_cost<double>(H.data(), 6, 1, 1, L2.data(), 1, 1, o1.data());
+    std::vector<double> L2b(L2);
+    for (double& v : L2b) v /= 1e308;
+    hotalign::correlation_cost<double>(Hb.data(), 6, 1, 1, L2b.data(), 1, 1, o2.data());
+    CHECK_NEAR(o1[0], o2[0], 1e-14);
+    // Constant at tiny and huge scale; all-zero.
+    for (const double c : {1e-310, 1e-200, 1e200, 1.7e308, 0.0}) {
+        std::vector<double> C(12, c);
+        CHECK(hotalign::column_stats<double>(C.data(), 6, 2, 2).constant ==
+              (std::vector<int64_t>{0, 1}));
+    }
+}
+
 void test_bad_arguments() {
     using hotalign::column_stats;
     using hotalign::correlation_cost;
@@ -341,9 +402,13 @@ void test_bad_arguments() {
     X[5] = 25;
     Y[7] = -inf;
     CHECK(names([&] { correlation_cost(x, 4, 3, 3, y, 3, 3, o); }, "Y"));
-    Y[7] = 1e300;  // squares overflow: also reported
+    Y[7] = 1e300;  // squares would overflow: summed prescaled, not an error
+    CHECK(message_of([&] { correlation_cost(x, 4, 3, 3, y, 3, 3, o); }) == "<no exception>");
+    Y[7] = 1e300;
+    Y[10] = -inf;  // ... but a real inf in such a column still is
     CHECK(names([&] { correlation_cost(x, 4, 3, 3, y, 3, 3, o); }, "Y"));
     Y[7] = std::sin(7);
+    Y[10] = std::sin(10);
     std::vector<float> xf(12, 1.0f);
     xf[3] = std::numeric_limits<float>::infinity();
     float of[9];
@@ -383,6 +448,7 @@ int main() {
     test_constant_columns<float>();
     test_held_out<double>();
     test_held_out<float>();
+    test_extreme_magnitudes();
     test_bad_arguments();
     return hotalign_test::report("test_correlation_cost");
 }

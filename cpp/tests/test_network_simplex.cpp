@@ -12,6 +12,8 @@
 #include <numeric>
 #include <random>
 #include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "check.hpp"
@@ -299,6 +301,58 @@ void test_scales() {
     certify(W.data(), n, m, a, b, network_simplex(W.data(), n, m, a.data(), b.data()));
 }
 
+// Costs near the double limit: solved on an exactly scaled copy, cost and potentials scaled back
+// (finite), identical to the solution of the problem scaled by hand.
+void test_huge_costs() {
+    const double D = std::numeric_limits<double>::max();
+    std::mt19937_64 g(900);
+    std::uniform_real_distribution<double> U(-1.0, 1.0);
+    for (auto [n, m] : {std::pair<i64, i64>{5, 7}, {30, 40}, {40, 30}, {12, 12}}) {
+        std::vector<double> M(n * m), S(n * m);
+        for (i64 q = 0; q < n * m; ++q) {
+            M[q] = U(g) * D;
+            S[q] = std::ldexp(M[q], -12);  // exact
+        }
+        const auto a = random_marginal(n, g), b = random_marginal(m, g);
+        const auto ref = network_simplex(S.data(), n, m, a.data(), b.data());
+        const double ref_cost = certify(S.data(), n, m, a, b, ref);
+        const auto res = network_simplex(M.data(), n, m, a.data(), b.data());
+        check_feasible(M.data(), n, m, a, b, res);
+        CHECK(res.status == Status::optimal);
+        CHECK(std::isfinite(res.cost));
+        CHECK_NEAR(std::ldexp(res.cost, -12), ref_cost, 1e-12 * std::fabs(ref_cost));
+        // certificate on M / D (u, v finite; reduced costs >= 0, zero on the support)
+        bool finite = true, feasible = true, slack = true;
+        for (double x : res.u) finite &= std::isfinite(x);
+        for (double x : res.v) finite &= std::isfinite(x);
+        CHECK(finite);
+        for (i64 i = 0; i < n; ++i)
+            for (i64 j = 0; j < m; ++j)
+                feasible &= M[i * m + j] / D - res.u[i] / D - res.v[j] / D >= -1e-12;
+        for (size_t t = 0; t < res.weights.size(); ++t) {
+            const i64 i = res.rows[t], j = res.cols[t];
+            slack &= std::fabs(M[i * m + j] / D - res.u[i] / D - res.v[j] / D) <= 1e-12;
+        }
+        CHECK(feasible);
+        CHECK(slack);
+        // a warm start from these potentials gives the same cost
+        NetworkSimplexOptions opt;
+        opt.u0 = res.u.data();
+        opt.v0 = res.v.data();
+        const auto warm = network_simplex(M.data(), n, m, a.data(), b.data(), opt);
+        CHECK_NEAR(warm.cost / D, res.cost / D, 1e-12);
+    }
+    // the optimal cost itself exceeds the double range: an error naming M, never inf or NaN
+    std::vector<double> M(2 * 3, D), a{2.0, 2.0}, b(3, 4.0 / 3.0);
+    bool threw = false;
+    try {
+        network_simplex(M.data(), 2, 3, a.data(), b.data());
+    } catch (const std::invalid_argument& e) {
+        threw = std::string(e.what()).rfind("M:", 0) == 0;
+    }
+    CHECK(threw);
+}
+
 void test_warm_start() {
     const i64 n = 120, m = 170;
     std::mt19937_64 g(400);
@@ -505,6 +559,7 @@ int main() {
     test_degenerate();
     test_zero_marginals();
     test_scales();
+    test_huge_costs();
     test_warm_start();
     test_max_iter_and_block();
     test_totals();

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -129,6 +130,25 @@ void test_fused_finite_check() {
     CHECK(hotalign::linear_sum_assignment(C.data(), 2, 2).status == Status::optimal);
 }
 
+// Square uniform problems with costs near the double limit go to the network simplex (which
+// solves them on an exactly scaled copy) instead of the assignment solver, whose sums overflow.
+void test_huge_costs_square_uniform() {
+    const std::int64_t n = 8;
+    auto M = random_matrix(n, n, 11);
+    const double D = std::numeric_limits<double>::max();
+    std::vector<double> S(M.size());
+    for (std::size_t q = 0; q < M.size(); ++q) {
+        M[q] = (2.0 * M[q] - 1.0) * D;
+        S[q] = std::ldexp(M[q], -12);
+    }
+    const auto r = hotalign::solve_transport(M.data(), n, n, nullptr, nullptr);
+    const auto ref = hotalign::solve_transport(S.data(), n, n, nullptr, nullptr);
+    CHECK(r.status == Status::optimal);
+    CHECK(r.method == Method::network_simplex);
+    CHECK(std::isfinite(r.cost));
+    CHECK_NEAR(std::ldexp(r.cost, -12) / ref.cost, 1.0, 1e-12);
+}
+
 void test_unequal_uniform_masses_infeasible() {
     const auto M = random_matrix(3, 3, 1);
     const std::vector<double> a(3, 1.0), b(3, 2.0);
@@ -224,6 +244,22 @@ void test_c_api() {
     CHECK(hotalign_solve_transport_f32(Mf.data(), n, m, nullptr, nullptr, 0, 0, nullptr, nullptr,
                                        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                        &cost, nullptr, err, sizeof err) == 0);
+    // the _ex entry points report the solver that ran
+    int used = -1;
+    CHECK(hotalign_solve_transport_ex_f64(M.data(), n, m, nullptr, nullptr, 0, 0, nullptr,
+                                          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                          nullptr, &cost, nullptr, &used, err, sizeof err) == 0);
+    CHECK(used == static_cast<int>(hotalign::Method::network_simplex));  // 6 x 9
+    const auto Sq = random_matrix(n, n, 6);
+    CHECK(hotalign_solve_transport_ex_f64(Sq.data(), n, n, nullptr, nullptr, 0, 0, nullptr,
+                                          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                          nullptr, &cost, nullptr, &used, err, sizeof err) == 0);
+    CHECK(used == static_cast<int>(hotalign::Method::assignment));  // square, uniform
+    std::vector<float> Sqf(Sq.begin(), Sq.end());
+    CHECK(hotalign_solve_transport_ex_f32(Sqf.data(), n, n, nullptr, nullptr, 1, 0, nullptr,
+                                          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                          nullptr, &cost, nullptr, &used, err, sizeof err) == 0);
+    CHECK(used == static_cast<int>(hotalign::Method::network_simplex));  // asked for
     std::vector<std::int64_t> ri(n), ci(n);
     CHECK(hotalign_linear_sum_assignment_f64(M.data(), n, m, 0, ri.data(), ci.data(), nullptr,
                                              nullptr, &cost, err, sizeof err) == 0);
@@ -239,6 +275,7 @@ int main() {
     test_nonfinite_costs_rejected_on_both_paths();
     test_fused_finite_check();
     test_unequal_uniform_masses_infeasible();
+    test_huge_costs_square_uniform();
     test_float32_costs();
     test_grid_matches_loop_and_threads();
     test_c_api();

@@ -5,21 +5,30 @@ core, and the HOT method of Shah & Khosla (2025) built on them.
 """
 
 from . import datasets
+from ._version import __version__
 from .costs import ZScore, correlation_cost, zscore
 from .estimator import HOT
 from .evaluation import Evaluation, evaluate
 from .grid import GridResult, solve_grid
 from .results import TransportResult
 from .trajectory import TrajectoryHOT
-from .transport import MaxIterError, emd, emd2, linear_sum_assignment, solve_transport
-
-__version__ = "0.1.0"
+from .transport import (
+    MarginalMismatchError,
+    MaxIterError,
+    MaxIterWarning,
+    emd,
+    emd2,
+    linear_sum_assignment,
+    solve_transport,
+)
 
 __all__ = [
     "HOT",
     "Evaluation",
     "GridResult",
+    "MarginalMismatchError",
     "MaxIterError",
+    "MaxIterWarning",
     "TrajectoryHOT",
     "TransportResult",
     "ZScore",

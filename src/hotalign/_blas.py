@@ -15,6 +15,7 @@ itself. Thread count is that library's: limit it with ``threadpoolctl``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import threading
@@ -67,9 +68,36 @@ def _controller():
     return _CONTROLLER
 
 
+# single_threaded_blas() holders. The BLAS thread limit is process-wide, so the first holder
+# sets it and the last one restores the original; in between, holders only count.
+_HOLDERS = 0
+_LIMITER = None
+_HOLDERS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
 def single_threaded_blas():
-    """Context manager limiting every loaded BLAS to one thread (our pools bring parallelism)."""
-    return _controller().limit(limits=1, user_api="blas")
+    """Context manager limiting every loaded BLAS to one thread (our pools bring parallelism).
+
+    Re-entrant and thread-safe: the limit is process-wide, so concurrent or nested holders
+    share one limit, set when the first enters and restored (to the thread counts from before
+    the first) when the last leaves. While any holder is inside, BLAS calls from other threads
+    also run on one thread.
+    """
+    global _HOLDERS, _LIMITER
+    controller = _controller()
+    with _HOLDERS_LOCK:
+        if _HOLDERS == 0:
+            _LIMITER = controller.limit(limits=1, user_api="blas")
+        _HOLDERS += 1
+    try:
+        yield
+    finally:
+        with _HOLDERS_LOCK:
+            _HOLDERS -= 1
+            if _HOLDERS == 0:
+                limiter, _LIMITER = _LIMITER, None
+                limiter.restore_original_limits()
 
 
 def blas_threads() -> int:

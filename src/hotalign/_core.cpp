@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -121,19 +122,30 @@ py::tuple column_stats_typed(const py::array& X) {
         py::gil_scoped_release release;
         st = hotalign::column_stats(data, X.shape(0), X.shape(1), ld);
     }
+    if (st.prescale.empty()) st.prescale.assign(st.mean.size(), 1.0);
     return py::make_tuple(to_numpy(std::move(st.mean)), to_numpy(std::move(st.inv_norm)),
-                          to_numpy(std::move(st.constant)), st.rows);
+                          to_numpy(std::move(st.constant)), st.rows,
+                          to_numpy(std::move(st.prescale)));
 }
 
 template <class Real, class Out>
 py::array standardize_typed(const py::array& X, const f64_array& mean, const f64_array& inv_norm,
-                            std::int64_t rows, int threads) {
+                            std::int64_t rows, int threads,
+                            const std::optional<f64_array>& prescale) {
     const std::int64_t ld = row_stride(X, "X");
     const std::int64_t T = X.shape(0), n = X.shape(1);
     hotalign::ColumnStats st;
     st.rows = rows;
     st.mean.assign(mean.data(), mean.data() + mean.size());
     st.inv_norm.assign(inv_norm.data(), inv_norm.data() + inv_norm.size());
+    if (prescale) {
+        const double* p = prescale->data();
+        const std::size_t k = static_cast<std::size_t>(prescale->size());
+        // All ones: leave it empty so standardize takes the plain loop (bit-identical).
+        bool ones = true;
+        for (std::size_t q = 0; q < k; ++q) ones = ones && p[q] == 1.0;
+        if (!ones || k != st.mean.size()) st.prescale.assign(p, p + k);
+    }
     py::array_t<Out> out({static_cast<py::ssize_t>(T), static_cast<py::ssize_t>(n)});
     const Real* data = static_cast<const Real*>(X.data());
     Out* dst = out.mutable_data();
@@ -174,22 +186,47 @@ void correlation_cost_typed(const py::array& X, const py::array& Y, py::array& o
 // ---- the layer-pair grid ------------------------------------------------------------------
 
 // One grid run. run() releases the GIL and may be called from a Python worker thread while the
-// main thread polls n_done() and calls cancel() (on Ctrl-C). Arrays are kept alive here.
+// main thread polls n_done() / take_finished() and calls cancel() (on Ctrl-C). Arrays are kept
+// alive here. With `pairs` only those flat indices l * M + m are solved (results per position in
+// that list); with `stream`, each finished pair is queued on its worker thread and handed to
+// Python by take_finished() as it finishes, instead of being kept until result().
 class GridJob {
   public:
     GridJob(const py::list& Zx, const py::list& Zy, const py::list& a, const py::list& b,
-            int n_threads, bool keep_plans, std::int64_t max_iter, std::uintptr_t gemm_address)
+            int n_threads, bool keep_plans, std::int64_t max_iter, std::uintptr_t gemm_address,
+            const std::optional<py::array_t<std::int64_t, py::array::c_style>>& pairs,
+            bool stream)
         : gemm_address_(gemm_address) {
         if (Zx.empty() || Zy.empty()) throw std::invalid_argument("X and Y must hold layers");
         f32_ = is_float32(Zx[0].cast<py::array>());
         T_ = Zx[0].cast<py::array>().shape(0);
         collect(Zx, a, "X", x_);
         collect(Zy, b, "Y", y_);
+        if (pairs) {
+            if (pairs->ndim() != 1) throw std::invalid_argument("pairs must be a 1-D array");
+            pairs_.assign(pairs->data(), pairs->data() + pairs->size());
+            opt_.pairs = &pairs_;
+        }
         opt_.n_threads = n_threads;
         opt_.keep_plans = keep_plans;
         opt_.max_iter = max_iter;
         opt_.cancel = &cancel_;
         opt_.n_done = &done_;
+        if (stream) {
+            opt_.on_pair = [this, keep_plans](std::int64_t k, hotalign::TransportResult&& r) {
+                std::lock_guard<std::mutex> lock(queue_mutex_);
+                if (!keep_plans) {  // cost, status and n_iter only
+                    hotalign::TransportResult slim;
+                    slim.cost = r.cost;
+                    slim.status = r.status;
+                    slim.n_iter = r.n_iter;
+                    slim.method = r.method;
+                    queue_.emplace_back(k, std::move(slim));
+                } else {
+                    queue_.emplace_back(k, std::move(r));
+                }
+            };
+        }
     }
 
     void run() {
@@ -206,29 +243,45 @@ class GridJob {
     void cancel() { cancel_.store(true); }
     std::int64_t n_done() const { return done_.load(); }
     std::int64_t n_total() const {
-        return static_cast<std::int64_t>(x_.size() * y_.size());
+        return opt_.pairs ? static_cast<std::int64_t>(pairs_.size())
+                          : static_cast<std::int64_t>(x_.size() * y_.size());
     }
 
-    // (costs (L, M), statuses (L, M), n_iter (L, M), plans or None, cancelled)
+    // Pairs finished since the last call (stream mode): a list of
+    // (position, cost, status, n_iter, plan tuple or None).
+    py::list take_finished() {
+        std::vector<std::pair<std::int64_t, hotalign::TransportResult>> ready;
+        {
+            std::lock_guard<std::mutex> lock(queue_mutex_);
+            ready.swap(queue_);
+        }
+        py::list out;
+        for (auto& [k, r] : ready) {
+            const double cost = r.cost;
+            const int status = static_cast<int>(r.status);
+            const std::int64_t n_iter = r.n_iter;
+            py::object plan = opt_.keep_plans ? py::object(pack(std::move(r))) : py::none();
+            out.append(py::make_tuple(k, cost, status, n_iter, plan));
+        }
+        return out;
+    }
+
+    // (costs (K,), statuses (K,), n_iter (K,), plans (list of K) or None, cancelled), K pairs
+    // in the order solved: all L * M row-major, or the given pair list.
     py::tuple result() {
         if (!finished_) throw std::runtime_error("the grid has not run");
-        const auto L = static_cast<py::ssize_t>(sol_.n_rows), M = static_cast<py::ssize_t>(sol_.n_cols);
-        py::array_t<double> costs({L, M});
+        const auto K = static_cast<py::ssize_t>(sol_.costs.size());
+        py::array_t<double> costs(K);
         std::copy(sol_.costs.begin(), sol_.costs.end(), costs.mutable_data());
-        py::array_t<int> statuses({L, M});
+        py::array_t<int> statuses(K);
         std::copy(sol_.statuses.begin(), sol_.statuses.end(), statuses.mutable_data());
-        py::array_t<std::int64_t> n_iter({L, M});
+        py::array_t<std::int64_t> n_iter(K);
         std::copy(sol_.n_iter.begin(), sol_.n_iter.end(), n_iter.mutable_data());
         py::object plans = py::none();
-        if (opt_.keep_plans && !sol_.cancelled) {
-            py::list rows;
-            for (py::ssize_t l = 0; l < L; ++l) {
-                py::list row;
-                for (py::ssize_t m = 0; m < M; ++m)
-                    row.append(pack(std::move(sol_.plans[static_cast<std::size_t>(l * M + m)])));
-                rows.append(row);
-            }
-            plans = rows;
+        if (!sol_.plans.empty() && !sol_.cancelled) {
+            py::list all;
+            for (auto& r : sol_.plans) all.append(pack(std::move(r)));
+            plans = all;
             sol_.plans.clear();
         }
         return py::make_tuple(costs, statuses, n_iter, plans, sol_.cancelled);
@@ -283,6 +336,9 @@ class GridJob {
     std::atomic<std::int64_t> done_{0};
     hotalign::GridSolution sol_;
     bool finished_ = false;
+    std::vector<std::int64_t> pairs_;
+    std::mutex queue_mutex_;
+    std::vector<std::pair<std::int64_t, hotalign::TransportResult>> queue_;
 };
 
 }  // namespace
@@ -304,7 +360,7 @@ PYBIND11_MODULE(_core, mod) {
         py::arg("M"), py::arg("a").none(true), py::arg("b").none(true), py::arg("method"),
         py::arg("max_iter"), py::arg("u0").none(true), py::arg("v0").none(true),
         "Exact transport on a C-contiguous float32/float64 cost matrix; returns "
-        "(rows, cols, weights, u, v, cost, status, n_iter).");
+        "(rows, cols, weights, u, v, cost, status, n_iter, method).");
 
     mod.def(
         "linear_sum_assignment",
@@ -320,20 +376,30 @@ PYBIND11_MODULE(_core, mod) {
         [](const py::array& X) {
             return is_float32(X) ? column_stats_typed<float>(X) : column_stats_typed<double>(X);
         },
-        py::arg("X"), "(mean, inv_norm, constant_indices, rows) of the columns of X.");
+        py::arg("X"),
+        "(mean, inv_norm, constant_indices, rows, prescale) of the columns of X; mean and "
+        "inv_norm are in units of X * prescale (1 except for columns of extreme magnitude).");
 
     mod.def(
         "standardize",
         [](const py::array& X, const f64_array& mean, const f64_array& inv_norm,
-           std::int64_t rows, bool out_float32, int threads) {
+           std::int64_t rows, bool out_float32, int threads,
+           const std::optional<f64_array>& prescale) {
             if (is_float32(X))
-                return out_float32 ? standardize_typed<float, float>(X, mean, inv_norm, rows, threads)
-                                   : standardize_typed<float, double>(X, mean, inv_norm, rows, threads);
-            return out_float32 ? standardize_typed<double, float>(X, mean, inv_norm, rows, threads)
-                               : standardize_typed<double, double>(X, mean, inv_norm, rows, threads);
+                return out_float32
+                           ? standardize_typed<float, float>(X, mean, inv_norm, rows, threads,
+                                                             prescale)
+                           : standardize_typed<float, double>(X, mean, inv_norm, rows, threads,
+                                                              prescale);
+            return out_float32
+                       ? standardize_typed<double, float>(X, mean, inv_norm, rows, threads,
+                                                          prescale)
+                       : standardize_typed<double, double>(X, mean, inv_norm, rows, threads,
+                                                           prescale);
         },
         py::arg("X"), py::arg("mean"), py::arg("inv_norm"), py::arg("rows"),
         py::arg("out_float32"), py::arg("threads") = 1,
+        py::arg("prescale").none(true) = py::none(),
         "Standardize X (float32/float64, rows contiguous) with statistics of `rows` training "
         "rows; the result is float32 or float64 (computed in double, rounded once).");
 
@@ -357,12 +423,39 @@ PYBIND11_MODULE(_core, mod) {
         },
         py::arg("T"), py::arg("n"), py::arg("m"), py::arg("float32"));
 
+    mod.def(
+        "cost_and_product",
+        [](const f64_array& Zx, const f64_array& Zy, std::uintptr_t gemm_address) {
+            if (Zx.ndim() != 2 || Zy.ndim() != 2 || Zx.shape(0) != Zy.shape(0))
+                throw std::invalid_argument("Zx and Zy must be 2-D with the same rows");
+            const auto n = Zx.shape(1), m = Zy.shape(1);
+            py::array_t<double> cost({n, m}), product({n, m});
+            double* g = product.mutable_data();
+            double* k = cost.mutable_data();
+            {
+                py::gil_scoped_release release;
+                hotalign::cross_product_standardized(Zx.data(), Zx.shape(0), n, Zy.data(), m, g,
+                                                     gemm_from<double>(gemm_address));
+                hotalign::correlation_distance(g, n * m, k);
+            }
+            return py::make_tuple(cost, product);
+        },
+        py::arg("Zx"), py::arg("Zy"), py::arg("gemm_address"),
+        "The cost tile clamp(1 - Zx^T Zy, 0, 2) of standardized float64 layers (the grid's own "
+        "kernel) and the product Zx^T Zy it comes from, both (n, m).");
+    mod.def("assignment_simd_path", &hotalign::assignment_simd_path,
+            "SIMD path of the assignment solver on this CPU: 'avx2', 'sse2' or 'scalar'.");
+
     py::class_<GridJob>(mod, "GridJob")
         .def(py::init<const py::list&, const py::list&, const py::list&, const py::list&, int,
-                      bool, std::int64_t, std::uintptr_t>(),
+                      bool, std::int64_t, std::uintptr_t,
+                      const std::optional<py::array_t<std::int64_t, py::array::c_style>>&,
+                      bool>(),
              py::arg("Zx"), py::arg("Zy"), py::arg("a"), py::arg("b"), py::arg("n_threads"),
-             py::arg("keep_plans"), py::arg("max_iter"), py::arg("gemm_address"))
+             py::arg("keep_plans"), py::arg("max_iter"), py::arg("gemm_address"),
+             py::arg("pairs") = py::none(), py::arg("stream") = false)
         .def("run", &GridJob::run)
+        .def("take_finished", &GridJob::take_finished)
         .def("cancel", &GridJob::cancel)
         .def("n_done", &GridJob::n_done)
         .def("n_total", &GridJob::n_total)
@@ -384,6 +477,10 @@ PYBIND11_MODULE(_core, mod) {
         reinterpret_cast<std::uintptr_t>(&hotalign_solve_transport_f64);
     c_api["hotalign_solve_transport_f32"] =
         reinterpret_cast<std::uintptr_t>(&hotalign_solve_transport_f32);
+    c_api["hotalign_solve_transport_ex_f64"] =
+        reinterpret_cast<std::uintptr_t>(&hotalign_solve_transport_ex_f64);
+    c_api["hotalign_solve_transport_ex_f32"] =
+        reinterpret_cast<std::uintptr_t>(&hotalign_solve_transport_ex_f32);
     c_api["hotalign_linear_sum_assignment_f64"] =
         reinterpret_cast<std::uintptr_t>(&hotalign_linear_sum_assignment_f64);
     mod.attr("C_API") = c_api;

@@ -1,4 +1,4 @@
-"""Layer-weight matrices of HOT and its baselines (SPEC: "Baselines").
+"""Layer-weight matrices of HOT and its baselines (docs/method.md: "Baselines"; paper §2.4).
 
 Every method reconstructs layer l of X as ``sum_m w[l, m] Y_m W_lm^T`` with the same unit plans;
 they differ only in the L x M layer weights ``w``:
@@ -19,12 +19,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ALL_METHODS", "METHODS", "ROTATION_METHODS", "layer_weights"]
+__all__ = ["ALL_METHODS", "LABELS", "METHODS", "ROTATION_METHODS", "layer_weights"]
 
 METHODS = ("hot", "perm_p", "single_best", "pairwise_best")
 #: The "+R" baselines, fitted with ``HOT(rotation=True)``.
 ROTATION_METHODS = ("hot_r", "perm_p_r", "single_best_r", "pairwise_best_r")
 ALL_METHODS = METHODS + ROTATION_METHODS
+#: Display names of the methods (tables, figures), as the paper writes them.
+LABELS = {
+    "hot": "HOT",
+    "perm_p": "Perm-P",
+    "single_best": "Single-Best OT",
+    "pairwise_best": "Pairwise-Best OT",
+    "hot_r": "HOT+R",
+    "perm_p_r": "Perm-P+R",
+    "single_best_r": "Single-Best OT+R",
+    "pairwise_best_r": "Pairwise-Best OT+R",
+}
 
 
 def _one_hot(index, M):
@@ -63,4 +74,4 @@ def layer_weights(method, P, C, random_state=None) -> np.ndarray:
         return _one_hot(np.argmax(P, axis=1), M)
     if method == "pairwise_best":
         return _one_hot(np.argmin(C, axis=1), M)
-    raise ValueError(f"methods: unknown method {method!r}; choose from {list(ALL_METHODS)}")
+    raise ValueError(f"method: unknown method {method!r}; choose from {list(ALL_METHODS)}")

@@ -3,7 +3,7 @@
 Every case is measured side by side in one run (one warm-up, then ``repeats`` timed runs;
 medians), against
 
-- ``plain``: a plain NumPy + POT implementation of SPEC.md (z-score, dense ``1 - Zx.T @ Zy``
+- ``plain``: a plain NumPy + POT implementation of docs/method.md (z-score, dense ``1 - Zx.T @ Zy``
   per pair, ``ot.emd`` per pair with dense plans, ``ot.emd`` on C, dense reconstruction);
 - ``assembly``: the best off-the-shelf assembly: float32 NumPy GEMM per pair plus the fastest
   installed square assignment solver per pair (``lap.lapjv`` and lapx's ``lapjvh``; lapx is
@@ -47,7 +47,7 @@ def _standardize(A, dtype):
 
 
 def plain_two_level(Xtr, Ytr):
-    """The unit and layer levels of SPEC.md in plain NumPy + POT.
+    """The unit and layer levels of docs/method.md in plain NumPy + POT.
 
     z-score each layer, dense ``1 - Zx.T @ Zy`` and ``ot.emd`` (uniform marginals) per pair,
     then ``ot.emd`` on the layer costs C. Returns ``(C, Q, P)``: C (L, M), the dense unit plans
@@ -70,7 +70,7 @@ def plain_two_level(Xtr, Ytr):
 
 
 def plain_hot(Xtr, Ytr, Xte, Yte):
-    """SPEC.md in plain NumPy + POT: dense costs, ``ot.emd`` per pair, dense reconstruction.
+    """docs/method.md in plain NumPy + POT: dense costs, ``ot.emd`` per pair, dense reconstruction.
 
     Returns ``(C, P, score)``.
     """

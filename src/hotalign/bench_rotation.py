@@ -4,7 +4,7 @@ The machinery behind ``hotalign bench pipeline --only rotation,trajectory`` and 
 ``bench/bench_rotation.py`` and ``bench/bench_trajectory.py``.
 
 :func:`run_rotation`
-    The numba HOT+R alternation (:func:`hotalign.rotation.fit_rotation_grid`) against a plain
+    The numba HOT+R alternation (:func:`hotalign.engine.fit_rotation_grid`) against a plain
     NumPy + POT alternation (:func:`plain_alternation`) on an L x M grid of n-unit layers, T rows,
     a fixed number of rounds (the stop rule is disabled so both run exactly ``rounds`` rounds;
     the objective traces are checked equal to 1e-10). The plain alternation runs pair by pair
@@ -138,7 +138,8 @@ def run_rotation(*, n=384, T=2000, rounds=10, L=6, M=12, plain_pairs=12, repeats
 
     from .costs import zscore
     from .grid import default_threads
-    from .rotation import align_pair, fit_rotation_grid, layer_basis
+    from .engine import fit_rotation_grid
+    from .rotation import align_pair, layer_basis
     from .transport import solve_transport
 
     say = progress or (lambda s: None)

@@ -8,17 +8,30 @@ Commands
     Two systems from files (``.npz``, a folder of ``.npy``, ``.safetensors``, HDF5): held-out
     scores of HOT and its baselines over random splits, ``results.json``, ``plans.npz`` and
     figures in DIR. Every fit is cached in ``DIR/cache`` and every solved layer pair in
-    ``DIR/cache/pairs`` (see :mod:`hotalign.cache`); ``--resume`` reuses them, so a killed run
-    redoes only the layer pairs that were not finished.
+    ``DIR/cache/pairs`` (see :mod:`hotalign.cache`; ``--cache-dir`` elsewhere, ``--no-cache``
+    not at all); ``--resume`` reuses them, so a killed run redoes only the layer pairs that were
+    not finished. The cache's size is printed at the end.
 ``hotalign trajectory A B --out DIR``
     Two folders of checkpoints: the checkpoint coupling (needs ``hotalign.TrajectoryHOT``);
     layer pairs cached and resumed as for ``align``.
+``hotalign layers MODEL`` / ``hotalign capture MODEL STIMULI --out DIR``
+    The module paths of a PyTorch model, and its pooled layer activations on a folder of images
+    or a ``.txt`` of sentences, written as a folder ``align`` reads (see
+    :mod:`hotalign.capture`; needs ``hotalign[torch]``).
 ``hotalign bench solvers``
     Solver benchmark: the family suite (:mod:`hotalign.bench_families`; ``--full`` for every
     size and dtype), or with ``--costs`` the detailed comparison of :mod:`hotalign.bench`.
 ``hotalign bench pipeline``
     Grid, end-to-end HOT, HOT+R and TrajectoryHOT benchmarks (see :mod:`hotalign.bench_pipeline`
     and :mod:`hotalign.bench_rotation`).
+``hotalign cache info DIR`` / ``hotalign cache prune DIR [--older-than 7d]``
+    Size of a cache (an ``--out`` folder or a ``--cache-dir``), and removal of its entries not
+    used for a while.
+``hotalign info``
+    Versions, BLAS, the assignment solver's SIMD path and thread counts, for bug reports.
+
+``python -m hotalign`` is the same command. ``hotalign COMMAND --help`` shows every option with
+its default, and examples.
 
 Exit codes: 0 success; 2 bad input or arguments (one line on stderr naming the file or option);
 1 anything else (including a demo whose planted layer map is not recovered).
@@ -28,7 +41,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -112,31 +127,120 @@ def _formats(value):
     return out
 
 
-def _out_dir(path) -> Path:
+def _writable_dir(d: Path, option: str, root: Path, subdirs=()) -> Path:
+    """Create folder ``d`` (and ``subdirs`` inside it) and check that files can be written in
+    it, before any work starts. A path below a file, a read-only location, or ``d`` or a
+    subfolder that is a file is a UsageError naming ``option root`` and the path."""
+    label = f"{option} {root}"
+    for x in (d, *(d / s for s in subdirs)):
+        if x.exists() and not x.is_dir():
+            where = "" if x == root else f" {x}"
+            raise UsageError(f"{label}:{where} exists and is not a directory")
+    for parent in d.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{label}: {parent} is a file, not a folder")
+            break
+    try:
+        for x in (d, *(d / s for s in subdirs)):
+            x.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".hotalign-write-test-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"{label}: cannot write there ({reason})") from None
+    return d
+
+
+def _out_dir(path, args=None) -> Path:
+    """Create the output folder, checked as by :func:`_writable_dir`; with ``args`` (a run
+    that caches), also lock it for the run so that a second run on the same folder stops at
+    once (see :func:`hotalign.cache.locked`)."""
     out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    _writable_dir(out, "--out", out)
+    if args is not None:
+        from .cache import locked
+
+        args.exit_stack.enter_context(locked(out))
     return out
 
 
-@contextlib.contextmanager
-def _cached_grids(args, out: Path, progress):
-    """Route the layer-pair grid of every fit in this context through the pair cache
-    ``OUT/cache/pairs`` (read with ``--resume``), its missing pairs solved on ``--scheduler``
-    or the local threads; yields the :class:`~hotalign.cache.PairCache`."""
-    from . import distributed
-    from .cache import PairCache, pair_backend
-    from .grid import pair_backend as route_grids
+def _cache_report(args):
+    """How a cache says that it met an invalid entry: one line on stderr."""
+    return lambda message: print(f"hotalign: warning: {message}", file=sys.stderr)
 
-    pairs = PairCache(out / "cache" / "pairs", read=args.resume)
-    pairs.sweep()
-    scheduler = getattr(args, "scheduler", None)
-    with distributed.grid_backend(scheduler, n_workers=args.threads) as client:
-        inner = None if client is None else (
-            lambda Zx, Zy, **kw: distributed.solve_pairs_dask(Zx, Zy, client, **kw))
-        with route_grids(pair_backend(pairs, inner, progress=progress)):
-            yield pairs
+
+def _cache_summary(cache_dir, **caches):
+    """The ``cache`` record of results.json: the folder, its size, and hits, misses and rejected
+    (invalid) entries of this run; None with ``--no-cache``."""
+    if cache_dir is None:
+        return None
+    from .cache import usage
+
+    return {"directory": str(cache_dir), "size_bytes": usage(cache_dir)["bytes"],
+            **{name: {"hits": c.hits, "misses": c.misses, "invalid": c.invalid}
+               for name, c in caches.items()}}
+
+
+def _cache_dir(args, out: Path):
+    """Where this run caches: ``--cache-dir``, else ``OUT/cache``; None with ``--no-cache``."""
+    if args.no_cache:
+        if args.resume:
+            raise UsageError("--resume reads the cache: it cannot be combined with --no-cache")
+        if args.cache_dir is not None:
+            raise UsageError("--cache-dir names a cache: it cannot be combined with --no-cache")
+        return None
+    if args.cache_dir is None:  # OUT/cache: a file there is reported against --out
+        return _writable_dir(out / "cache", "--out", out, ("pairs",))
+    cache_dir = Path(args.cache_dir)
+    return _writable_dir(cache_dir, "--cache-dir", cache_dir, ("pairs",))
+
+
+def _say_cache_size(args, cache_dir):
+    """The last line of a run: how much its cache folder holds, and how to prune it."""
+    if cache_dir is None:
+        return
+    from .cache import usage
+
+    use = usage(cache_dir)
+    _say(args, f"cache: {_size(use['bytes'])} in {use['entries']} entries at {cache_dir} "
+               f"(free it with: hotalign cache prune {cache_dir} --older-than 7d)")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _memory(args, cache_dir):
+    """The run's :class:`~hotalign.cache.Memory` in ``cache_dir`` (read with ``--resume``),
+    its stale temporary files swept; None with ``--no-cache``."""
+    if cache_dir is None:
+        return None
+    from .cache import Memory
+
+    memory = Memory(cache_dir, read=args.resume, report=_cache_report(args))
+    memory.sweep()
+    return memory
+
+
+@contextlib.contextmanager
+def _grids(args, progress):
+    """Run every layer-pair grid of this context on ``--scheduler`` (or the local threads),
+    reporting ``progress``. A malformed or unreachable scheduler is a UsageError naming it."""
+    from . import distributed
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(distributed.grid_backend(
+                getattr(args, "scheduler", None), n_workers=args.threads, progress=progress))
+        except (ValueError, distributed.SchedulerUnreachable) as exc:
+            raise UsageError(f"--scheduler: {exc}") from None
+        yield
 
 
 def _say(args, *parts, **kw):
@@ -170,21 +274,6 @@ def _figures(out: Path, formats, *, P, C, x_names, y_names, layer_scores=None, e
     return written
 
 
-def _evaluation_summary(ev, x_names):
-    return {
-        m: {
-            "mean": ev.mean(m),
-            "std": ev.std(m),
-            "splits": ev.split_scores[m],
-            "layers": {name: {"mean": float(ev.layer_scores[m][:, l].mean()),
-                              "std": float(ev.layer_scores[m][:, l].std())}
-                       for l, name in enumerate(x_names)},
-            "n_units_left_out": ev.n_left_out[m].tolist(),
-        }
-        for m in ev.methods
-    }
-
-
 # ----------------------------------------------------------------------------------------------
 # demo
 # ----------------------------------------------------------------------------------------------
@@ -198,6 +287,7 @@ def _demo(args) -> int:
     from .transport import solve_transport
 
     formats = _formats(args.figure_format)
+    out = None if args.out is None else _out_dir(args.out)
     x_widths = (args.units,) * args.x_layers
     y_widths = (args.units * 3 // 2,) * args.y_layers
     X, Y, truth = make_hierarchy(args.stimuli, x_widths, y_widths, random_state=args.seed)
@@ -241,8 +331,7 @@ def _demo(args) -> int:
     for k, row in enumerate(P * len(X)):
         print(f"  X[{k}] " + " ".join(f"{v:5.2f}" for v in row))
 
-    if args.out is not None:
-        out = _out_dir(args.out)
+    if out is not None:
         x_names = [f"X[{k}]" for k in range(len(X))]
         y_names = [f"Y[{k}]" for k in range(len(Y))]
         hot = HOT().fit(X, Y)  # plans of the chosen pair, fitted on all rows
@@ -263,11 +352,12 @@ def _demo(args) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def _estimator(args):
+def _estimator(args, memory=None):
     from .estimator import HOT
 
     return HOT(n_threads=args.threads, dtype=args.dtype,
-               max_layers_in_memory=getattr(args, "max_layers_in_memory", None))
+               max_layers_in_memory=getattr(args, "max_layers_in_memory", None), memory=memory,
+               lazy=bool(getattr(args, "lazy", False)))
 
 
 def _check_align_args(args):
@@ -292,18 +382,23 @@ def _load_pair(args):
 
 def _align(args) -> int:
     from .baselines import ALL_METHODS, METHODS
-    from .cache import FitCache, cached
     from .evaluation import evaluate
     from .io import write_json, write_plans
 
     _check_align_args(args)
     formats = _formats(args.figure_format)
     Xs, Ys = _load_pair(args)
-    out = _out_dir(args.out)
-    fits = FitCache(out / "cache", read=args.resume)
-    fits.sweep()
-    estimator = _estimator(args)
-    est = cached(estimator, fits)
+    if args.unit_pair is not None:
+        l, m = args.unit_pair
+        if not (0 <= l < len(Xs) and 0 <= m < len(Ys)):
+            raise UsageError(f"--unit-pair {l},{m}: out of range ({len(Xs)} x {len(Ys)} "
+                             "layers)")
+    out = _out_dir(args.out, args)
+    cache_dir = _cache_dir(args, out)
+    memory = _memory(args, cache_dir)
+    fits, pairs = (None, None) if memory is None else (memory.fits, memory.pairs)
+    estimator = _estimator(args, memory)
+    est = estimator
     _say(args, f"hotalign {__version__} align: {Xs.source} ({len(Xs)} layers) vs {Ys.source} "
                f"({len(Ys)} layers), {Xs.n_stimuli} stimuli, {args.splits} splits")
     X, Y = Xs.layers(), Ys.layers()  # HDF5 layers stay lazy (rows read on demand)
@@ -313,7 +408,7 @@ def _align(args) -> int:
     pair_bar = TqdmProgress("layer pairs", "pair", position=1, leave=False, disable=quiet)
     scheduler = args.scheduler
     try:
-        with _cached_grids(args, out, pair_bar) as pairs:
+        with _grids(args, pair_bar):
             ev = evaluate(X, Y, methods=ALL_METHODS if args.rotation else METHODS,
                           n_splits=args.splits, test_size=args.test_size,
                           random_state=args.seed, estimator=est, progress=split_bar)
@@ -341,54 +436,19 @@ def _align(args) -> int:
             "x_layers": args.x_layers, "y_layers": args.y_layers,
             "estimator": repr(estimator), "threads": args.threads, "scheduler": scheduler,
         },
-        "score_meaning": "held-out reconstruction: mean Pearson correlation of each unit of X "
-                         "with its reconstruction from Y (higher is better)",
-        "scores": _evaluation_summary(ev, Xs.names),
-        "distance": {
-            "meaning": "<C, P>, network-level HOT distance (lower = more alike)",
-            "all_rows": full.distance_,
-            "mean_over_splits": float(ev.distances.mean()),
-            "std_over_splits": float(ev.distances.std()),
-            "splits": ev.distances,
-        },
-        "C": {"meaning": "C[l][m]: soft-matching (unit transport) distance of X layer l and Y "
-                         "layer m (lower = more alike); rows X layers, columns Y layers",
-              "all_rows": full.layer_costs_, "mean_over_splits": ev.layer_costs.mean(axis=0)},
-        "P": {"meaning": "P[l][m]: share of X layer l matched to Y layer m (rows sum to 1/L, "
-                         "columns to 1/M)",
-              "all_rows": full.layer_plan_, "mean_over_splits": ev.layer_plans.mean(axis=0)},
-        "constant_units": {
-            "meaning": "units constant on all rows, excluded from transport and scores",
-            "X": {n: c.tolist() for n, c in zip(Xs.names, full.constant_units_["X"])},
-            "Y": {n: c.tolist() for n, c in zip(Ys.names, full.constant_units_["Y"])},
-            "count": full.n_constant_units_,
-        },
-        "cache": {"fits": {"hits": fits.hits, "misses": fits.misses},
-                  "layer_pairs": {"hits": pairs.hits, "misses": pairs.misses}},
+        **ev.to_dict(Xs.names, Ys.names, full, full_r),
+        "cache": _cache_summary(cache_dir, fits=fits, layer_pairs=pairs),
         "seconds": elapsed,
     }
-    if full_r is not None:
-        summary["rotation"] = {
-            "meaning": "HOT+R: C = J / 2 per layer pair after learning rotations (lower = more "
-                       "alike), P from that C; reconstruction_error = ||X R - Y W^T||_F^2 / n_l",
-            "distance": {"all_rows": full_r.distance_,
-                         "mean_over_splits": float(ev.rotation_distances.mean()),
-                         "splits": ev.rotation_distances},
-            "C": {"all_rows": full_r.layer_costs_,
-                  "mean_over_splits": ev.rotation_layer_costs.mean(axis=0)},
-            "P": {"all_rows": full_r.layer_plan_,
-                  "mean_over_splits": ev.rotation_layer_plans.mean(axis=0)},
-            "reconstruction_error": full_r.reconstruction_errors_,
-            "n_rounds": full_r.n_rounds_,
-        }
     write_json(out / "results.json", summary)
     write_plans(out / "plans.npz", full.unit_plans_, Xs.names, Ys.names)
     if full_r is not None:
         write_plans(out / "plans_rotation.npz", full_r.unit_plans_, Xs.names, Ys.names)
     l = 0 if args.unit_pair is None else args.unit_pair[0]
     m = int(full.layer_plan_[l].argmax()) if args.unit_pair is None else args.unit_pair[1]
-    if not (0 <= l < len(Xs) and 0 <= m < len(Ys)):
-        raise UsageError(f"--unit-pair {l},{m}: out of range ({len(Xs)} x {len(Ys)} layers)")
+    if full.unit_plans_[l][m] is None:
+        raise UsageError(f"--unit-pair {l},{m}: the lazy fit did not solve this pair (it is "
+                         "outside the layer plan); pick a pair of the plan or drop --lazy")
     written = _figures(
         out, formats, P=full.layer_plan_, C=full.layer_costs_, x_names=Xs.names,
         y_names=Ys.names,
@@ -396,11 +456,13 @@ def _align(args) -> int:
         errors={k: ev.layer_scores[k].std(axis=0) for k in ev.methods},
         unit_plan=full.unit_plans_[l][m], pair_names=(f"X {Xs.names[l]}", f"Y {Ys.names[m]}"))
     _say(args, ev.table())
+    reused = ("" if cache_dir is None else
+              f", reused {fits.hits} cached fits and {pairs.hits} cached layer pairs")
     _say(args, f"HOT distance <C, P> = {full.distance_:.4f} (lower = more alike); "
-               f"{elapsed:.1f} s, reused {fits.hits} cached fits and {pairs.hits} cached layer "
-               "pairs")
+               f"{elapsed:.1f} s{reused}")
     _say(args, f"written: {out / 'results.json'}, {out / 'plans.npz'}, "
                f"{len(written)} figures")
+    _say_cache_size(args, cache_dir)
     return 0
 
 
@@ -436,12 +498,15 @@ def _trajectory(args) -> int:
     for group, systems in ((args.A, A), (args.B, B)):
         if len({tuple(s.names) for s in systems}) > 1:
             raise InputError(f"{group}: checkpoints have different layers")
-    out = _out_dir(args.out)
+    out = _out_dir(args.out, args)
+    cache_dir = _cache_dir(args, out)
     quiet = True if args.quiet else None
     t0 = time.perf_counter()
+    memory = _memory(args, cache_dir)
+    pairs = None if memory is None else memory.pairs
     with TqdmProgress("layer pairs (all checkpoints)", "pair", disable=quiet) as bar, \
-            _cached_grids(args, out, bar) as pairs:
-        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype)
+            _grids(args, bar):
+        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype, memory=memory)
         model.fit([list(s) for s in A], [list(s) for s in B])
     elapsed = time.perf_counter() - t0
     D, G = model.checkpoint_costs_, model.checkpoint_plan_
@@ -460,7 +525,7 @@ def _trajectory(args) -> int:
         "distance": {"meaning": "<D, coupling> (lower = more alike)", "value": model.distance_},
         "greedy_match": {"meaning": "greedy baseline: argmin_k' D[k, k']",
                          "values": model.greedy_match_},
-        "cache": {"layer_pairs": {"hits": pairs.hits, "misses": pairs.misses}},
+        "cache": _cache_summary(cache_dir, layer_pairs=pairs),
         "seconds": elapsed,
     }
     write_json(out / "results.json", summary)
@@ -473,12 +538,195 @@ def _trajectory(args) -> int:
     _say(args, "checkpoint coupling (A -> B): " + " ".join(
         f"{a}->{names_b[k]}" for a, k in zip(names_a, G.argmax(axis=1))))
     _say(args, f"written: {out / 'results.json'}, {', '.join(str(p) for p in written)}")
+    _say_cache_size(args, cache_dir)
     return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# cache
+# ----------------------------------------------------------------------------------------------
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(value):
+    """Seconds of a duration such as ``30m``, ``12h``, ``7d``, ``2w`` (a bare number: days)."""
+    text = value.strip().lower()
+    unit = text[-1] if text and text[-1] in _DURATION_UNITS else "d"
+    number = text[:-1] if text and text[-1] in _DURATION_UNITS else text
+    try:
+        seconds = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 30m, 12h, 7d or 2w, got {value!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a duration >= 0, got {value!r}")
+    return seconds
+
+
+def _age(seconds: float) -> str:
+    """``604800`` -> ``"1w"``: the largest unit that divides the duration."""
+    for unit, size in sorted(_DURATION_UNITS.items(), key=lambda kv: -kv[1]):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _cache_folder(path) -> Path:
+    """The cache folder meant by DIR: ``DIR/cache`` for an ``--out`` folder, else DIR."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a folder (give an --out folder or a --cache-dir)")
+    return folder / "cache" if (folder / "cache").is_dir() else folder
+
+
+def _when(timestamp):
+    return "-" if timestamp is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def _cache_info(args) -> int:
+    from .cache import usage
+
+    use = usage(_cache_folder(args.DIR))
+    if args.json:
+        import json
+
+        print(json.dumps(use, indent=2))
+        return 0
+    print(f"cache {use['directory']}: {_size(use['bytes'])} in {use['entries']} entries")
+    for kind, label in (("fits", "fits"), ("layer_pairs", "layer pairs"),
+                        ("temporary", "temporary")):
+        print(f"  {label:<12} {use[kind]['entries']:>7} {_size(use[kind]['bytes']):>10}")
+    print(f"  last used    {_when(use['newest'])} (newest), {_when(use['oldest'])} (oldest)")
+    return 0
+
+
+def _cache_prune(args) -> int:
+    from .cache import prune, usage
+
+    folder = _cache_folder(args.DIR)
+    done = prune(folder, args.older_than)
+    left = usage(folder)
+    which = "" if args.older_than is None else f" not used for {_age(args.older_than)}"
+    print(f"removed {done['entries']} entries{which} ({_size(done['bytes'])}) from {folder}; "
+          f"{_size(left['bytes'])} in {left['entries']} entries left")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# info
+# ----------------------------------------------------------------------------------------------
+
+
+def _info(args) -> int:
+    from ._info import format_info, system_info
+
+    info = system_info()
+    if args.json:
+        import json
+
+        print(json.dumps(info, indent=2))
+    else:
+        print(format_info(info))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# layers, capture (PyTorch, imported by hotalign.capture only when these run)
+# ----------------------------------------------------------------------------------------------
+
+
+def _layers(args) -> int:
+    from .capture import list_layers, load_model, read_stimuli
+
+    model, preprocess = load_model(args.model)
+    example = None
+    if args.stimuli is not None:  # run one small batch: execution order
+        example = next(iter(read_stimuli(args.stimuli, preprocess, batch_size=2)[1]))
+    modules = dict(model.named_modules())
+    for name in list_layers(model, example):
+        print(f"{name}\t{type(modules[name]).__name__}")
+    return 0
+
+
+def _capture(args) -> int:
+    from .capture import capture, load_model, read_stimuli
+
+    pool = args.pool
+    if "=" in pool:  # glob=mode,glob=mode
+        pool = dict(item.split("=", 1) for item in pool.split(",") if item.strip())
+    model, preprocess = load_model(args.model)
+    ids, batches = read_stimuli(args.stimuli, preprocess, args.batch_size)
+    system = capture(model, batches, args.out, layers=args.layers, pool=pool,
+                     device=args.device, dtype=args.dtype, stimulus_ids=ids, resume=args.resume,
+                     progress=not args.quiet, stop_after_last=True)
+    _say(args, f"captured {len(system)} layers x {system.n_stimuli} stimuli into {args.out}")
+    return 0
+
+
+def _add_capture_parsers(sub):
+    layers = add_command(
+        sub, "layers", "list the module paths of a PyTorch model (needs hotalign[torch])",
+        "hotalign layers torchvision:resnet18",
+        "hotalign layers my_models:build images/")
+    layers.add_argument("model", help="torchvision:NAME, timm:NAME, hf:NAME or "
+                                      "pkg.module:factory")
+    layers.add_argument("stimuli", nargs="?", default=None,
+                        help="optional images folder or .txt: run one batch and list the "
+                             "modules in execution order")
+    layers.set_defaults(func=_layers)
+    cap = add_command(
+        sub, "capture", "capture the pooled layer activations of a PyTorch model on stimuli",
+        "hotalign capture torchvision:resnet18 images/ --out resnet18 --layers 'layer?,fc'",
+        "hotalign capture hf:bert-base-uncased sentences.txt --out bert --layers "
+        "'encoder.layer.*' --pool mean",
+        "hotalign capture my_models:build images/ --out mine --resume --device cuda")
+    cap.add_argument("model", help="torchvision:NAME, timm:NAME, hf:NAME (local cache) or "
+                                   "pkg.module:factory (returns model or (model, preprocess))")
+    cap.add_argument("stimuli", help="folder of images (names = stimulus ids) or .txt of "
+                                     "sentences (one per line)")
+    cap.add_argument("--out", required=True, help="folder to write (must not exist)")
+    cap.add_argument("--layers", default="*", help="comma-separated module paths or globs")
+    cap.add_argument("--pool", default="auto",
+                     help="auto, mean, spatial_max, avg<k>, cls, last, flatten, or "
+                          "glob=mode,...")
+    cap.add_argument("--batch-size", type=int, default=32, help="stimuli per forward pass")
+    cap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
+    cap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                     help="dtype of the stored layers")
+    cap.add_argument("--resume", action="store_true",
+                     help="continue OUT.partial from its last complete batch")
+    cap.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    cap.set_defaults(func=_capture)
 
 
 # ----------------------------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------------------------
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with every option's default shown (unless it is None or a False flag) and the
+    examples of the epilog kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("%(default)" in text or not action.option_strings
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _examples(*lines):
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def add_command(sub, name, summary, *examples, **kw):
+    """A subcommand parser with the package's help layout: ``summary`` is the one line shown in
+    ``hotalign --help`` and atop ``hotalign NAME --help``; ``examples`` are shell lines."""
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                          epilog=_examples(*examples) if examples else None,
+                          formatter_class=HelpFormatter, **kw)
 
 
 def _pair(value):
@@ -490,34 +738,57 @@ def _pair(value):
     return l, m
 
 
+def _add_cache_options(p, what):
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help=f"cache the {what} in DIR instead of OUT/cache (DIR may be shared by "
+                        "runs: entries are keyed by content and written atomically)")
+    p.add_argument("--no-cache", action="store_true",
+                   help=f"do not store the {what} (no --resume possible)")
+
+
 def _add_common(p, out_default):
-    p.add_argument("--out", default=out_default, help="output folder (default: %(default)s)")
+    p.add_argument("--out", default=out_default, help="output folder")
     p.add_argument("--figure-format", default="png",
-                   help="comma-separated figure formats: png, svg, pdf (default: %(default)s)")
+                   help="comma-separated figure formats: png, svg, pdf")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hotalign", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="hotalign", formatter_class=HelpFormatter,
+        description="Hierarchical optimal transport: compare two networks (or brains) layer by "
+                    "layer and unit by unit.",
+        epilog=_examples("hotalign demo", "hotalign align X.npz Y.npz --out results",
+                         "hotalign info"))
     parser.add_argument("--version", action="version", version=f"hotalign {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the method on built-in synthetic data")
+    demo = add_command(sub, "demo", "run the method on built-in synthetic data",
+                       "hotalign demo",
+                       "hotalign demo --out demo-figures --figure-format png,svg",
+                       "hotalign demo --x-layers 6 --y-layers 9 --units 64 --splits 3")
     demo.add_argument("--stimuli", type=int, default=2000, help="number of stimuli T")
     demo.add_argument("--x-layers", type=int, default=4, help="depth of network X")
     demo.add_argument("--y-layers", type=int, default=6, help="depth of network Y")
     demo.add_argument("--units", type=int, default=128, help="width of X's layers (Y: 1.5x)")
     demo.add_argument("--splits", type=int, default=5, help="random train/test splits")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data and the splits")
     _add_common(demo, "hotalign-demo")
     demo.set_defaults(func=_demo)
 
-    align = sub.add_parser("align", help="compare two systems stored in files")
+    align = add_command(
+        sub, "align", "compare two systems stored in files: scores, layer plan, unit plans",
+        "hotalign align X.npz Y.npz --out results",
+        "hotalign align X/ Y.safetensors --layers 'block*' --dtype float32 --rotation",
+        "hotalign align X.h5 Y.h5 --out results --resume --max-layers-in-memory 4")
     align.add_argument("X", help="first system: .npz, .safetensors, .h5 or a folder of .npy")
     align.add_argument("Y", help="second system (same stimuli, same order)")
     align.add_argument("--rotation", action="store_true",
-                       help="also HOT+R and the +R baselines (learned rotations; these fits "
-                            "run on the local thread pool even with --scheduler)")
+                       help="also HOT+R and the +R baselines (learned rotations)")
+    align.add_argument("--lazy", action="store_true",
+                       help="certified lazy layer grid: the HOT fit on all rows solves only the "
+                            "layer pairs its layer plan needs (exact, with a certificate in "
+                            "results.json); the splits' baselines still solve every pair")
     align.add_argument("--splits", type=int, default=5, help="random train/test splits")
     align.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
     align.add_argument("--seed", type=int, default=0, help="seed of the splits")
@@ -537,15 +808,21 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--scheduler", default=None,
                        help="Dask scheduler address, or 'local' for a LocalCluster")
     align.add_argument("--resume", action="store_true",
-                       help="reuse the fits and layer pairs cached in OUT/cache by an earlier "
-                            "run (a killed run redoes only the unfinished pairs)")
+                       help="reuse the fits and layer pairs cached by an earlier run in "
+                            "OUT/cache or --cache-dir (a killed run redoes only the unfinished "
+                            "pairs)")
     align.add_argument("--unit-pair", type=_pair, default=None, metavar="L,M",
                        help="layer pair whose unit plan is drawn (default: layer 0 and its "
                             "best match)")
+    _add_cache_options(align, "fits and layer pairs")
     _add_common(align, "hotalign-results")
     align.set_defaults(func=_align)
 
-    traj = sub.add_parser("trajectory", help="couple two training trajectories (checkpoints)")
+    _add_capture_parsers(sub)
+
+    traj = add_command(sub, "trajectory", "couple two training trajectories (checkpoints)",
+                       "hotalign trajectory runA/ runB/ --out traj",
+                       "hotalign trajectory runA/ runB/ --layers 'layer*' --resume")
     traj.add_argument("A", help="folder of checkpoints of the first network (one file or "
                                 "folder per checkpoint, natural order)")
     traj.add_argument("B", help="folder of checkpoints of the second network")
@@ -554,23 +831,60 @@ def build_parser() -> argparse.ArgumentParser:
     traj.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                       help="precision of standardised layers and costs")
     traj.add_argument("--resume", action="store_true",
-                      help="reuse the layer pairs cached in OUT/cache/pairs by an earlier run")
+                      help="reuse the layer pairs cached by an earlier run in OUT/cache or "
+                           "--cache-dir")
+    _add_cache_options(traj, "layer pairs")
     _add_common(traj, "hotalign-trajectory")
     traj.set_defaults(func=_trajectory)
 
-    bench = sub.add_parser("bench", help="benchmarks")
-    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
-    solvers = bench_sub.add_parser("solvers", help="exact solvers against peers (POT, SciPy)")
+    bench = add_command(sub, "bench", "benchmarks against POT, SciPy, lap and plain NumPy",
+                        "hotalign bench solvers --sizes 256,512 --repeats 3 --out bench-results",
+                        "hotalign bench pipeline --quick --out bench-results")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    solvers = add_command(
+        bench_sub, "solvers", "exact solvers against peers (POT, SciPy, lap, lapx)",
+        "hotalign bench solvers --sizes 256,512 --costs correlation-related,uniform --repeats 3",
+        "hotalign bench solvers --sizes 1000 --shapes square --peers scipy --dtype float32",
+        "hotalign bench solvers --costs uniform --marginals random --transpose --out bench-results")
     from .bench import add_solvers_arguments, solvers_main
 
     add_solvers_arguments(solvers)
     solvers.set_defaults(func=solvers_main)
-    pipeline = bench_sub.add_parser(
-        "pipeline", help="grid, end-to-end HOT, HOT+R and TrajectoryHOT against plain NumPy+POT")
+    pipeline = add_command(
+        bench_sub, "pipeline",
+        "grid, end-to-end HOT, HOT+R and TrajectoryHOT against plain NumPy+POT",
+        "hotalign bench pipeline --quick --out bench-results",
+        "hotalign bench pipeline --only grid,hot --repeats 5")
     from .bench_pipeline import add_pipeline_arguments, pipeline_main
 
     add_pipeline_arguments(pipeline)
     pipeline.set_defaults(func=pipeline_main)
+
+    cache = add_command(sub, "cache", "size of a result cache, and pruning of old entries",
+                        "hotalign cache info hotalign-results",
+                        "hotalign cache prune hotalign-results --older-than 7d")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    cache_info = add_command(cache_sub, "info", "entries and size of a cache, by kind",
+                             "hotalign cache info hotalign-results",
+                             "hotalign cache info /data/hotalign-cache --json")
+    cache_info.add_argument("DIR", help="an --out folder (its cache/) or a --cache-dir")
+    cache_info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    cache_info.set_defaults(func=_cache_info)
+    cache_prune = add_command(
+        cache_sub, "prune", "remove the entries of a cache not used for a while (all by default)",
+        "hotalign cache prune hotalign-results --older-than 7d",
+        "hotalign cache prune /data/hotalign-cache --older-than 12h",
+        "hotalign cache prune hotalign-results")
+    cache_prune.add_argument("DIR", help="an --out folder (its cache/) or a --cache-dir")
+    cache_prune.add_argument("--older-than", type=_duration, default=None, metavar="AGE",
+                             help="only entries not used for AGE: 30m, 12h, 7d, 2w (a bare "
+                                  "number is days); default: every entry")
+    cache_prune.set_defaults(func=_cache_prune)
+
+    info = add_command(sub, "info", "versions, BLAS, SIMD path and threads, for bug reports",
+                       "hotalign info", "hotalign info --json > hotalign-info.json")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.set_defaults(func=_info)
     return parser
 
 
@@ -578,7 +892,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with contextlib.ExitStack() as args.exit_stack:  # locks held for the run
+            return args.func(args)
     except ValueError as exc:  # bad input: one line, no traceback
         message = " ".join(str(exc).split())
         print(f"hotalign: error: {message}", file=sys.stderr)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from ._blas import blas_threads, gemm_pointers
-from ._validation import check_choice
+from ._validation import as_array, as_layer, check_choice, describe
 
 __all__ = ["CONSTANT_UNIT_POLICIES", "ZScore", "correlation_cost", "zscore"]
 
@@ -32,33 +32,11 @@ def as_float_dtype(dtype, name: str = "dtype"):
     """Return np.float32 or np.float64 for a dtype-like; anything else raises ValueError."""
     try:
         key = np.dtype(dtype).name
-    except TypeError:
-        raise ValueError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be float32 or float64, got {describe(dtype)}") from None
     if key not in _DTYPES:
-        raise ValueError(f"{name} must be float32 or float64, got {dtype!r}")
+        raise ValueError(f"{name} must be float32 or float64, got {describe(dtype)}")
     return _DTYPES[key]
-
-
-def as_layer(X, name: str = "X", *, min_rows: int = 2, check_finite: bool = True) -> np.ndarray:
-    """Validate one layer: a finite 2-D real array with at least ``min_rows`` rows and 1 unit.
-
-    With ``check_finite=False`` the NaN/inf scan is left to the C++ kernels, which detect it in
-    the pass they make anyway.
-    """
-    arr = np.asarray(X)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D array (stimuli x units), got {arr.ndim}-D shape {arr.shape}"
-        )
-    if arr.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows (stimuli), got {arr.shape[0]}")
-    if arr.shape[1] < 1:
-        raise ValueError(f"{name} has no units (shape {arr.shape})")
-    if check_finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr
 
 
 class ZScore:
@@ -69,15 +47,22 @@ class ZScore:
     rows: on the training rows each column is centred with unit norm, so the correlation of two
     units is the dot product of their columns; on held-out rows the same statistics are reused
     (the factor only keeps the scale comparable; it is the same for every column).
+    The attributes below exist after ``fit``.
 
-    Attributes (after ``fit``)
-    -------------------------
+    Attributes
+    ----------
     mean_ : ndarray, shape (n,)
-        Column means of the training rows (float64).
+        Column means of ``x * prescale_`` on the training rows (float64).
     scale_ : ndarray, shape (n,)
-        ``1 / ||x - mean||`` over the training rows; 0 for constant columns.
+        ``1 / ||x * prescale_ - mean_||`` over the training rows; 0 for constant columns.
+    prescale_ : ndarray, shape (n,)
+        Power of two applied to each column first: 1, except for columns whose squares would
+        overflow or underflow in double (largest magnitude above ~1e154 or below ~4e-121,
+        subnormals included), which are scaled to a largest magnitude in [1, 2). Correlation
+        does not depend on the scale, so layers of any magnitude give the same costs.
     constant_ : ndarray of bool, shape (n,)
-        Columns constant on the training rows: ``||x - mean|| <= 1e-12 sqrt(T) max|x|``.
+        Columns constant on the training rows: ``||x - mean|| <= 1e-12 sqrt(T) max|x|`` (a
+        relative rule: it flags the same columns at any scale).
     n_rows_ : int
         Number of training rows.
 
@@ -92,15 +77,19 @@ class ZScore:
     1.0
     """
 
+    #: The attributes ``fit`` sets (what :mod:`hotalign.cache` stores and validates).
+    FITTED_ATTRIBUTES = ("mean_", "scale_", "prescale_", "constant_", "n_rows_")
+
     def fit(self, X, name: str = "X"):
         """Compute column statistics of ``X`` (shape ``(T, n)``, T >= 2); returns self."""
         X = _as_kernel_input(as_layer(X, name, check_finite=False))
         try:
-            mean, scale, constant, rows = _core.column_stats(X)
+            mean, scale, constant, rows, prescale = _core.column_stats(X)
         except ValueError as exc:
             raise ValueError(f"{name} contains NaN or infinity ({exc})") from None
         self.mean_ = mean
         self.scale_ = scale
+        self.prescale_ = prescale
         self.constant_ = np.zeros(mean.shape[0], dtype=bool)
         self.constant_[constant] = True
         self.n_rows_ = int(rows)
@@ -134,12 +123,30 @@ class ZScore:
             raise ValueError(f"{name} must have {n} columns to match the fitted statistics, "
                              f"got {X.shape[1]}")
         try:
-            Z = _core.standardize(X, self.mean_, self.scale_, self.n_rows_, dtype == np.float32)
+            # A ZScore stored before prescale_ existed has none: all ones.
+            Z = _core.standardize(X, self.mean_, self.scale_, self.n_rows_, dtype == np.float32,
+                                  1, getattr(self, "prescale_", None))
         except ValueError as exc:
             raise ValueError(f"{name} contains NaN or infinity ({exc})") from None
-        if columns is not None and len(columns) != n:
-            Z = np.ascontiguousarray(Z[:, columns])
+        if columns is not None:
+            columns = _check_columns(columns, n)
+            if len(columns) != n:
+                Z = np.ascontiguousarray(Z[:, columns])
         return Z
+
+
+def _check_columns(columns, n: int) -> np.ndarray:
+    """``columns`` of :meth:`ZScore.transform`: a 1-D array of integer indices in [0, n)."""
+    cols = as_array(columns, "columns")
+    if cols.ndim == 1 and cols.size == 0:
+        return cols.astype(np.intp)
+    if cols.ndim != 1 or (cols.size and cols.dtype.kind not in "iu"):
+        raise ValueError(f"columns must be a 1-D array of integer column indices, got "
+                         f"{describe(columns)}")
+    if cols.size and (cols.min() < 0 or cols.max() >= n):
+        raise ValueError(f"columns must be column indices in [0, {n}), got values from "
+                         f"{cols.min()} to {cols.max()}")
+    return cols
 
 
 def _as_kernel_input(X: np.ndarray) -> np.ndarray:

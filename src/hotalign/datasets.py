@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import as_sequence, check_float, check_int, check_random_state
+
 __all__ = ["make_activation_pair", "make_hierarchy"]
 
 
@@ -33,7 +35,12 @@ def make_activation_pair(n_stimuli=2000, n_units=384, m_units=None, *, n_latent=
     permutation : ndarray of int64, shape (m_units,)
         ``Y[:, j]`` is a noisy copy of pool unit ``permutation[j]`` (a column of X when < n).
     """
-    rng = np.random.default_rng(random_state)
+    n_stimuli = check_int(n_stimuli, "n_stimuli", minimum=2)
+    n_units = check_int(n_units, "n_units", minimum=1)
+    m_units = check_int(m_units, "m_units", minimum=1, allow_none=True)
+    n_latent = check_int(n_latent, "n_latent", minimum=1)
+    noise = check_float(noise, "noise", low=0.0)
+    rng = np.random.default_rng(check_random_state(random_state))
     m_units = n_units if m_units is None else m_units
     pool = max(n_units, m_units)
     latent = rng.standard_normal((n_stimuli, n_latent))
@@ -81,10 +88,14 @@ def make_hierarchy(n_stimuli=1000, x_widths=(64, 64, 64, 64), y_widths=(96, 96, 
         ``y_position`` (float arrays), and per layer ``x_units`` / ``y_units``: (stage, pool
         index) of every unit, an int array of shape (width, 2).
     """
-    rng = np.random.default_rng(random_state)
+    n_stimuli = check_int(n_stimuli, "n_stimuli", minimum=2)
+    x_widths = _widths(x_widths, "x_widths")
+    y_widths = _widths(y_widths, "y_widths")
+    n_latent = check_int(n_latent, "n_latent", minimum=1)
+    noise = check_float(noise, "noise", low=0.0)
+    n_heavy_tailed = check_int(n_heavy_tailed, "n_heavy_tailed", minimum=0)
+    rng = np.random.default_rng(check_random_state(random_state))
     L, M = len(x_widths), len(y_widths)
-    if L < 1 or M < 1:
-        raise ValueError("x_widths and y_widths must each name at least one layer")
     S = min(L, M)
 
     def positions(depth):
@@ -129,3 +140,14 @@ def make_hierarchy(n_stimuli=1000, x_widths=(64, 64, 64, 64), y_widths=(96, 96, 
         "y_units": y_units,
     }
     return X, Y, truth
+
+
+def _widths(widths, name):
+    """Layer widths: a non-empty list of integers >= 1."""
+    out = [check_int(w, f"{name}[{k}]", minimum=1)
+           for k, w in enumerate(as_sequence(widths, name, "a list of layer widths",
+                                             numbers_ok=True))]
+    if not out:
+        raise ValueError(f"{name} is empty: x_widths and y_widths must each name at least one "
+                         "layer")
+    return tuple(out)

@@ -1,48 +1,111 @@
-"""The layer-pair grid on a Dask cluster (optional: ``pip install 'hotalign[distributed]'``).
+"""The pair engine on a Dask cluster (optional: ``pip install 'hotalign[distributed]'``).
 
-Each standardised layer is sent to the cluster once with ``Client.scatter``; every layer pair
-(l, m) is one task that receives the two scattered layers by reference, builds the cost tile and
-solves it on the worker (the same C++ kernels as the local thread pool, so the results are
-identical), and returns only the pair's cost and sparse plan (at most n_l + n_m - 1 cells).
-Workers fetch a layer from the scheduler-assigned holder the first time one of their tasks needs
-it and keep it for the rest of the grid, so no layer crosses the network once per pair.
+:class:`DaskBackend` is a backend of :func:`hotalign.engine.solve_pairs`: each standardised layer
+a grid needs is sent to the cluster once with ``Client.scatter``; every layer pair (l, m) is one
+task that receives the two scattered layers by reference, runs the pair on the worker (the same
+C++ kernels, or the same HOT+R loop, as the local pools, so results are identical) and returns
+only the pair's result (a sparse plan of at most n_l + n_m - 1 cells). Finished pairs reach the
+caller as they finish, so a pair cache stores them at once. Workers fetch a layer from the
+scheduler-assigned holder the first time one of their tasks needs it and keep it for the rest of
+the grid, so no layer crosses the network once per pair.
 
-Use :func:`solve_grid` directly, or :func:`grid_backend` to route the grid inside every
-:class:`hotalign.HOT` fit (and so :func:`hotalign.evaluate`) through a cluster::
+Pass the backend explicitly, or set it for a block of code::
 
-    with hotalign.distributed.grid_backend("local"):          # a LocalCluster
-        ev = hotalign.evaluate(X, Y)
-    with hotalign.distributed.grid_backend("tcp://host:8786"):  # an existing scheduler
-        hot = hotalign.HOT().fit(X, Y)
+    from hotalign.engine import use_backend
+    with connected("local") as client, use_backend(DaskBackend(client)):
+        ev = hotalign.evaluate(X, Y)              # every grid of every fit on the cluster
+
+:func:`grid_backend` does both in one context manager.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-import numpy as np
-
 from . import grid as _grid
-from .grid import GridResult
+from .engine import solve_pairs as _solve_pairs
+from .engine import use_backend
+from .results import GridResult
 
-__all__ = ["connect", "grid_backend", "solve_grid", "solve_pairs_dask"]
-
-
-
-def _solve_one(zx, zy, a, b, keep_plans, max_iter):
-    """One layer pair on a worker: the 1 x 1 grid of the local solver."""
-    res = _grid.solve_pairs([zx], [zy], n_threads=1, keep_plans=keep_plans,
-                            a=None if a is None else [a], b=None if b is None else [b],
-                            max_iter=max_iter)
-    plan = res.plans[0][0] if keep_plans else None
-    return float(res.costs[0, 0]), str(res.statuses[0, 0]), int(res.n_iter[0, 0]), plan
+__all__ = ["DaskBackend", "SchedulerUnreachable", "connect", "connected", "grid_backend",
+           "solve_grid", "solve_pairs_dask"]
 
 
-def connect(scheduler="local", n_workers=None):
+def _solve_one(zx, zy, a, b, keep_plans, max_iter, rotation):
+    """One layer pair on a worker: the local engine on a 1 x 1 grid, one thread."""
+    from .engine import LocalBackend
+
+    res = _solve_pairs([zx], [zy], backend=LocalBackend(), n_threads=1, keep_plans=keep_plans,
+                       a=None if a is None else [a], b=None if b is None else [b],
+                       max_iter=max_iter, rotation=rotation)
+    if rotation is not None:
+        return res.rotations[0][0]
+    if keep_plans:
+        return res.plans[0][0]
+    from .results import PairCost
+
+    return PairCost(float(res.costs[0, 0]), str(res.statuses[0, 0]), int(res.n_iter[0, 0]))
+
+
+class DaskBackend:
+    """Run layer pairs as tasks on the cluster of ``client`` (a ``dask.distributed.Client``).
+
+    Each task is single-threaded; parallelism comes from the workers. Only the layers the
+    requested pairs need are scattered, each once per grid.
+    """
+
+    def __init__(self, client):
+        self.client = client
+
+    def run(self, Zx, Zy, todo, finished, *, n_threads, keep_plans, a, b, max_iter, rotation):
+        from dask.distributed import as_completed
+
+        client = self.client
+        rows = sorted({l for l, _ in todo})
+        cols = sorted({m for _, m in todo})
+        fx = dict(zip(rows, client.scatter([Zx[l] for l in rows], hash=False)))
+        fy = dict(zip(cols, client.scatter([Zy[m] for m in cols], hash=False)))
+        where = {}
+        try:
+            for l, m in todo:
+                fut = client.submit(_solve_one, fx[l], fy[m], None if a is None else a[l],
+                                    None if b is None else b[m], keep_plans, max_iter, rotation,
+                                    pure=False)
+                where[fut.key] = (fut, (l, m))
+            for fut in as_completed([f for f, _ in where.values()]):
+                finished(*where[fut.key][1], fut.result())
+        finally:
+            client.cancel(list(fx.values()) + list(fy.values()))
+
+    def __repr__(self):
+        return f"DaskBackend({self.client!r})"
+
+
+def solve_pairs_dask(Zx, Zy, client, *, keep_plans=True, a=None, b=None, max_iter=None,
+                     progress=None, n_threads=None) -> GridResult:
+    """:func:`hotalign.engine.solve_pairs` on a Dask cluster: one task per layer pair."""
+    return _solve_pairs(Zx, Zy, backend=DaskBackend(client), keep_plans=keep_plans, a=a, b=b,
+                        max_iter=max_iter, progress=progress, n_threads=n_threads)
+
+
+#: Seconds to wait for a scheduler at an address before giving up.
+CONNECT_TIMEOUT = 5.0
+
+
+class SchedulerUnreachable(ConnectionError):
+    """No Dask scheduler answered at the address given (the message names it)."""
+
+
+def connect(scheduler="local", n_workers=None, *, timeout=CONNECT_TIMEOUT):
     """A ``(client, cluster)`` for ``scheduler``: ``"local"`` starts a
     ``dask.distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes
     (default: the CPUs available), anything else is a scheduler address. ``cluster`` is None
-    for an address; close both when done (or use :func:`grid_backend`)."""
+    for an address; close both when done (or use :func:`connected`).
+
+    A malformed address raises ValueError; a scheduler that does not answer within
+    ``timeout`` seconds (or answers with something other than Dask's protocol) raises
+    :class:`SchedulerUnreachable`. Both name the address.
+    """
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - optional dependency
@@ -53,45 +116,33 @@ def connect(scheduler="local", n_workers=None):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address="127.0.0.1:0", host="127.0.0.1")
         return Client(cluster), cluster
-    return Client(scheduler), None
-
-
-def solve_pairs_dask(Zx, Zy, client, *, keep_plans=True, a=None, b=None, max_iter=None,
-                     progress=None, n_threads=None) -> GridResult:
-    """:func:`hotalign.grid.solve_pairs` on a Dask cluster: one task per layer pair.
-
-    Parameters are those of ``solve_pairs`` plus ``client`` (a ``dask.distributed.Client``);
-    ``n_threads`` is ignored (each task is single-threaded; parallelism comes from workers).
-    """
-    from dask.distributed import as_completed
-
-    L, M = len(Zx), len(Zy)
-    fx = client.scatter(list(Zx), hash=False)
-    fy = client.scatter(list(Zy), hash=False)
-    futures = {}
-    for l in range(L):
-        for m in range(M):
-            fut = client.submit(_solve_one, fx[l], fy[m], None if a is None else a[l],
-                                None if b is None else b[m], keep_plans, max_iter, pure=False)
-            futures[(l, m)] = fut
-    where = {fut.key: lm for lm, fut in futures.items()}
-    costs = np.empty((L, M))
-    statuses = np.empty((L, M), dtype=object)
-    n_iter = np.empty((L, M), dtype=np.int64)
-    plans = [[None] * M for _ in range(L)] if keep_plans else None
-    done = 0
+    if not isinstance(scheduler, str):
+        raise ValueError(f"scheduler must be 'local' or an address string such as "
+                         f"'tcp://host:8786', got {type(scheduler).__name__}")
     try:
-        for fut in as_completed(list(futures.values())):
-            l, m = where[fut.key]
-            costs[l, m], statuses[l, m], n_iter[l, m], plan = fut.result()
-            if keep_plans:
-                plans[l][m] = plan
-            done += 1
-            if progress is not None:
-                progress(done, L * M)
+        return Client(scheduler, timeout=timeout), None
+    except ValueError as exc:  # malformed address: dask says why
+        raise ValueError(f"scheduler address {scheduler!r} is malformed: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - timeouts, refusals, a non-Dask peer
+        raise SchedulerUnreachable(
+            f"no Dask scheduler answered at {scheduler!r} within {timeout:g} s "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+
+
+@contextlib.contextmanager
+def connected(scheduler="local", client=None, n_workers=None):
+    """A client for ``scheduler`` (see :func:`connect`), closed on exit; ``client`` is used as
+    it is (and not closed) when given."""
+    if client is not None:
+        yield client
+        return
+    client, cluster = connect(scheduler, n_workers)
+    try:
+        yield client
     finally:
-        client.cancel(fx + fy)
-    return GridResult(costs=costs, plans=plans, statuses=statuses.astype(str), n_iter=n_iter)
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def solve_grid(X, Y, *, scheduler="local", client=None, **kwargs) -> GridResult:
@@ -111,44 +162,13 @@ def solve_grid(X, Y, *, scheduler="local", client=None, **kwargs) -> GridResult:
     GridResult
         Identical to ``hotalign.solve_grid(X, Y, **kwargs)``.
     """
-    with _client(scheduler, client) as c, _grid.pair_backend(_backend(c, None)):
+    with connected(scheduler, client) as c, use_backend(DaskBackend(c)):
         return _grid.solve_grid(X, Y, **kwargs)
 
 
 @contextlib.contextmanager
-def _client(scheduler, client=None, n_workers=None):
-    if client is not None:
-        yield client
-        return
-    client, cluster = connect(scheduler, n_workers)
-    try:
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-# -- routing the estimator's grid --------------------------------------------------------------
-
-
-def _backend(client, progress):
-    """A :func:`hotalign.grid.pair_backend` that sends each grid to ``client`` (or keeps it on
-    the local pool when ``client`` is None) and reports ``progress``."""
-
-    def run(Zx, Zy, **kwargs):
-        if progress is not None and kwargs.get("progress") is None:
-            kwargs["progress"] = progress
-        if client is None:
-            return _grid.solve_pairs(Zx, Zy, **kwargs)
-        return solve_pairs_dask(Zx, Zy, client, **kwargs)
-
-    return run
-
-
-@contextlib.contextmanager
 def grid_backend(scheduler=None, *, client=None, n_workers=None, progress=None):
-    """Run the layer-pair grid of every HOT fit in this context on a Dask cluster.
+    """Run the layer-pair grids of every fit in this context on a Dask cluster.
 
     Parameters
     ----------
@@ -165,8 +185,9 @@ def grid_backend(scheduler=None, *, client=None, n_workers=None, progress=None):
     client : dask.distributed.Client or None
     """
     if scheduler is None and client is None:
-        with _grid.pair_backend(_backend(None, progress)):
+        with use_backend(None, progress=progress):
             yield None
         return
-    with _client(scheduler, client, n_workers) as c, _grid.pair_backend(_backend(c, progress)):
+    with connected(scheduler, client, n_workers) as c, \
+            use_backend(DaskBackend(c), progress=progress):
         yield c

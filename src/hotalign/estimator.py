@@ -5,10 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import ParamsMixin
-from ._validation import check_int
-from .costs import ZScore, as_float_dtype, check_constant_policy
-from .grid import check_layers, default_threads, kept_units, solve_pairs, to_original_units
+from ._validation import (
+    as_array,
+    check_bool,
+    check_float,
+    check_int,
+    check_layers,
+    check_n_threads,
+    check_same_stimuli,
+)
+from .cache import as_memory
+from .costs import as_float_dtype, check_constant_policy
+from .grid import solve_systems
 from .hierarchy import layer_plan, reconstruct, unit_correlations
+from .layers import standardize_system
 
 __all__ = ["HOT"]
 
@@ -22,7 +32,7 @@ class HOT(ParamsMixin):
     is reconstructed from Y as ``sum_m L P[l, m] Y_m W_lm^T`` (``W = n_l Q``, rows sum to 1),
     and scored by the mean Pearson correlation of its units with their reconstructions.
 
-    With ``rotation=True`` (HOT+R, SPEC: "Rotation-augmented HOT") every pair also learns an
+    With ``rotation=True`` (HOT+R, docs/method.md: "Rotation-augmented HOT") every pair also learns an
     orthogonal R_lm by alternating exact transport and orthogonal Procrustes from R = I (see
     :mod:`hotalign.rotation`); the layer cost is J / 2 at the end, and the reconstruction is
     ``sum_m L P[l, m] Y_m W_lm^T R_lm^T``.
@@ -52,6 +62,19 @@ class HOT(ParamsMixin):
         are also read layer by layer (:class:`hotalign.grid.RowSubset`), so with memory-mapped
         inputs only the layers the current pairs need are in memory. HOT+R holds all
         standardised layers.
+    memory : str, os.PathLike or hotalign.cache.Memory, optional
+        Keep results on disk (scikit-learn's ``memory=`` idiom): a fit whose entry exists is
+        loaded instead of recomputed, and otherwise every layer pair is stored as soon as it is
+        solved, so a killed fit resumes with only the missing pairs. Never changes a result;
+        clones share it. See :mod:`hotalign.cache`.
+    lazy : bool
+        Certified lazy layer grid (:mod:`hotalign.lazy`): bound every layer pair cheaply and
+        solve only the pairs the optimal layer plan needs, with a certificate that the plan is
+        optimal for the true costs. ``layer_plan_``, ``distance_`` and the unit plans on the
+        plan's support are those of a full fit (when the optimal plan is unique; with ties, an
+        optimal plan of the same distance). Not available with ``rotation=True`` yet.
+    lazy_rank : int
+        Lazy fits: dimension of the projection subspace of each layer's bound (>= 1).
 
     Attributes
     ----------
@@ -84,6 +107,16 @@ class HOT(ParamsMixin):
         Training-row statistics of every layer, reused on held-out rows.
     n_layers_x_, n_layers_y_ : int
         L and M.
+    solved_pairs_ : ndarray of bool, shape (L, M)
+        Pairs whose unit-level problem was solved (all of them unless ``lazy``). Where False,
+        ``layer_costs_`` is NaN and ``unit_plans_`` holds None.
+    n_pairs_solved_ : int
+        ``solved_pairs_.sum()``.
+    layer_cost_bounds_ : ndarray, shape (L, M), or None
+        Lazy fits: the certified lower bounds of the unsolved pairs' costs (NaN where solved).
+    lazy_certificate_ : dict or None
+        Lazy fits: outer ``rounds``, ``min_reduced_cost`` of the outer duals over every cell
+        (>= -1e-12: the plan is optimal for the true costs) and ``support_solved``.
 
     Examples
     --------
@@ -99,8 +132,17 @@ class HOT(ParamsMixin):
     Hierarchical Optimal Transport", arXiv:2510.01706, 2025.
     """
 
+    #: Every attribute ``fit`` sets (what :mod:`hotalign.cache` stores and validates).
+    FITTED_ATTRIBUTES = (
+        "x_scalers_", "y_scalers_", "rotations_", "objective_traces_", "reconstruction_errors_",
+        "n_rounds_", "unit_plans_", "layer_costs_", "layer_plan_", "distance_",
+        "constant_units_", "n_constant_units_", "n_layers_x_", "n_layers_y_",
+        "solved_pairs_", "n_pairs_solved_", "layer_cost_bounds_", "lazy_certificate_",
+    )
+
     def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
-                 n_threads=None, dtype="float64", max_layers_in_memory=None):
+                 n_threads=None, dtype="float64", max_layers_in_memory=None, memory=None,
+                 lazy=False, lazy_rank=32):
         self.rotation = rotation
         self.max_rounds = max_rounds
         self.tol = tol
@@ -108,17 +150,25 @@ class HOT(ParamsMixin):
         self.n_threads = n_threads
         self.dtype = dtype
         self.max_layers_in_memory = max_layers_in_memory
+        self.memory = memory
+        self.lazy = lazy
+        self.lazy_rank = lazy_rank
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self):
         policy = check_constant_policy(self.constant_units)
-        n_threads = check_int(self.n_threads, "n_threads", minimum=1, allow_none=True)
+        n_threads = check_n_threads(self.n_threads)
         dtype = as_float_dtype(self.dtype)
-        if not isinstance(self.rotation, (bool, np.bool_)):
-            raise ValueError(f"rotation must be a bool, got {self.rotation!r}")
-        check_int(self.max_rounds, "max_rounds", minimum=1)
+        check_bool(self.rotation, "rotation")
+        check_int(self.max_rounds, "max_rounds", minimum=1, maximum=2**62)
         check_tol(self.tol)
         check_int(self.max_layers_in_memory, "max_layers_in_memory", minimum=2, allow_none=True)
+        if not isinstance(self.lazy, (bool, np.bool_)):
+            raise ValueError(f"lazy must be a bool, got {self.lazy!r}")
+        check_int(self.lazy_rank, "lazy_rank", minimum=1)
+        if self.lazy and self.rotation:
+            raise ValueError("lazy=True is not available with rotation=True yet: fit HOT+R "
+                             "with lazy=False")
         return policy, n_threads, dtype
 
     def fit(self, X, Y):
@@ -137,72 +187,85 @@ class HOT(ParamsMixin):
         """
         policy, n_threads, dtype = self._check_params()
         X, Y = _check_systems(X, Y)
-        self.x_scalers_ = [ZScore().fit(A, f"X[{l}]") for l, A in enumerate(X)]
-        self.y_scalers_ = [ZScore().fit(A, f"Y[{m}]") for m, A in enumerate(Y)]
-        kept_x = kept_units(self.x_scalers_, policy, "X")
-        kept_y = kept_units(self.y_scalers_, policy, "Y")
+        memory = as_memory(self.memory)
+        if memory is not None:
+            key, restored = memory.fits.restore(self, X, Y)
+            if restored:
+                return self
         if self.rotation:
-            dtype = np.float64
-        widths_x = [A.shape[1] for A in X]
-        widths_y = [A.shape[1] for A in Y]
-        L, M = len(X), len(Y)
-
-        def standardized(scalers, layers, kept, index, name):
-            return [scalers[k].transform(layers[k], dtype, columns=kept[k], name=f"{name}[{k}]")
-                    for k in index]
-
-        budget = self.max_layers_in_memory
-        if not self.rotation and budget is not None and budget < L + M:
-            costs, plans = _blocked_grid(
-                lambda idx: standardized(self.x_scalers_, X, kept_x, idx, "X"),
-                lambda idx: standardized(self.y_scalers_, Y, kept_y, idx, "Y"),
-                L, M, budget, n_threads)
+            dtype = np.float64  # HOT+R works in float64
+        hold = self.rotation or self.max_layers_in_memory is None
+        Sx = standardize_system(X, "X", policy=policy, dtype=dtype, hold=hold)
+        Sy = standardize_system(Y, "Y", policy=policy, dtype=dtype, hold=hold)
+        options = dict(n_threads=n_threads, rotation=self._rotation(),
+                       max_layers_in_memory=None if self.rotation else self.max_layers_in_memory,
+                       cache=None if memory is None else memory.pairs)
+        if self.lazy:
+            self._fit_lazy(Sx, Sy, options)
         else:
-            Zx = standardized(self.x_scalers_, X, kept_x, range(L), "X")
-            Zy = standardized(self.y_scalers_, Y, kept_y, range(M), "Y")
-        if self.rotation:
-            from .rotation import fit_rotation_grid  # numba: imported only when used
+            self._set_fitted(Sx, Sy, solve_systems(Sx, Sy, **options))
+        if memory is not None:
+            memory.fits.store(key, self)
+        return self
 
-            pairs = fit_rotation_grid(Zx, Zy, max_rounds=int(self.max_rounds),
-                                      tol=float(self.tol),
-                                      n_threads=default_threads() if n_threads is None
-                                      else n_threads)
-            plans = [[p.plan for p in row] for row in pairs]
-            costs = np.array([[p.cost for p in row] for row in pairs])
-            self.rotations_ = [[_embed_rotation(pairs[l][m].rotation, kept_x[l], widths_x[l])
+    def _rotation(self):
+        """The pair kind of this fit: None (plain) or HOT+R's options."""
+        if not self.rotation:
+            return None
+        from .engine import Rotation
+
+        return Rotation(max_rounds=int(self.max_rounds), tol=float(self.tol))
+
+    def _fit_lazy(self, Sx, Sy, options):
+        """Level 2 from certified bounds, solving only the pairs the layer plan needs."""
+        from .lazy import certified_layer_plan, projection_bounds
+        from .results import GridResult
+
+        grid = GridResult.empty(len(Sx), len(Sy))
+        bounds = projection_bounds(Sx, Sy, rank=int(self.lazy_rank))
+
+        def solve(cells):
+            solve_systems(Sx, Sy, pairs=cells, out=grid, **options)
+
+        plan, certificate = certified_layer_plan(grid.costs, bounds, solve)
+        solved = certificate.pop("solved")
+        self._set_fitted(Sx, Sy, grid, plan=plan)
+        self.layer_cost_bounds_ = np.where(solved, np.nan, bounds)
+        self.lazy_certificate_ = certificate
+
+    def _set_fitted(self, Sx, Sy, grid, plan=None):
+        """The fitted attributes from the standardised systems and the solved grid (and the
+        layer plan, when a lazy fit has certified it)."""
+        self.x_scalers_, self.y_scalers_ = Sx.scalers, Sy.scalers
+        L, M = len(Sx), len(Sy)
+        if grid.rotations is not None:
+            pairs = grid.rotations
+            self.rotations_ = [[_embed_rotation(pairs[l][m].rotation, Sx.kept[l], Sx.widths[l])
                                 for m in range(M)] for l in range(L)]
             self.objective_traces_ = [[p.objective for p in row] for row in pairs]
             self.reconstruction_errors_ = np.array(
                 [[p.reconstruction_error for p in row] for row in pairs])
             self.n_rounds_ = np.array([[p.n_rounds for p in row] for row in pairs])
         else:
-            if budget is None or budget >= L + M:
-                grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=True)
-                plans, costs = grid.plans, grid.costs
             self.rotations_ = None
             self.objective_traces_ = None
             self.reconstruction_errors_ = None
             self.n_rounds_ = None
-
-        self.unit_plans_ = [
-            [
-                to_original_units(plans[l][m], kept_x[l], kept_y[m], widths_x[l], widths_y[m])
-                for m in range(M)
-            ]
-            for l in range(L)
-        ]
-        self.layer_costs_ = costs
-        self.layer_plan_ = layer_plan(costs)
-        self.distance_ = float(np.sum(self.layer_costs_ * self.layer_plan_))
-        self.constant_units_ = {
-            "X": [np.flatnonzero(s.constant_) for s in self.x_scalers_],
-            "Y": [np.flatnonzero(s.constant_) for s in self.y_scalers_],
-        }
+        self.unit_plans_ = grid.plans
+        self.layer_costs_ = grid.costs
+        self.layer_plan_ = layer_plan(grid.costs) if plan is None else plan
+        # <C, P> over the plan's support (a lazy fit has no cost elsewhere); the same products,
+        # summed in the same order, as sum(C * P) when every pair is solved.
+        on_support = np.where(self.layer_plan_ > 0, self.layer_costs_, 0.0)
+        self.distance_ = float(np.sum(on_support * self.layer_plan_))
+        self.solved_pairs_ = np.isfinite(grid.costs)
+        self.n_pairs_solved_ = int(self.solved_pairs_.sum())
+        self.layer_cost_bounds_ = None
+        self.lazy_certificate_ = None
+        self.constant_units_ = {"X": Sx.constant_units, "Y": Sy.constant_units}
         self.n_constant_units_ = int(
-            sum(c.size for c in self.constant_units_["X"] + self.constant_units_["Y"])
-        )
-        self.n_layers_x_, self.n_layers_y_ = len(X), len(Y)
-        return self
+            sum(c.size for c in self.constant_units_["X"] + self.constant_units_["Y"]))
+        self.n_layers_x_, self.n_layers_y_ = L, M
 
     # -- prediction and scoring ----------------------------------------------------------------
     def _check_fitted(self):
@@ -246,12 +309,20 @@ class HOT(ParamsMixin):
         return self._reconstruct(self._standardize_y(Y), layer_weights)
 
     def _reconstruct(self, Zy, layer_weights):
-        weights = self.n_layers_x_ * self.layer_plan_ if layer_weights is None else layer_weights
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != self.layer_plan_.shape:
-            raise ValueError(
-                f"layer_weights must have shape {self.layer_plan_.shape}, got {weights.shape}"
-            )
+        if layer_weights is None:
+            weights = self.n_layers_x_ * self.layer_plan_
+        else:
+            weights = as_array(layer_weights, "layer_weights")
+            if weights.dtype.kind not in "biuf":
+                raise ValueError(f"layer_weights must be a real numeric array, got dtype "
+                                 f"{weights.dtype}")
+            weights = weights.astype(np.float64)
+            if weights.shape != self.layer_plan_.shape:
+                raise ValueError(
+                    f"layer_weights must have shape {self.layer_plan_.shape}, got {weights.shape}"
+                )
+            if not np.isfinite(weights).all():
+                raise ValueError("layer_weights contains NaN or infinity")
         return reconstruct(Zy, self.unit_plans_, weights, rotations=self.rotations_)
 
     def layer_scores(self, X, Y, layer_weights=None, return_counts=False):
@@ -275,8 +346,32 @@ class HOT(ParamsMixin):
         n_left_out : ndarray of int, shape (L,)
             Only if ``return_counts``.
         """
+        check_bool(return_counts, "return_counts")
         X, Zy = self._held_out(X, Y)
         return self._scores(X, Zy, layer_weights, return_counts)
+
+    def layer_scores_by_weighting(self, X, Y, weightings, return_counts=False) -> dict:
+        """Per-layer reconstruction scores of several layer weightings on the same held-out
+        rows, standardised once (how :func:`hotalign.evaluate` scores HOT and its baselines).
+
+        Parameters
+        ----------
+        X, Y : list of array_like
+            Held-out rows of both systems.
+        weightings : dict of str -> ndarray, shape (L, M)
+            Layer weights per name (e.g. :func:`hotalign.baselines.layer_weights` of each
+            method); ``None`` for HOT's own ``L * layer_plan_``.
+        return_counts : bool
+            Also return the number of units left out per layer.
+
+        Returns
+        -------
+        dict of str -> ndarray, shape (L,)
+            The scores of each weighting (with ``return_counts``: ``(scores, n_left_out)``
+            pairs), as :meth:`layer_scores` gives them for one weighting.
+        """
+        X, Zy = self._held_out(X, Y)
+        return {name: self._scores(X, Zy, w, return_counts) for name, w in weightings.items()}
 
     def _held_out(self, X, Y):
         """Validated held-out X and standardised held-out Y, shared by every method's score."""
@@ -285,8 +380,7 @@ class HOT(ParamsMixin):
         if len(X) != self.n_layers_x_:
             raise ValueError(f"X must have {self.n_layers_x_} layers as in fit, got {len(X)}")
         Y = check_layers(Y, "Y", min_rows=1, check_finite=False)  # standardize() checks
-        if X[0].shape[0] != Y[0].shape[0]:
-            raise ValueError("X and Y must hold the same held-out stimuli (row counts differ)")
+        check_same_stimuli(X[0].shape[0], Y[0].shape[0], what="held-out rows")
         return X, self._standardize_y(Y)
 
     def _scores(self, X, Zy, layer_weights=None, return_counts=False):
@@ -312,52 +406,18 @@ class HOT(ParamsMixin):
         return float(np.mean(self.layer_scores(X, Y)))
 
 
-def _blocked_grid(std_x, std_y, L, M, budget, n_threads):
-    """The layer-pair grid in blocks of at most ``budget`` standardised layers at a time.
-
-    ``std_x(indices)`` / ``std_y(indices)`` standardise the layers with those indices. X is
-    taken in blocks of ``budget // 2`` layers; for each, Y in blocks of the rest. Every pair is
-    solved by the same code on the same inputs as in one grid, so results are identical.
-    """
-    bx = max(1, min(L, budget // 2))
-    by = max(1, budget - bx)
-    costs = np.empty((L, M))
-    plans = [[None] * M for _ in range(L)]
-    for l0 in range(0, L, bx):
-        rows = range(l0, min(L, l0 + bx))
-        Zx = std_x(rows)
-        for m0 in range(0, M, by):
-            cols = range(m0, min(M, m0 + by))
-            grid = solve_pairs(Zx, std_y(cols), n_threads=n_threads, keep_plans=True)
-            for i, l in enumerate(rows):
-                for j, m in enumerate(cols):
-                    costs[l, m] = grid.costs[i, j]
-                    plans[l][m] = grid.plans[i][j]
-        del Zx
-    return costs, plans
-
-
 def _check_systems(X, Y):
     # NaN/inf are found by the C++ statistics pass of fit (training rows) and, for held-out
     # rows, by layer_scores / the standardisation of predict.
     X = check_layers(X, "X", min_rows=3, check_finite=False)
     Y = check_layers(Y, "Y", min_rows=3, check_finite=False)
-    if X[0].shape[0] != Y[0].shape[0]:
-        raise ValueError(
-            f"X and Y must hold the same stimuli: X has {X[0].shape[0]} rows (T), Y has "
-            f"{Y[0].shape[0]}"
-        )
+    check_same_stimuli(X[0].shape[0], Y[0].shape[0])
     return X, Y
 
 
 def check_tol(tol, name="tol"):
     """Validate a nonnegative finite tolerance."""
-    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.floating,
-                                                                 np.integer)):
-        raise ValueError(f"{name} must be a nonnegative number, got {tol!r}")
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {tol!r}")
-    return float(tol)
+    return check_float(tol, name, low=0.0)
 
 
 def _embed_rotation(R, kept, n):

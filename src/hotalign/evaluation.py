@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_int
-from .baselines import ALL_METHODS, METHODS, ROTATION_METHODS, layer_weights
+from ._validation import (check_callable, check_choice, check_float, check_int, check_names,
+                          check_random_state)
+from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
 from .grid import RowSubset
 
 __all__ = ["Evaluation", "evaluate"]
-
-_LABELS = {
-    "hot": "HOT",
-    "perm_p": "Perm-P",
-    "single_best": "Single-Best OT",
-    "pairwise_best": "Pairwise-Best OT",
-    "hot_r": "HOT+R",
-    "perm_p_r": "Perm-P+R",
-    "single_best_r": "Single-Best OT+R",
-    "pairwise_best_r": "Pairwise-Best OT+R",
-}
-
 
 @dataclass(eq=False)
 class Evaluation:
@@ -65,40 +55,105 @@ class Evaluation:
 
     def mean(self, method="hot") -> float:
         """Mean held-out score of a method over the splits."""
-        return float(np.mean(self.split_scores[method]))
+        return float(np.mean(self.split_scores[check_choice(method, "method", self.methods)]))
 
     def std(self, method="hot") -> float:
         """Standard deviation over the splits (ddof=0)."""
-        return float(np.std(self.split_scores[method]))
+        return float(np.std(self.split_scores[check_choice(method, "method", self.methods)]))
 
-    def to_dict(self) -> dict:
-        """Plain Python types only (JSON-serialisable)."""
+    def to_dict(self, x_names=None, y_names=None, full=None, full_rotation=None) -> dict:
+        """The results of the run as plain Python types: the one schema of ``results.json``.
+
+        Parameters
+        ----------
+        x_names, y_names : list of str, optional
+            Layer names (default ``layer_0``, ``layer_1``, ...).
+        full, full_rotation : HOT, optional
+            Fits on all rows (plain and HOT+R), whose C, P, distance and constant units are
+            reported beside the means over splits (``"all_rows"``), as ``hotalign align`` does.
+
+        Returns
+        -------
+        dict
+            ``evaluation`` (the arguments), ``score_meaning``, ``scores`` (per method: mean, std,
+            splits, per-layer mean and std, units left out), ``distance``, ``C``, ``P`` (each with
+            its meaning), ``constant_units`` (with ``full``) and ``rotation`` (HOT+R methods).
+        """
+        L, M = self.layer_plans.shape[1:]
+        x_names = [f"layer_{l}" for l in range(L)] if x_names is None else list(x_names)
+        y_names = [f"layer_{m}" for m in range(M)] if y_names is None else list(y_names)
+
+        def with_full(record, value):
+            return record if full is None else {**record, "all_rows": value}
+
         out = {
-            "params": self.params,
+            "evaluation": self.params,
+            "score_meaning": "held-out reconstruction: mean Pearson correlation of each unit of "
+                             "X with its reconstruction from Y (higher is better)",
             "scores": {
-                m: {
-                    "mean": self.mean(m),
-                    "std": self.std(m),
+                m: {"mean": self.mean(m), "std": self.std(m),
                     "splits": self.split_scores[m].tolist(),
-                    "layers_mean": self.layer_scores[m].mean(axis=0).tolist(),
-                }
+                    "layers": {name: {"mean": float(self.layer_scores[m][:, l].mean()),
+                                      "std": float(self.layer_scores[m][:, l].std())}
+                               for l, name in enumerate(x_names)},
+                    "n_units_left_out": self.n_left_out[m].tolist()}
                 for m in self.methods
             },
-            "distance": {"mean": float(self.distances.mean()), "splits": self.distances.tolist()},
-            "layer_plan_mean": self.layer_plans.mean(axis=0).tolist(),
-            "layer_costs_mean": self.layer_costs.mean(axis=0).tolist(),
-            "n_left_out": {m: self.n_left_out[m].tolist() for m in self.methods},
+            "distance": with_full({
+                "meaning": "<C, P>, network-level HOT distance (lower = more alike)",
+                "mean_over_splits": float(self.distances.mean()),
+                "std_over_splits": float(self.distances.std()),
+                "splits": self.distances.tolist()}, None if full is None else full.distance_),
+            "C": with_full({
+                "meaning": "C[l][m]: soft-matching (unit transport) distance of X layer l and Y "
+                           "layer m (lower = more alike); rows X layers, columns Y layers",
+                "mean_over_splits": _mean_solved(self.layer_costs).tolist()},
+                None if full is None else full.layer_costs_.tolist()),
+            "P": with_full({
+                "meaning": "P[l][m]: share of X layer l matched to Y layer m (rows sum to 1/L, "
+                           "columns to 1/M)",
+                "mean_over_splits": self.layer_plans.mean(axis=0).tolist()},
+                None if full is None else full.layer_plan_.tolist()),
         }
-        if self.rotation_layer_plans is not None:
-            out["rotation"] = {
-                "distance": {"mean": float(self.rotation_distances.mean()),
-                             "splits": self.rotation_distances.tolist()},
-                "layer_plan_mean": self.rotation_layer_plans.mean(axis=0).tolist(),
-                "layer_costs_mean": self.rotation_layer_costs.mean(axis=0).tolist(),
+        if full is not None and getattr(full, "lazy_certificate_", None) is not None:
+            out["lazy"] = {
+                "meaning": "certified lazy layer grid: only solved_pairs were solved; C is "
+                           "null elsewhere, where bounds holds a certified lower bound; P is "
+                           "optimal for the true C (min_reduced_cost >= -1e-12)",
+                "n_pairs_solved": full.n_pairs_solved_,
+                "n_pairs": int(full.solved_pairs_.size),
+                "solved_pairs": full.solved_pairs_.tolist(),
+                "bounds": full.layer_cost_bounds_.tolist(),
+                **full.lazy_certificate_,
             }
+        if full is not None:
+            out["constant_units"] = {
+                "meaning": "units constant on all rows, excluded from transport and scores",
+                "X": {n: c.tolist() for n, c in zip(x_names, full.constant_units_["X"])},
+                "Y": {n: c.tolist() for n, c in zip(y_names, full.constant_units_["Y"])},
+                "count": full.n_constant_units_,
+            }
+        if self.rotation_layer_plans is not None:
+            rot = full_rotation
+            out["rotation"] = {
+                "meaning": "HOT+R: C = J / 2 per layer pair after learning rotations (lower = "
+                           "more alike), P from that C; reconstruction_error = "
+                           "||X R - Y W^T||_F^2 / n_l",
+                "distance": {"mean_over_splits": float(self.rotation_distances.mean()),
+                             "splits": self.rotation_distances.tolist(),
+                             **({} if rot is None else {"all_rows": rot.distance_})},
+                "C": {"mean_over_splits": self.rotation_layer_costs.mean(axis=0).tolist(),
+                      **({} if rot is None else {"all_rows": rot.layer_costs_.tolist()})},
+                "P": {"mean_over_splits": self.rotation_layer_plans.mean(axis=0).tolist(),
+                      **({} if rot is None else {"all_rows": rot.layer_plan_.tolist()})},
+            }
+            if rot is not None:
+                out["rotation"]["reconstruction_error"] = rot.reconstruction_errors_.tolist()
+                out["rotation"]["n_rounds"] = rot.n_rounds_.tolist()
         return out
 
     def to_json(self, **kwargs) -> str:
+        """:meth:`to_dict` (no layer names, no fits on all rows) as JSON."""
         return json.dumps(self.to_dict(), **kwargs)
 
     def table(self) -> str:
@@ -109,7 +164,7 @@ class Evaluation:
             "|---|---|",
         ]
         for m in self.methods:
-            lines.append(f"| {_LABELS.get(m, m)} | {self.mean(m):.4f} ± {self.std(m):.4f} |")
+            lines.append(f"| {LABELS.get(m, m)} | {self.mean(m):.4f} ± {self.std(m):.4f} |")
         return "\n".join(lines)
 
     def __str__(self):
@@ -129,20 +184,24 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     ----------
     X, Y : list of array_like, shapes (T, n_l) and (T, n_m)
         The two systems (same stimuli, same row order).
-    methods : sequence of str
-        Any of ``"hot"``, ``"perm_p"``, ``"single_best"``, ``"pairwise_best"`` and their "+R"
-        versions ``"hot_r"``, ``"perm_p_r"``, ``"single_best_r"``, ``"pairwise_best_r"``. When a
+    methods : list of str
+        A list of method names (not a single string), any of ``"hot"``, ``"perm_p"``,
+        ``"single_best"``, ``"pairwise_best"`` and their "+R" versions
+        ``"hot_r"``, ``"perm_p_r"``, ``"single_best_r"``, ``"pairwise_best_r"``. When a
         "+R" method is asked for, each split also fits one ``HOT(rotation=True)`` (the
         estimator's parameters otherwise kept); plain methods use the plain fit.
     n_splits : int
         Number of random splits (1 <= n_splits <= T).
     test_size : float
         Held-out fraction, in (0, 1); both parts need at least 3 rows.
-    random_state : int
+    random_state : int >= 0, numpy.random.Generator or None
         Seeds the splits and Perm-P's permutations.
     estimator : HOT, optional
         Estimator to fit (default ``HOT()``); its parameters are kept, except ``rotation``,
-        which is set per fit (False for plain methods, True for "+R" methods).
+        which is set per fit (False for plain methods, True for "+R" methods). A lazy estimator
+        (``HOT(lazy=True)``) fits lazily when the methods need only HOT's layer plan
+        (``"hot"``, ``"single_best"``); with Perm-P or Pairwise-Best, whose weights reach pairs
+        outside the plan, the plain fit solves every pair.
     progress : callable, optional
         ``progress(split_done, n_splits)`` after each split.
 
@@ -150,21 +209,18 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     -------
     Evaluation
     """
-    methods = tuple(methods)
-    if not methods:
-        raise ValueError("methods must name at least one method")
-    for m in methods:
-        if m not in ALL_METHODS:
-            raise ValueError(f"methods: unknown method {m!r}; choose from {list(ALL_METHODS)}")
+    methods = check_names(methods, "methods", ALL_METHODS, "method")
+    random_state = check_random_state(random_state)
+    progress = check_callable(progress, "progress")
+    if estimator is not None and not isinstance(estimator, HOT):
+        raise ValueError(f"estimator must be a hotalign.HOT instance (or None for HOT()), got "
+                         f"{type(estimator).__name__}")
     X, Y = _check_systems(X, Y)
     T = X[0].shape[0]
     n_splits = check_int(n_splits, "n_splits", minimum=1)
     if n_splits > T:
         raise ValueError(f"n_splits must be at most the number of rows T={T}, got {n_splits}")
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)):
-        raise ValueError(f"test_size must be a float in (0, 1), got {test_size!r}")
-    if not 0.0 < float(test_size) < 1.0:
-        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    check_float(test_size, "test_size", low=0.0, high=1.0, open_low=True, open_high=True)
     n_test = int(round(float(test_size) * T))
     if n_test < 3 or T - n_test < 3:
         raise ValueError(
@@ -177,6 +233,8 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     plain_est = rot_est = None
     if want_plain:
         plain_est = estimator if not estimator.rotation else _with_rotation(estimator, False)
+        if getattr(plain_est, "lazy", False) and any(m in _NEED_ALL_PAIRS for m in methods):
+            plain_est = _with_params(plain_est, lazy=False)  # these baselines need every pair
     if want_rot:
         rot_est = estimator if estimator.rotation else _with_rotation(estimator, True)
     rng = np.random.default_rng(random_state)
@@ -213,22 +271,26 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         X_test = [A[test] for A in X]
         Y_test = [B[test] for B in Y]
         perm_seed = rng.integers(2**63)
-        held_out = {rot: model._held_out(X_test, Y_test) for rot, model in models.items()}
-        for m in methods:
-            rot = m in ROTATION_METHODS
-            model = models[rot]
-            w = layer_weights(m, model.layer_plan_, model.layer_costs_, random_state=perm_seed)
-            scores, counts = model._scores(*held_out[rot], w, return_counts=True)
-            layer_scores[m][s] = scores
-            left_out[m][s] = counts
-            split_scores[m][s] = scores.mean()
+        for rot, model in models.items():
+            weightings = {m: layer_weights(m, model.layer_plan_, model.layer_costs_,
+                                           random_state=perm_seed)
+                          for m in methods if (m in ROTATION_METHODS) == rot}
+            scored = model.layer_scores_by_weighting(X_test, Y_test, weightings,
+                                                     return_counts=True)
+            for m, (scores, counts) in scored.items():
+                layer_scores[m][s] = scores
+                left_out[m][s] = counts
+                split_scores[m][s] = scores.mean()
         if progress is not None:
             progress(s + 1, n_splits)
     params = {
         "methods": list(methods),
         "n_splits": n_splits,
         "test_size": float(test_size),
-        "random_state": random_state,
+        # JSON-serialisable: an integer seed as int, a Generator (etc.) by its repr.
+        "random_state": (random_state if random_state is None
+                         else int(random_state) if isinstance(random_state, numbers.Integral)
+                         else repr(random_state)),
         "estimator": repr(estimator),
         "n_stimuli": T,
         "x_widths": [A.shape[1] for A in X],
@@ -239,6 +301,24 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
 
 
 def _with_rotation(estimator, rotation):
-    params = estimator.get_params()
-    params["rotation"] = rotation
-    return type(estimator)(**params)
+    return _with_params(estimator, rotation=rotation,
+                        **({"lazy": False} if rotation and getattr(estimator, "lazy", False)
+                           else {}))
+
+
+def _with_params(estimator, **params):
+    return type(estimator)(**{**estimator.get_params(), **params})
+
+
+#: Baselines whose layer weights reach pairs outside HOT's layer plan (a lazy fit would not
+#: have solved them): Perm-P's permuted rows and Pairwise-Best's argmin over all of C.
+_NEED_ALL_PAIRS = ("perm_p", "pairwise_best")
+
+
+def _mean_solved(values):
+    """Mean over splits (axis 0) of the finite entries (a lazy fit leaves unsolved pairs NaN);
+    NaN where no split solved the pair."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=0)
+    total = np.where(finite, values, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)

@@ -1,81 +1,50 @@
-"""Many exact solves at once: the L x M grid of layer pairs.
+"""Many exact solves at once: the L x M grid of layer pairs (level 1 of HOT).
 
 Every pair (l, m) needs the correlation-distance cost between the units of layer l of one system
 and layer m of the other, and an exact transport solve on it. Each layer is standardised once
-(not once per pair); each pair's cost tile is built, solved and freed on a worker thread, with
-the GIL released inside the GEMM and the solver, so no L x M collection of dense costs or plans
-is ever held. BLAS is limited to one thread while the pool runs (threadpoolctl), so the pool and
-BLAS never oversubscribe the cores. Results do not depend on the number of threads.
+(:mod:`hotalign.layers`), not once per pair; the pairs then run on the pair engine
+(:mod:`hotalign.engine`): each pair's cost tile is built, solved and freed on a worker thread,
+with the GIL released inside the GEMM and the solver, so no L x M collection of dense costs or
+plans is ever held. BLAS is limited to one thread while the pool runs (threadpoolctl), so the
+pool and BLAS never oversubscribe the cores. Results do not depend on the number of threads.
+
+:func:`solve_systems` is the one level-1 sequence of the package: standardised systems in, every
+pair solved (through a pair cache when given, block by block under a memory budget, plain or
+HOT+R), plans mapped back to the original unit indices. :func:`solve_grid`, ``HOT.fit``,
+``TrajectoryHOT.fit`` and :func:`hotalign.evaluate` all go through it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import os
-import threading
-from dataclasses import dataclass
-
 import numpy as np
 
-from . import _core
-from ._blas import gemm_pointers, single_threaded_blas
-from ._validation import MASS_RTOL, as_marginal, check_choice, check_int
-from .costs import ZScore, as_float_dtype, as_layer
-from .results import TransportResult
+from ._validation import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_layers,
+    check_n_threads,
+    check_same_stimuli,
+    resolve_threads,
+)
+from .costs import as_float_dtype
+from .engine import current_progress, solve_pairs, use_backend
+from .layers import (
+    kept_units,
+    layer_marginals,
+    standardize_system,
+    to_original_units,
+)
+from .results import GridResult
 
-__all__ = ["GridResult", "LazyLayer", "RowSubset", "pair_backend", "solve_grid"]
-
-# A backend that takes over solve_pairs in the current context (thread / task); see
-# pair_backend. A ContextVar, so other threads keep the local pool.
-_BACKEND = contextvars.ContextVar("hotalign_pair_backend", default=None)
-
-
-@contextlib.contextmanager
-def pair_backend(backend):
-    """Route every :func:`solve_pairs` call in this context through ``backend``.
-
-    ``backend(Zx, Zy, **kwargs)`` receives the arguments of :func:`solve_pairs` and returns a
-    :class:`GridResult`; calls it makes to :func:`solve_pairs` itself run locally. Used by
-    :func:`hotalign.distributed.grid_backend` to send the grids of ``HOT.fit``,
-    ``TrajectoryHOT.fit`` and ``evaluate`` to a Dask cluster.
-    """
-    token = _BACKEND.set(backend)
-    try:
-        yield backend
-    finally:
-        _BACKEND.reset(token)
-
-
-@dataclass(frozen=True, eq=False)
-class GridResult:
-    """Costs and plans of every layer pair.
-
-    Attributes
-    ----------
-    costs : ndarray, shape (L, M)
-        ``costs[l, m] = <K_lm, Q_lm>``, the transport cost of pair (l, m).
-    plans : list of list of TransportResult, or None
-        ``plans[l][m]`` is the sparse optimal plan of pair (l, m) with its dual potentials
-        (None when ``keep_plans=False``).
-    statuses : ndarray of str, shape (L, M)
-        Solver status of each pair.
-    n_iter : ndarray of int, shape (L, M)
-        Pivots or augmentations of each pair.
-    """
-
-    costs: np.ndarray
-    plans: list | None
-    statuses: np.ndarray
-    n_iter: np.ndarray
+__all__ = ["GridResult", "LazyLayer", "RowSubset", "solve_grid", "solve_pairs", "solve_systems",
+           "use_backend"]
 
 
 def default_threads() -> int:
     """Number of worker threads: the CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+    return resolve_threads(None)
 
 
 class LazyLayer:
@@ -119,143 +88,8 @@ class RowSubset(LazyLayer):
         return A if dtype is None else A.astype(dtype, copy=False)
 
 
-def _check_lazy(A, name, min_rows):
-    """Shape and dtype checks of a LazyLayer, without reading its data."""
-    if len(A.shape) != 2 or getattr(getattr(A, "base", None), "ndim", 2) != 2:
-        raise ValueError(f"{name} must be a 2-D array (stimuli x units), got shape "
-                         f"{getattr(getattr(A, 'base', A), 'shape', A.shape)}")
-    if A.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {A.dtype}")
-    if A.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows (stimuli), got {A.shape[0]}")
-    if A.shape[1] < 1:
-        raise ValueError(f"{name} has no units (shape {A.shape})")
-    return A
-
-
-def check_layers(layers, name: str, *, min_rows: int = 2,
-                 check_finite: bool = True) -> list[np.ndarray]:
-    """Validate a system: a non-empty list of 2-D finite arrays with the same number of rows.
-
-    ``check_finite=False`` leaves the NaN/inf scan to the C++ statistics or standardisation
-    pass that follows (it reports the layer by name), so the data is not read twice.
-    :class:`LazyLayer` layers (row subsets, HDF5 datasets) are checked by shape and dtype only
-    and stay unread.
-    """
-    if isinstance(layers, np.ndarray) and layers.ndim == 2:
-        raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
-    try:
-        layers = list(layers)
-    except TypeError:
-        raise ValueError(
-            f"{name} must be a list of 2-D arrays, got {type(layers).__name__}") from None
-    if not layers:
-        raise ValueError(f"{name} is empty: it needs at least one layer")
-    out = [_check_lazy(A, f"{name}[{k}]", min_rows) if isinstance(A, LazyLayer)
-           else as_layer(A, f"{name}[{k}]", min_rows=min_rows, check_finite=check_finite)
-           for k, A in enumerate(layers)]
-    T = out[0].shape[0]
-    for k, A in enumerate(out):
-        if A.shape[0] != T:
-            raise ValueError(
-                f"{name}[{k}] has {A.shape[0]} rows but {name}[0] has {T}: every layer must "
-                "hold the same stimuli"
-            )
-    return out
-
-
-def solve_pairs(Zx, Zy, *, n_threads=None, keep_plans=True, a=None, b=None, max_iter=None,
-                progress=None) -> GridResult:
-    """Solve every pair of standardised layers on the C++ thread pool.
-
-    Parameters
-    ----------
-    Zx, Zy : list of ndarray, shapes (T, n_l) and (T, n_m)
-        Standardised layers (see :class:`hotalign.costs.ZScore`), C-contiguous, all float32 or
-        all float64.
-    n_threads : int, optional
-        Worker threads (default: all CPUs available).
-    keep_plans : bool
-        Keep every pair's sparse plan.
-    a, b : list of (ndarray or None), optional
-        Unit marginals per layer (None: uniform).
-    max_iter : int, optional
-        Network simplex pivot limit per pair.
-    progress : callable, optional
-        Called as ``progress(n_done, n_total)`` on the calling thread while the grid runs.
-
-    Notes
-    -----
-    Called from the main thread, the grid runs in a helper thread with the GIL released while
-    the main thread waits in short intervals, so Ctrl-C (KeyboardInterrupt) cancels the
-    remaining pairs and returns control within about the time of the pairs already running.
-    Called from any other thread (which never receives signals), it runs in that thread.
-    BLAS is limited to one thread meanwhile. Inside :func:`pair_backend` the call goes to that
-    backend instead.
-    """
-    backend = _BACKEND.get()
-    if backend is not None:
-        token = _BACKEND.set(None)  # the backend's own solve_pairs calls run locally
-        try:
-            return backend(Zx, Zy, n_threads=n_threads, keep_plans=keep_plans, a=a, b=b,
-                           max_iter=max_iter, progress=progress)
-        finally:
-            _BACKEND.reset(token)
-    n_threads = default_threads() if n_threads is None else n_threads
-    dgemm, sgemm = gemm_pointers()
-    f32 = Zx[0].dtype == np.float32
-    job = _core.GridJob(list(Zx), list(Zy), list(a or []), list(b or []), int(n_threads),
-                        bool(keep_plans), 0 if max_iter is None else int(max_iter),
-                        sgemm if f32 else dgemm)
-    errors = []
-
-    def target():
-        try:
-            job.run()
-        except BaseException as exc:  # re-raised on the calling thread below
-            errors.append(exc)
-
-    with single_threaded_blas():
-        if threading.current_thread() is not threading.main_thread():
-            target()  # signals reach only the main thread: no need to keep this one free
-            if progress is not None:
-                progress(job.n_done(), job.n_total())
-        else:
-            worker = threading.Thread(target=target, name="hotalign-grid", daemon=True)
-            worker.start()
-            try:
-                reported = -1
-                while worker.is_alive():
-                    worker.join(0.05)
-                    if progress is not None and job.n_done() != reported:
-                        reported = job.n_done()
-                        progress(reported, job.n_total())
-            except BaseException:
-                job.cancel()
-                worker.join()
-                raise
-    if errors:
-        raise errors[0]
-    costs, statuses, n_iter, raw_plans, _cancelled = job.result()
-    names = np.array([_core.STATUS_NAMES[int(s)] for s in statuses.ravel()]).reshape(statuses.shape)
-    if np.any(names == "max_iter"):
-        raise RuntimeError(f"max_iter={max_iter} pivots were not enough for some layer pairs")
-    plans = None
-    if keep_plans:
-        plans = [[_as_result(raw, Zx[l].shape[1], Zy[m].shape[1]) for m, raw in enumerate(row)]
-                 for l, row in enumerate(raw_plans)]
-    return GridResult(costs=costs, plans=plans, statuses=names, n_iter=n_iter)
-
-
-def _as_result(raw, n, m) -> TransportResult:
-    rows, cols, weights, u, v, cost, status, n_iter, method = raw
-    return TransportResult(rows=rows, cols=cols, weights=weights, cost=float(cost), u=u, v=v,
-                           status=_core.STATUS_NAMES[status], n_iter=int(n_iter), shape=(n, m),
-                           method=_core.METHOD_NAMES[method])
-
-
 def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_plans=True,
-               constant_units="exclude", progress=None):
+               constant_units="exclude", max_iter=None, progress=None):
     """Correlation-distance transport between every layer of X and every layer of Y.
 
     Parameters
@@ -278,6 +112,9 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
         the transport (their plan rows/columns are empty; a given marginal is restricted to the
         other units and renormalised), ``"cost_one"`` gives them cost 1 against every unit,
         ``"raise"`` refuses them. Either way no cost is ever NaN.
+    max_iter : int, optional
+        Network simplex pivot limit per pair; a pair that reaches it raises
+        :class:`~hotalign.transport.MaxIterError` (its feasible plan in ``err.result``).
     progress : callable, optional
         ``progress(n_done, n_total)`` after each pair.
 
@@ -299,112 +136,117 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
     >>> hotalign.solve_grid(X, Y).costs.shape
     (2, 3)
     """
-    X = check_layers(X, "X", check_finite=False)  # ZScore.fit below finds NaN/inf
+    X = check_layers(X, "X", check_finite=False)  # the statistics pass finds NaN/inf
     Y = check_layers(Y, "Y", check_finite=False)
-    if X[0].shape[0] != Y[0].shape[0]:
-        raise ValueError(
-            f"X and Y must hold the same stimuli: X has {X[0].shape[0]} rows, Y has "
-            f"{Y[0].shape[0]}"
-        )
+    _same_stimuli(X, Y)
     dtype = as_float_dtype(dtype)
-    n_threads = check_int(n_threads, "n_threads", minimum=1, allow_none=True)
+    n_threads = check_n_threads(n_threads)
+    max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
+    keep_plans = check_bool(keep_plans, "keep_plans")
+    progress = check_callable(progress, "progress")
     policy = check_choice(constant_units, "constant_units", ("exclude", "cost_one", "raise"))
-    a = _layer_marginals(a, X, "a")
-    b = _layer_marginals(b, Y, "b")
-    sx = [ZScore().fit(A, f"X[{l}]") for l, A in enumerate(X)]
-    sy = [ZScore().fit(A, f"Y[{m}]") for m, A in enumerate(Y)]
-    kx, ky = kept_units(sx, policy, "X"), kept_units(sy, policy, "Y")
-    Zx = [s.transform(A, dtype, columns=k) for s, A, k in zip(sx, X, kx)]
-    Zy = [s.transform(A, dtype, columns=k) for s, A, k in zip(sy, Y, ky)]
-    a = _restrict(a, kx, "a")
-    b = _restrict(b, ky, "b")
-    grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=keep_plans, a=a, b=b,
-                       progress=progress)
-    if not keep_plans:
-        return grid
-    plans = [[to_original_units(grid.plans[l][m], kx[l], ky[m], X[l].shape[1], Y[m].shape[1])
-              for m in range(len(Y))] for l in range(len(X))]
-    return GridResult(costs=grid.costs, plans=plans, statuses=grid.statuses, n_iter=grid.n_iter)
+    a = layer_marginals(a, X, "a")
+    b = layer_marginals(b, Y, "b")
+    Sx = standardize_system(X, "X", policy=policy, dtype=dtype, marginals=a)
+    Sy = standardize_system(Y, "Y", policy=policy, dtype=dtype, marginals=b)
+    return solve_systems(Sx, Sy, n_threads=n_threads, keep_plans=keep_plans, max_iter=max_iter,
+                         progress=progress)
 
 
-def _restrict(marginals, kept, name):
-    """Marginals restricted to the kept units and renormalised to total 1."""
-    if marginals is None:
-        return None
-    out = []
-    for k, (w, idx) in enumerate(zip(marginals, kept)):
-        if w is None or idx.size == w.size:
-            out.append(w)
+def _same_stimuli(X, Y, what="rows"):
+    check_same_stimuli(X[0].shape[0], Y[0].shape[0], "X", "Y", what)
+
+
+def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_iter=None,
+                  rotation=None, max_layers_in_memory=None, cache=None, progress=None,
+                  backend=None, out=None) -> GridResult:
+    """Level 1 of HOT: every layer pair of two standardised systems, solved exactly.
+
+    Parameters
+    ----------
+    Sx, Sy : StandardizedSystem
+        From :func:`hotalign.layers.standardize_system`.
+    pairs : collection of (l, m), optional
+        Solve only these pairs (default: all); the others stay unsolved in the result (cost
+        NaN, status ``"unsolved"``, plan None).
+    n_threads : int, optional
+        Local worker threads (default: all available CPUs).
+    keep_plans : bool
+        Keep each pair's sparse plan.
+    max_iter : int, optional
+        Network simplex pivot limit per pair (:class:`~hotalign.transport.MaxIterError`).
+    rotation : hotalign.engine.Rotation, optional
+        Solve HOT+R pairs (float64 systems, uniform marginals).
+    max_layers_in_memory : int, optional
+        Hold at most this many standardised layers at once (>= 2): X is taken in blocks of
+        half of them, Y in blocks of the rest, and a system built with ``hold=False``
+        standardises a layer when its block needs it. Every pair is solved by the same code on
+        the same inputs as in one grid, so results are identical.
+    cache : hotalign.cache.PairCache, optional
+        Pairs found there are loaded; only the others are solved, and each is stored as soon as
+        it is finished. Identical pairs (same standardised layers and marginals) are solved
+        once.
+    progress : callable, optional
+        ``progress(n_done, n_total)`` over all pairs (cache hits count as done).
+    backend : optional
+        The pair engine's backend (see :func:`hotalign.engine.solve_pairs`).
+    out : GridResult, optional
+        A result to fill in (e.g. one with some pairs solved already); default a new one.
+
+    Returns
+    -------
+    GridResult
+        ``costs`` (L, M); ``plans[l][m]`` over the original unit indices (excluded constant
+        units carry no mass and NaN potentials); ``rotations[l][m]`` for HOT+R (over the kept
+        units).
+    """
+    L, M = len(Sx), len(Sy)
+    if out is None:
+        out = GridResult.empty(L, M, keep_plans=keep_plans, rotation=rotation is not None)
+    wanted = None if pairs is None else {(int(l), int(m)) for l, m in pairs}
+    n_total = L * M if wanted is None else len(wanted)
+    progress = current_progress(progress)
+    n_done = 0
+
+    def record(l, m, result):
+        nonlocal n_done
+        out.set(l, m, result)
+        if out.plans is not None:
+            out.plans[l][m] = to_original_units(out.plans[l][m], Sx.kept[l], Sy.kept[m],
+                                                Sx.widths[l], Sy.widths[m])
+        n_done += 1
+        if progress is not None:
+            progress(n_done, n_total)
+
+    for rows, cols in _blocks(L, M, max_layers_in_memory):
+        todo = [(i, j) for i in range(len(rows)) for j in range(len(cols))
+                if wanted is None or (rows[i], cols[j]) in wanted]
+        if not todo:
             continue
-        w = w[idx]
-        if not w.sum() > 0:
-            raise ValueError(f"{name}[{k}] puts all its mass on constant (excluded) units")
-        out.append(w / w.sum())
+        Zx, Zy = Sx.layers(rows), Sy.layers(cols)
+        a = None if Sx.marginals is None else [Sx.marginal(l) for l in rows]
+        b = None if Sy.marginals is None else [Sy.marginal(m) for m in cols]
+        on_pair = lambda i, j, r: record(rows[i], cols[j], r)  # noqa: E731
+        if cache is not None:
+            todo, on_pair = cache.plan_block(
+                [Sx.content_key(l, Z) for l, Z in zip(rows, Zx)],
+                [Sy.content_key(m, Z) for m, Z in zip(cols, Zy)],
+                a, b, [Z.shape[1] for Z in Zx], [Z.shape[1] for Z in Zy], max_iter, rotation,
+                on_pair, todo)
+        if todo:
+            solve_pairs(Zx, Zy, pairs=todo, on_pair=on_pair, backend=backend,
+                        n_threads=resolve_threads(n_threads),
+                        keep_plans=keep_plans or cache is not None, a=a, b=b,
+                        max_iter=max_iter, rotation=rotation)
+        del Zx, Zy
     return out
 
 
-def _layer_marginals(marginals, layers, name):
-    if marginals is None:
-        return None
-    marginals = list(marginals)
-    if len(marginals) != len(layers):
-        raise ValueError(f"{name} must give one marginal per layer ({len(layers)}), got "
-                         f"{len(marginals)}")
-    out = []
-    for k, (w, A) in enumerate(zip(marginals, layers)):
-        w = as_marginal(w, A.shape[1], f"{name}[{k}]")
-        if w is not None and abs(w.sum() - 1.0) > MASS_RTOL:
-            raise ValueError(f"{name}[{k}] must sum to 1 like the other system's layers, got "
-                             f"{w.sum()!r}")
-        out.append(w)
-    return out
-
-
-def kept_units(scalers, policy, name):
-    """Indices of the units that enter the transport, per layer, under a constant-unit policy.
-
-    ``"exclude"`` drops units constant on the rows the scalers were fitted on (a layer with no
-    unit left is an error), ``"cost_one"`` keeps every unit, ``"raise"`` refuses constant
-    units with a ValueError naming the layer.
-    """
-    kept = []
-    for k, s in enumerate(scalers):
-        const = np.flatnonzero(s.constant_)
-        if const.size and policy == "raise":
-            raise ValueError(
-                f"{name}[{k}] has units constant on the training rows: {const[:10].tolist()}"
-                f"{' ...' if const.size > 10 else ''} (constant_units='raise')"
-            )
-        if policy == "exclude":
-            idx = np.flatnonzero(~s.constant_)
-            if idx.size == 0:
-                raise ValueError(f"{name}[{k}]: every unit is constant on the training rows")
-        else:
-            idx = np.arange(s.constant_.size)
-        kept.append(idx)
-    return kept
-
-
-def to_original_units(res: TransportResult, kept_x, kept_y, n, m) -> TransportResult:
-    """Re-index a plan solved over kept units to the layers' original (n, m) unit indices.
-
-    Excluded units carry no mass and NaN potentials (they are not part of the problem).
-    """
-    if len(kept_x) == n and len(kept_y) == m:
-        return res
-    u = np.full(n, np.nan)
-    v = np.full(m, np.nan)
-    u[kept_x] = res.u
-    v[kept_y] = res.v
-    return TransportResult(
-        rows=kept_x[res.rows],
-        cols=kept_y[res.cols],
-        weights=res.weights,
-        cost=res.cost,
-        u=u,
-        v=v,
-        status=res.status,
-        n_iter=res.n_iter,
-        shape=(n, m),
-        method=res.method,
-    )
+def _blocks(L, M, budget):
+    """(rows, cols) blocks of the grid holding at most ``budget`` layers at once (None: one)."""
+    if budget is None or budget >= L + M:
+        return [(list(range(L)), list(range(M)))]
+    bx = max(1, min(L, budget // 2))
+    by = max(1, budget - bx)
+    return [(list(range(l0, min(L, l0 + bx))), list(range(m0, min(M, m0 + by))))
+            for l0 in range(0, L, bx) for m0 in range(0, M, by)]

@@ -1,4 +1,6 @@
-"""The two levels of HOT and the reconstruction (SPEC: "Level 1", "Level 2", "Reconstruction").
+"""The two levels of HOT and the reconstruction (docs/method.md; paper §2.2).
+
+Sections of docs/method.md: "Level 1", "Level 2" and "Reconstruction and score".
 
 Level 1 gives, for every layer pair, a sparse unit plan Q_lm and its cost C_lm; level 2 solves
 the L x M transport on C for the layer plan P. A layer l is reconstructed from the other system
@@ -15,7 +17,7 @@ import scipy.sparse as sp
 from .results import TransportResult
 from .transport import solve_transport
 
-__all__ = ["layer_plan", "reconstruct", "unit_correlations"]
+__all__ = ["layer_plan", "prescale_columns", "reconstruct", "unit_correlations"]
 
 
 def layer_plan(C) -> np.ndarray:
@@ -73,12 +75,15 @@ def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
     T = Y[0].shape[0]
     out = []
     for l in range(L):
-        n_l = plans[l][0].shape[0]
+        n_l = next(p.shape[0] for p in plans[l] if p is not None)
         Xhat = np.zeros((T, n_l))
         for m in range(M):
             w = weights[l, m]
             if w == 0.0:
                 continue
+            if plans[l][m] is None:
+                raise ValueError(f"layer pair ({l}, {m}) has weight {w} but was not solved (a "
+                                 "lazy fit solves only the pairs its layer plan needs)")
             term = np.asarray(Y[m] @ plan_operator(plans[l][m]), dtype=np.float64)
             if rotations is not None:
                 term = term @ rotations[l][m].T
@@ -89,9 +94,13 @@ def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
 
 def unit_correlations(A, B) -> np.ndarray:
     """Pearson correlation of matching columns of A and B (shapes (T, n)); NaN where either
-    column is constant."""
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
+    column is constant.
+
+    Columns of extreme magnitude (see :func:`prescale_columns`) are first scaled by a power of
+    two, so that their squares neither overflow nor underflow; correlation does not change.
+    """
+    A = prescale_columns(np.asarray(A, dtype=np.float64))
+    B = prescale_columns(np.asarray(B, dtype=np.float64))
     Ac = A - A.mean(axis=0)
     Bc = B - B.mean(axis=0)
     na = np.linalg.norm(Ac, axis=0)
@@ -102,3 +111,28 @@ def unit_correlations(A, B) -> np.ndarray:
     r = np.full(A.shape[1], np.nan)
     r[ok] = np.einsum("ij,ij->j", Ac[:, ok], Bc[:, ok]) / (na[ok] * nb[ok])
     return np.clip(r, -1.0, 1.0)
+
+
+#: Columns whose largest magnitude lies in [SAFE_MIN, SAFE_MAX] are used as they are: their
+#: squares (and sums of T of them) stay normal doubles.
+SAFE_MIN, SAFE_MAX = 2.0**-400, 2.0**400
+
+
+def prescale_columns(A: np.ndarray) -> np.ndarray:
+    """``A`` (float64, shape (T, n)) with each column of extreme magnitude scaled by a power of
+    two to a largest magnitude in [1, 2); other columns untouched (no copy if there are none).
+
+    A power of two scales exactly, so correlations computed afterwards are those of the data;
+    it only keeps squares of values near 1e200 from overflowing and of values near 1e-200 (or
+    subnormal) from underflowing to zero. Non-finite columns are left alone.
+    """
+    if A.size == 0:
+        return A
+    mx = np.abs(A).max(axis=0)
+    bad = np.isfinite(mx) & (mx > 0) & ((mx < SAFE_MIN) | (mx > SAFE_MAX))
+    if not bad.any():
+        return A
+    _, exp = np.frexp(mx[bad])  # mx = f 2^exp with f in [0.5, 1)
+    A = A.copy()
+    A[:, bad] *= np.ldexp(1.0, np.minimum(1023, 1 - exp))
+    return A

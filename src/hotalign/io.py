@@ -6,17 +6,31 @@ inputs:
 - ``.npz``: one array per layer (``np.savez``); members are memory-mapped when stored
   uncompressed, read on access otherwise.
 - a folder of ``.npy`` files, one per layer (the layout activation-capture tools such as
-  thingsvision write); memory-mapped.
+  thingsvision write); memory-mapped. A ``layers.json`` in the folder (what
+  :func:`hotalign.capture.capture` writes: ``{"order": [...]}``, or just the list) gives the
+  layer order. thingsvision's per-module layout is read too: one subfolder per module holding
+  ``features.npy``, or chunks ``features[_suffix]_<a>-<b>.npy`` / ``features_01.npy``, ...,
+  which are concatenated in row order lazily (:class:`ChunkedLayer`). A folder holding only
+  ``features_<a>-<b>.npy`` chunks is one layer, named after the folder.
 - ``.npy``: a single layer; memory-mapped.
 - ``.safetensors``: one tensor per layer; the header is parsed here and tensors are
-  memory-mapped (float16/32/64, integer types).
+  memory-mapped (float16/32/64, integer types). bfloat16 tensors are decoded here to float32,
+  only the rows asked for (:class:`BF16Layer`). A ``layer_order`` entry in the header's
+  ``__metadata__`` (a JSON list) gives the order.
 - HDF5 (``.h5``, ``.hdf5``, ``.hdf``): every dataset of the file, at any depth (groups give
   ``group/name``); :meth:`System.layers` gives :class:`H5Layer` objects that read only the
-  rows asked for (HDF5 selections), when they are asked for.
-- in Python: a ``dict`` name -> array, a list of arrays, NumPy arrays or tensors (anything with
-  ``.detach().cpu().numpy()``, e.g. torch).
+  rows asked for (HDF5 selections), when they are asked for. A ``layer_order`` attribute of the
+  root group (a list of names, or a JSON list) gives the order.
+- NetCDF (``.nc``, Brain-Score / xarray assemblies, through xarray in the ``io`` extra): one
+  ``presentation x neuroid`` variable split into layers by its ``layer`` (or ``region``)
+  coordinate in order of first appearance, or several ``presentation x ...`` variables, one per
+  layer. Stimulus ids come from the ``stimulus_id`` (or ``image_id``) presentation coordinate.
+- in Python: a ``dict`` name -> array (in its insertion order), a list of arrays, NumPy arrays
+  or tensors (anything with ``.detach().cpu().numpy()``, e.g. torch; bfloat16 becomes float32).
 
-Layers come in natural order (``layer_2`` before ``layer_10``) unless a selection says otherwise.
+Layers come in the order the input records (``layers.json``, ``layer_order``, a dict's order, a
+NetCDF layer coordinate), and otherwise in natural order (``layer_2`` before ``layer_10``),
+unless a selection says otherwise.
 Layers with more than two dimensions are flattened to ``(T, prod(rest))``. An entry named
 ``stimulus_ids`` (or ``file_names.txt`` in a folder) is not a layer: it names the stimuli, and
 :func:`check_stimuli` requires both systems to list the same ids in the same order.
@@ -46,6 +60,7 @@ import fnmatch
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import struct
@@ -55,9 +70,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import REAL_KINDS, as_array, as_sequence, describe
 from .grid import LazyLayer
 
 __all__ = [
+    "BF16Layer",
+    "ChunkedLayer",
     "InputError",
     "System",
     "check_stimuli",
@@ -69,8 +87,9 @@ __all__ = [
 ]
 
 STIMULUS_KEY = "stimulus_ids"
+ORDER_KEY = "layer_order"
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
-_LAYER_KINDS = "iuf"  # integer and float layers; bool, complex, object, strings are refused
+_LAYER_KINDS = REAL_KINDS  # the API's rule: bool, int, float; complex, object, strings refused
 
 
 class InputError(ValueError):
@@ -141,19 +160,29 @@ class System:
         """A system with only the layers named by ``spec`` (see :func:`select_layers`)."""
         idx = select_layers(self.names, spec, self.source)
         return System(self.source, [self.names[i] for i in idx], [self.shapes[i] for i in idx],
-                      [self.loaders[i] for i in idx], self.stimulus_ids, self.digest)
+                      [self.loaders[i] for i in idx], self.stimulus_ids, self.digest,
+                      None if self.lazy is None else [self.lazy[i] for i in idx])
 
 
 def select_layers(names, spec, source="input") -> list[int]:
     """Indices of the layers a selection names, in the selection's order.
 
     ``spec`` is None (all layers), or a comma-separated string (or list) of items, each a layer
-    name, a glob pattern (``block*``, expanded in natural order) or an index range ``a:b`` /
-    index ``k`` into the natural order (negative indices count from the end).
+    name, a glob pattern (``block*``, expanded in the system's order) or an index range ``a:b`` /
+    index ``k`` into the system's order (negative indices count from the end).
     """
     if spec is None:
         return list(range(len(names)))
-    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    if isinstance(spec, str):
+        items = [s.strip() for s in spec.split(",")]
+    else:
+        items = as_sequence(spec, "layers", "a selection string such as 'block*,2:8' or a list "
+                                            "of layer names and indices", numbers_ok=True)
+        bad = [s for s in items if not isinstance(s, (str, int, np.integer))
+               or isinstance(s, (bool, np.bool_))]
+        if bad:
+            raise InputError(f"{source}: layers: {describe(bad[0])} is not a layer name or "
+                             "index")
     items = [s for s in items if s != ""]
     if not items:
         raise InputError(f"{source}: --layers selects no layer")
@@ -192,11 +221,12 @@ def load_system(source, layers=None, *, name="input") -> System:
     Parameters
     ----------
     source : str, os.PathLike, dict, list or System
-        A ``.npz``/``.npy``/``.safetensors``/HDF5 file, a folder of ``.npy`` files, a dict
-        name -> array, or a list of arrays (named ``layer_0``, ``layer_1``, ...). Arrays may be
+        A ``.npz``/``.npy``/``.safetensors``/HDF5/NetCDF file, a folder of ``.npy`` files (or
+        thingsvision's per-module folders), a dict name -> array (kept in insertion order), or
+        a list of arrays (named ``layer_0``, ``layer_1``, ...). Arrays may be
         NumPy arrays or tensors with ``.detach().cpu().numpy()``.
     layers : str or list, optional
-        Layer selection (see :func:`select_layers`); default all layers in natural order.
+        Layer selection (see :func:`select_layers`); default all layers in the recorded order.
     name : str
         What to call a Python input in error messages.
 
@@ -215,7 +245,7 @@ def load_system(source, layers=None, *, name="input") -> System:
     elif isinstance(source, (str, os.PathLike)):
         system = _load_path(Path(source))
     elif isinstance(source, dict):
-        system = _from_arrays({str(k): v for k, v in source.items()}, name, sort=True)
+        system = _from_arrays({str(k): v for k, v in source.items()}, name, sort=False)
     elif isinstance(source, (list, tuple)):
         system = _from_arrays({f"layer_{k}": v for k, v in enumerate(source)}, name, sort=False)
     else:
@@ -229,22 +259,27 @@ def load_system(source, layers=None, *, name="input") -> System:
 
 def _to_numpy(value, where):
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch-like tensor, duck-typed
-        value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
-    return arr
+        value = value.detach().cpu()
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # NumPy has no bfloat16
+            value = value.float()
+        value = value.numpy()
+    try:
+        return as_array(value, where)
+    except (TypeError, ValueError) as exc:  # masked, ragged: an InputError like any bad input
+        raise InputError(str(exc)) from None
 
 
 def _from_arrays(arrays: dict, name: str, sort: bool) -> System:
     ids = arrays.pop(STIMULUS_KEY, None)
     if ids is not None:
-        ids = _check_ids(_to_numpy(ids, name), name)
+        ids = _check_ids(_to_numpy(ids, f"{name}: {STIMULUS_KEY}"), name)
     keys = sorted(arrays, key=natural_key) if sort else list(arrays)
     if not keys:
         raise InputError(f"{name}: no layers")
     mats = {}
     h = hashlib.sha256()
     for k in keys:
-        arr = _as_2d(_to_numpy(arrays[k], name), name, k)
+        arr = _as_2d(_to_numpy(arrays[k], f"{name}: layer {k!r}"), name, k)
         mats[k] = arr
         h.update(f"{k}|{arr.dtype.str}|{arr.shape}|".encode())
         h.update(np.ascontiguousarray(arr).data)
@@ -313,8 +348,11 @@ def _load_path(path: Path) -> System:
         return _load_safetensors(path)
     if suffix in HDF5_SUFFIXES:
         return _load_hdf5(path)
+    if suffix in (".nc", ".nc4", ".netcdf"):
+        return _load_netcdf(path)
     raise InputError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; "
-                     "expected .npz, .npy, .safetensors, .h5/.hdf5 or a folder of .npy files")
+                     "expected .npz, .npy, .safetensors, .h5/.hdf5, .nc or a folder of .npy "
+                     "files")
 
 
 def _file_digest(path: Path, h=None):
@@ -342,6 +380,138 @@ def _open_npy(path: Path):
     return arr
 
 
+def _parse_order(value, source):
+    """A recorded layer order: a list of names, or a JSON list in a string."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InputError(f"{source}: {ORDER_KEY} is not a JSON list of layer names") from None
+    if isinstance(value, dict):
+        value = value.get("order")
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise InputError(f"{source}: the recorded layer order is not a list of layer names")
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in value]
+
+
+def _ordered(keys, order, source):
+    """``keys`` in the recorded ``order`` (which must name each exactly once), or in natural
+    order when nothing was recorded."""
+    if order is None:
+        return sorted(keys, key=natural_key)
+    missing = [k for k in order if k not in keys]
+    unlisted = [k for k in keys if k not in order]
+    if missing or unlisted or len(set(order)) != len(order):
+        what = (f"lists {missing[0]!r}, which is not there" if missing else
+                f"does not list {unlisted[0]!r}" if unlisted else "lists a layer twice")
+        raise InputError(f"{source}: the recorded layer order {what}")
+    return list(order)
+
+
+_TV_CHUNK = re.compile(r"features(?P<suffix>.*?)(?:_(?P<a>\d+)-(?P<b>\d+)|_(?P<k>\d+))?\.npy")
+
+
+def _thingsvision_files(files, where, top=False):
+    """``(files, row ranges or None)`` of one layer in row order, from thingsvision's names:
+    ``features[_suffix].npy``, chunks ``features[_suffix]_<a>-<b>.npy`` or splits
+    ``features_01.npy``, ``features_02.npy``, ...; None when ``files`` do not all follow them
+    (at the top of a folder, ``top``, only row-range chunks count: other names are layers)."""
+    parsed = [(p, _TV_CHUNK.fullmatch(p.name)) for p in files]
+    if not files or any(m is None for _, m in parsed):
+        return None
+    if top and any(m["a"] is None for _, m in parsed):
+        return None
+    suffixes = sorted({m["suffix"] for _, m in parsed})
+    if len(suffixes) > 1:
+        sets = ", ".join("features" + s for s in suffixes)
+        raise InputError(f"{where}: holds features of several sets ({sets}); keep one per "
+                         "folder")
+    ranged = [(int(m["a"]), int(m["b"]), p) for p, m in parsed if m["a"] is not None]
+    numbered = [(int(m["k"]), p) for p, m in parsed if m["k"] is not None]
+    whole = [p for p, m in parsed if m["a"] is None and m["k"] is None]
+    if sum(bool(x) for x in (ranged, numbered, whole)) > 1 or len(whole) > 1:
+        raise InputError(f"{where}: mixes a whole features file with chunks "
+                         f"({', '.join(p.name for p in files[:4])}); keep one or the other")
+    if whole:
+        return whole, None
+    if numbered:
+        numbered.sort(key=lambda t: t[0])
+        if [k for k, _ in numbered] != list(range(1, len(numbered) + 1)):
+            raise InputError(f"{where}: split files {', '.join(p.name for _, p in numbered)} "
+                             "are not numbered 01, 02, ... without gaps")
+        return [p for _, p in numbered], None
+    ranged.sort(key=lambda t: t[0])
+    stop = 0
+    for a, b, p in ranged:
+        if a != stop or b <= a:
+            raise InputError(f"{p}: chunk covers rows {a}-{b} but the previous chunks end at "
+                             f"row {stop}; a chunk is missing or repeated")
+        stop = b
+    return [p for _, _, p in ranged], [(a, b) for a, b, _ in ranged]
+
+
+class ChunkedLayer(LazyLayer):
+    """One layer stored as ``.npy`` chunks of consecutive rows (thingsvision's
+    ``features_<a>-<b>.npy``), read only when and as far as needed.
+
+    ``layer[rows]`` reads just those rows from the chunks that hold them; ``np.asarray(layer)``
+    concatenates every chunk. Only headers are read on construction; chunks are memory-mapped
+    one at a time on access.
+    """
+
+    def __init__(self, files, ranges=None, where="input"):
+        self.files = [Path(p) for p in files]
+        shapes, dtypes = [], set()
+        for p in self.files:
+            if p.stat().st_size == 0:
+                raise InputError(f"{p}: file is empty")
+            arr = _open_npy(p)
+            shapes.append(arr.shape)
+            dtypes.add(arr.dtype)
+            del arr
+        if any(len(s) < 2 or s[1:] != shapes[0][1:] for s in shapes) or len(dtypes) != 1:
+            raise InputError(f"{where}: chunks differ in shape past the first axis or in dtype "
+                             f"({', '.join(f'{p.name} {s}' for p, s in zip(self.files, shapes))})")
+        rows = [s[0] for s in shapes]
+        if ranges is not None:
+            for p, (a, b), r in zip(self.files, ranges, rows):
+                if b - a != r:
+                    raise InputError(f"{p}: named for rows {a}-{b} but holds {r} rows")
+        self.starts = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        self.raw_shape = (int(self.starts[-1]), *shapes[0][1:])
+        self.shape = (int(self.starts[-1]), int(np.prod(shapes[0][1:], dtype=np.int64)))
+        self.dtype = dtypes.pop()
+
+    def _chunk(self, k):
+        return _open_npy(self.files[k]).reshape(-1, self.shape[1])
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.empty(self.shape, self.dtype if dtype is None else dtype)
+        for k in range(len(self.files)):
+            out[self.starts[k]:self.starts[k + 1]] = self._chunk(k)
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            key = np.arange(self.shape[0])[key]
+        rows = np.asarray(key)
+        if rows.ndim != 1 or rows.dtype.kind not in "iu":
+            return np.asarray(self)[key]
+        rows = np.where(rows < 0, rows + self.shape[0], rows)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.shape[0]):
+            raise IndexError(f"row index out of range for {self.shape[0]} rows")
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        out = np.empty((rows.size, self.shape[1]), self.dtype)
+        for k in np.unique(which):
+            sel = which == k
+            out[sel] = self._chunk(k)[rows[sel] - self.starts[k]]
+        return out
+
+
 def _load_folder(path: Path) -> System:
     files = sorted((p for p in path.iterdir() if p.suffix.lower() == ".npy" and p.is_file()),
                    key=lambda p: natural_key(p.stem))
@@ -356,21 +526,48 @@ def _load_folder(path: Path) -> System:
     if ids is None and (path / "file_names.txt").is_file():  # thingsvision's stimulus list
         ids = np.array((path / "file_names.txt").read_text().split("\n"))
         ids = ids[ids != ""]
-    if not layer_files:
-        raise InputError(f"{path}: folder holds no .npy layer files")
-    arrays = []
-    for p in layer_files:
-        if p.stat().st_size == 0:
-            raise InputError(f"{p}: file is empty")
-        arrays.append(_open_npy(p))
+    entries = {}  # name -> (files, array or ChunkedLayer)
+    chunks = _thingsvision_files(layer_files, str(path), top=True)
+    if chunks is not None:
+        entries[path.name] = (chunks[0], ChunkedLayer(*chunks, where=str(path)))
+    else:
+        for p in layer_files:
+            if p.stat().st_size == 0:
+                raise InputError(f"{p}: file is empty")
+            entries[p.stem] = ([p], _open_npy(p))
+    for sub in sorted((d for d in path.iterdir() if d.is_dir()), key=lambda d: natural_key(d.name)):
+        feats = sorted((p for p in sub.iterdir() if p.is_file() and p.suffix.lower() == ".npy"),
+                       key=lambda p: natural_key(p.name))
+        chunks = _thingsvision_files(feats, str(sub))
+        if chunks is not None:  # thingsvision: one folder per module
+            if sub.name in entries:
+                raise InputError(f"{path}: layer {sub.name!r} is both a file and a folder")
+            entries[sub.name] = (chunks[0], ChunkedLayer(*chunks, where=str(sub)))
+    if not entries:
+        raise InputError(f"{path}: folder holds no .npy layer files (nor thingsvision module "
+                         "folders of features*.npy)")
+    order = None
+    if (path / "layers.json").is_file():
+        try:
+            doc = json.loads((path / "layers.json").read_text())
+        except ValueError as exc:
+            raise InputError(f"{path / 'layers.json'}: not valid JSON ({exc})") from None
+        if isinstance(doc, list) or (isinstance(doc, dict) and "order" in doc):
+            order = _parse_order(doc, str(path / "layers.json"))
+    names = _ordered(list(entries), order, f"{path / 'layers.json'}")
     h = hashlib.sha256()
-    for p in layer_files:
-        h.update(p.name.encode() + b"|")
-        _file_digest(p, h)
+    for name in names:
+        for p in entries[name][0]:
+            h.update(p.relative_to(path).as_posix().encode() + b"|")
+            _file_digest(p, h)
     if ids is not None:
         h.update(b"ids|" + ids.astype(str).tobytes())
-    return System(str(path), [p.stem for p in layer_files], [a.shape for a in arrays],
-                  [(lambda a=a: a) for a in arrays], ids, h.hexdigest())
+    layers = [entries[n][1] for n in names]
+    lazy = [(lambda a=a: a) if isinstance(a, ChunkedLayer) else None for a in layers]
+    return System(str(path), names, [tuple(a.shape) for a in layers],
+                  [(lambda a=a: np.asarray(a) if isinstance(a, ChunkedLayer) else a)
+                   for a in layers], ids, h.hexdigest(),
+                  lazy if any(x is not None for x in lazy) else None)
 
 
 def _load_npz(path: Path) -> System:
@@ -449,6 +646,11 @@ _ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2"
               "I64": "<i8", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
 
 
+def _is_count(x) -> bool:
+    """A JSON integer >= 0 (not a bool, not a float such as 10.0 or 10.5)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
 def _load_safetensors(path: Path) -> System:
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -466,29 +668,41 @@ def _load_safetensors(path: Path) -> System:
             raise ValueError("header is not a JSON object")
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path}: corrupt safetensors header ({exc})") from None
-    header.pop("__metadata__", None)
+    metadata = header.pop("__metadata__", None)
+    order = None
+    if isinstance(metadata, dict) and ORDER_KEY in metadata:
+        order = _parse_order(metadata[ORDER_KEY], f"{path} (__metadata__)")
     base = 8 + n
     entries = {}
     for key, spec in header.items():
         try:
-            dt, shape, (start, stop) = spec["dtype"], tuple(spec["shape"]), spec["data_offsets"]
+            dt, shape, (start, stop) = spec["dtype"], spec["shape"], spec["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise InputError(f"{path}: corrupt safetensors header entry {key!r}") from None
-        if dt not in _ST_DTYPES:
-            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt} "
-                             f"(supported: {', '.join(_ST_DTYPES)})")
-        dtype = np.dtype(_ST_DTYPES[dt])
-        if stop - start != int(np.prod(shape)) * dtype.itemsize or start < 0:
+        if not isinstance(dt, str) or (dt not in _ST_DTYPES and dt != "BF16"):
+            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {dt!r:.40} "
+                             f"(supported: {', '.join(_ST_DTYPES)}, BF16)")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} shape "
+                             f"{shape!r:.60} is not a list of nonnegative integers")
+        if not (_is_count(start) and _is_count(stop)):
+            raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} data_offsets "
+                             f"{spec['data_offsets']!r:.60} are not nonnegative integers")
+        shape = tuple(shape)
+        dtype = np.dtype("<u2" if dt == "BF16" else _ST_DTYPES[dt])  # BF16: decoded on read
+        if stop - start != math.prod(shape) * dtype.itemsize:
             raise InputError(f"{path}: corrupt safetensors header: tensor {key!r} offsets do not "
                              "match its shape")
         if base + stop > size:
             raise InputError(f"{path}: truncated safetensors file (tensor {key!r} ends at byte "
                              f"{base + stop}, file has {size})")
-        entries[key] = (dtype, shape, base + start)
+        entries[key] = (dtype, shape, base + start, dt == "BF16")
 
-    def loader(dtype, shape, offset):
+    def loader(dtype, shape, offset, bf16):
         if int(np.prod(shape)) == 0:
-            return lambda: np.empty(shape, dtype)
+            return lambda: np.empty(shape, np.float32 if bf16 else dtype)
+        if bf16:
+            return lambda: np.asarray(BF16Layer(path, offset, shape))
         return lambda: np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
     ids = None
@@ -496,9 +710,42 @@ def _load_safetensors(path: Path) -> System:
         ids = _check_ids(np.array(loader(*entries.pop(STIMULUS_KEY))()), str(path))
     if not entries:
         raise InputError(f"{path}: safetensors file holds no layer tensors")
-    keys = sorted(entries, key=natural_key)
+    keys = _ordered(list(entries), order, f"{path} (__metadata__ {ORDER_KEY})")
+    lazy = [functools.partial(BF16Layer, path, entries[k][2], entries[k][1])
+            if entries[k][3] and len(entries[k][1]) >= 2 and int(np.prod(entries[k][1])) else
+            None for k in keys]
     return System(str(path), keys, [entries[k][1] for k in keys],
-                  [loader(*entries[k]) for k in keys], ids, _file_digest(path))
+                  [loader(*entries[k]) for k in keys], ids, _file_digest(path),
+                  lazy if any(x is not None for x in lazy) else None)
+
+
+def _bf16_to_float32(raw):
+    """bfloat16 bit patterns (uint16) to float32: bfloat16 is the top half of a float32."""
+    return (np.asarray(raw, dtype=np.uint32) << 16).view(np.float32)
+
+
+class BF16Layer(LazyLayer):
+    """A bfloat16 tensor of a ``.safetensors`` file as a float32 ``(T, n)`` layer, decoded from
+    the memory-mapped bytes only for the rows asked for (NumPy has no bfloat16 type)."""
+
+    def __init__(self, path, offset, shape):
+        self.path, self.offset, self.raw_shape = str(path), int(offset), tuple(shape)
+        self.shape = (int(shape[0]), int(np.prod(shape[1:], dtype=np.int64)))
+        self.dtype = np.dtype(np.float32)
+
+    def _raw(self):
+        return np.memmap(self.path, dtype="<u2", mode="r", offset=self.offset,
+                         shape=self.shape)
+
+    def __array__(self, dtype=None, copy=None):
+        A = _bf16_to_float32(self._raw())
+        return A if dtype is None else A.astype(dtype, copy=False)
+
+    def __getitem__(self, key):
+        rows = np.asarray(key)
+        if rows.ndim == 1 and rows.dtype.kind in "iu":
+            return _bf16_to_float32(self._raw()[rows])
+        return np.asarray(self)[key]
 
 
 def _load_hdf5(path: Path) -> System:
@@ -519,6 +766,7 @@ def _load_hdf5(path: Path) -> System:
             if STIMULUS_KEY in found:
                 ids = _check_ids(np.asarray(f[STIMULUS_KEY][()]), str(path))
                 del found[STIMULUS_KEY]
+            order = f.attrs.get(ORDER_KEY)
     except OSError as exc:
         raise InputError(f"{path}: not a valid HDF5 file, or truncated ({exc})") from None
     if not found:
@@ -534,10 +782,71 @@ def _load_hdf5(path: Path) -> System:
                 return f[key][()]
         return read
 
-    keys = sorted(found, key=natural_key)
+    order = None if order is None else _parse_order(order, f"{path} (attribute {ORDER_KEY})")
+    keys = _ordered(list(found), order, f"{path} (attribute {ORDER_KEY})")
     lazy = [functools.partial(H5Layer, path, k, *found[k]) for k in keys]
     return System(str(path), keys, [found[k][0] for k in keys], [loader(k) for k in keys], ids,
                   _file_digest(path), lazy)
+
+
+def _load_netcdf(path: Path) -> System:
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - optional dependency
+        raise InputError(f"{path}: reading NetCDF needs xarray (pip install 'hotalign[io]')"
+                         ) from None
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{path}: not a readable NetCDF file; reading one needs xarray with "
+                         f"h5netcdf or netCDF4 (pip install 'hotalign[io]') ({exc})") from None
+    with ds:
+        names = [v for v in ds.data_vars if "presentation" in ds[v].dims]
+        if not names:
+            raise InputError(f"{path}: no variable has a 'presentation' dimension (expected a "
+                             "Brain-Score assembly: presentation x neuroid)")
+        views = {}  # layer name -> (variable, other dimension, index or slice)
+        for v in names:
+            da = ds[v]
+            other = [d for d in da.dims if d != "presentation" and da.sizes[d] != 1]
+            if len(other) != 1:
+                raise InputError(f"{path}: variable {v!r} has dimensions {da.dims}; expected "
+                                 "presentation x neuroid (select or average the others first)")
+            dim = other[0]
+            split = next((c for c in ("layer", "region") if c in da.coords and
+                          da[c].dims == (dim,)), None) if len(names) == 1 else None
+            if split is None:  # the variable is one layer
+                views[v] = (v, dim, slice(None), da.sizes[dim])
+                continue
+            labels = np.asarray(da[split].values).astype(str)
+            for label in dict.fromkeys(labels.tolist()):
+                idx = np.flatnonzero(labels == label)
+                if idx[-1] - idx[0] + 1 == idx.size:
+                    idx = slice(int(idx[0]), int(idx[-1]) + 1)
+                views[label] = (v, dim, idx, int(np.size(labels[idx])))
+        ids = None
+        for c in ("stimulus_id", "image_id", "presentation"):
+            if c in ds.coords and ds[c].dims == ("presentation",):
+                ids = _check_ids(np.asarray(ds[c].values).astype(str), str(path))
+                break
+        T = ds.sizes["presentation"]
+        kinds = {v: ds[v].dtype for v in names}
+    for v, kind in kinds.items():
+        if kind.kind not in _LAYER_KINDS:
+            raise InputError(f"{path}: variable {v!r} has dtype {kind}; layers must be float or "
+                             "integer arrays")
+
+    def loader(v, dim, idx):
+        def read():
+            with xr.open_dataset(path) as d:
+                da = d[v].isel({dim: idx}).squeeze(
+                    [x for x in d[v].dims if x not in ("presentation", dim)])
+                return np.asarray(da.transpose("presentation", dim).values)
+        return read
+
+    keys = list(views)
+    return System(str(path), keys, [(T, views[k][3]) for k in keys],
+                  [loader(*views[k][:3]) for k in keys], ids, _file_digest(path))
 
 
 class H5Layer(LazyLayer):
@@ -631,13 +940,17 @@ def _jsonable(obj):
 
 def write_plans(path, unit_plans, x_names, y_names) -> None:
     """Save sparse unit plans to ``.npz``: ``{l}_{m}_rows/cols/weights`` per pair, plus
-    ``shape_{l}_{m}``, ``cost`` (L, M) and the layer names (no pickles; atomic)."""
+    ``shape_{l}_{m}``, ``cost`` (L, M) and the layer names (no pickles; atomic). Pairs a lazy
+    fit did not solve (plan None) are left out, with cost NaN."""
     import io as _io
 
     arrays = {"x_layers": np.array(x_names, dtype=str), "y_layers": np.array(y_names, dtype=str)}
     costs = np.empty((len(unit_plans), len(unit_plans[0])))
     for l, row in enumerate(unit_plans):
         for m, plan in enumerate(row):
+            if plan is None:
+                costs[l, m] = np.nan
+                continue
             arrays[f"{l}_{m}_rows"] = plan.rows
             arrays[f"{l}_{m}_cols"] = plan.cols
             arrays[f"{l}_{m}_weights"] = plan.weights
@@ -657,6 +970,8 @@ def read_plans(path) -> dict:
                "cost": npz["cost"], "plans": {}}
         for l in range(len(out["x_layers"])):
             for m in range(len(out["y_layers"])):
+                if f"{l}_{m}_rows" not in npz.files:  # not solved by a lazy fit
+                    continue
                 out["plans"][(l, m)] = {k: npz[f"{l}_{m}_{k}"]
                                         for k in ("rows", "cols", "weights", "shape")}
     return out

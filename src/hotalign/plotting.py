@@ -7,9 +7,14 @@ and display inline in notebooks. :func:`save` writes PNG (default), SVG or PDF.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from ._validation import as_array, as_sequence, describe
+from .baselines import LABELS
+from .results import TransportResult
 
 __all__ = [
     "FORMATS",
@@ -22,9 +27,6 @@ __all__ = [
 ]
 
 FORMATS = ("png", "svg", "pdf")
-_LABELS = {"hot": "HOT", "perm_p": "Perm-P", "single_best": "Single-Best OT",
-           "pairwise_best": "Pairwise-Best OT"}
-_LABELS |= {f"{k}_r": f"{v}+R" for k, v in _LABELS.items()}
 
 
 def available() -> bool:
@@ -40,6 +42,44 @@ def _figure(width, height):
     except ImportError:  # pragma: no cover - optional dependency
         raise ImportError("figures need matplotlib: pip install 'hotalign[plot]'") from None
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def _matrix(A, name: str) -> np.ndarray:
+    """A non-empty 2-D real array (float), or ValueError naming ``name``."""
+    arr = as_array(A, name)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {arr.shape}")
+    return arr.astype(float)
+
+
+def _labels(names, count: int, name: str):
+    """Tick labels: None, or a list of ``count`` labels."""
+    if names is None:
+        return None
+    out = as_sequence(names, name, f"a list of {count} labels", numbers_ok=True)
+    if len(out) != count:
+        raise ValueError(f"{name} must have {count} labels, got {len(out)}")
+    return out
+
+
+def _series(values, name: str, length=None) -> dict:
+    """A non-empty mapping method -> 1-D real array, all of one length."""
+    if not isinstance(values, Mapping) or not values:
+        raise ValueError(f"{name} must be a non-empty dict of method name -> per-layer "
+                         f"values, got {describe(values)}")
+    out = {}
+    for key, v in values.items():
+        arr = as_array(v, f"{name}[{key!r}]")
+        if arr.dtype.kind not in "biuf" or arr.ndim != 1:
+            raise ValueError(f"{name}[{key!r}] must be a 1-D real array, got "
+                             f"{describe(v)}")
+        length = arr.shape[0] if length is None else length
+        if arr.shape[0] != length:
+            raise ValueError(f"{name}[{key!r}] must have {length} values, got {arr.shape[0]}")
+        out[key] = arr.astype(float)
+    return out
 
 
 def _heat_size(L, M):
@@ -67,7 +107,9 @@ def _heatmap(ax, A, x_names, y_names, cmap, label, annotate):
 def plot_layer_plan(P, x_names=None, y_names=None, *, title="Layer plan P"):
     """Heatmap of the layer plan, shown as ``L * P`` (each row sums to 1: how layer l of X is
     spread over the layers of Y)."""
-    P = np.asarray(P, dtype=float)
+    P = _matrix(P, "P")
+    x_names, y_names = _labels(x_names, P.shape[0], "x_names"), _labels(y_names, P.shape[1],
+                                                                       "y_names")
     fig = _figure(*_heat_size(*P.shape))
     ax = fig.add_subplot()
     _heatmap(ax, P * P.shape[0], x_names, y_names, "viridis", "L x P (row sums 1)", True)
@@ -78,7 +120,9 @@ def plot_layer_plan(P, x_names=None, y_names=None, *, title="Layer plan P"):
 def plot_layer_costs(C, x_names=None, y_names=None, *, title="Layer-pair distances C"):
     """Heatmap of the unit-level transport costs C (soft-matching distance, lower = more
     alike), with the row-wise minimum (Pairwise-Best) marked."""
-    C = np.asarray(C, dtype=float)
+    C = _matrix(C, "C")
+    x_names, y_names = _labels(x_names, C.shape[0], "x_names"), _labels(y_names, C.shape[1],
+                                                                       "y_names")
     fig = _figure(*_heat_size(*C.shape))
     ax = fig.add_subplot()
     _heatmap(ax, C, x_names, y_names, "magma_r", "distance (lower = more alike)", True)
@@ -102,8 +146,15 @@ def plot_layer_scores(layer_scores, x_names=None, *, errors=None,
     errors : dict of str -> array_like, shape (L,), optional
         Error bars (e.g. the standard deviation over splits).
     """
+    layer_scores = _series(layer_scores, "layer_scores")
     methods = list(layer_scores)
     L = len(next(iter(layer_scores.values())))
+    if errors is not None:
+        errors = _series(errors, "errors", L)
+        missing = [m for m in methods if m not in errors]
+        if missing:
+            raise ValueError(f"errors has no entry for {missing}")
+    x_names = _labels(x_names, L, "x_names")
     fig = _figure(min(4 + 0.6 * L * max(1, len(methods)) / 2, 18), 3.8)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(methods))
@@ -111,7 +162,7 @@ def plot_layer_scores(layer_scores, x_names=None, *, errors=None,
     for k, m in enumerate(methods):
         yerr = None if errors is None else np.asarray(errors[m])
         ax.bar(x + (k - (len(methods) - 1) / 2) * width, np.asarray(layer_scores[m]), width,
-               yerr=yerr, capsize=2, label=_LABELS.get(m, m))
+               yerr=yerr, capsize=2, label=LABELS.get(m, m))
     ax.set_xticks(x, labels=list(x_names) if x_names is not None else x,
                   rotation=45 if L > 6 else 0, ha="right" if L > 6 else "center")
     ax.set_xlabel("X layer")
@@ -128,6 +179,8 @@ def plot_unit_plan(plan, *, x_name="X layer", y_name="Y layer", max_units=None):
     Units of Y are ordered by the X unit they receive the most mass from, so a (noisy)
     permutation shows as a diagonal.
     """
+    if not isinstance(plan, TransportResult):
+        raise ValueError(f"plan must be a hotalign.TransportResult, got {type(plan).__name__}")
     n, m = plan.shape
     rows, cols, w = np.asarray(plan.rows), np.asarray(plan.cols), np.asarray(plan.weights)
     # order Y's units by the barycentre of the X units sending them mass
@@ -154,8 +207,12 @@ def plot_checkpoint_coupling(D, coupling, x_names=None, y_names=None, *,
                              title="Checkpoint coupling"):
     """Distances between checkpoints (``D[k, k'] = <C, P>``, lower = more alike) as a heatmap,
     with the cells of the checkpoint coupling circled (area = mass)."""
-    D = np.asarray(D, dtype=float)
-    G = np.asarray(coupling, dtype=float)
+    D = _matrix(D, "D")
+    G = _matrix(coupling, "coupling")
+    if G.shape != D.shape:
+        raise ValueError(f"coupling must have the shape of D {D.shape}, got {G.shape}")
+    x_names, y_names = _labels(x_names, D.shape[0], "x_names"), _labels(y_names, D.shape[1],
+                                                                       "y_names")
     fig = _figure(*_heat_size(*D.shape))
     ax = fig.add_subplot()
     _heatmap(ax, D, x_names, y_names, "magma_r", "HOT distance (lower = more alike)", False)
@@ -171,12 +228,16 @@ def plot_checkpoint_coupling(D, coupling, x_names=None, y_names=None, *,
 
 
 def save(fig, path, formats=("png",), dpi=120) -> list[Path]:
-    """Write ``fig`` to ``path`` with each suffix of ``formats``; returns the files written."""
+    """Write ``fig`` to ``path`` with each suffix of ``formats`` (a list of names from
+    ``FORMATS``, or one name); returns the files written."""
     path = Path(path)
     out = []
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"figure format must be one of {list(FORMATS)}, got {fmt!r}")
+    if isinstance(formats, str):
+        formats = [formats]
+    for fmt in as_sequence(formats, "formats", f"a list of figure formats {list(FORMATS)}"):
+        if not isinstance(fmt, str) or fmt not in FORMATS:
+            raise ValueError(f"figure format must be one of {list(FORMATS)}, got "
+                             f"{describe(fmt)}")
         target = path.with_suffix(f".{fmt}")
         fig.savefig(target, format=fmt, dpi=dpi)
         out.append(target)

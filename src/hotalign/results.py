@@ -1,12 +1,16 @@
-"""Result objects returned by the solvers."""
+"""Result objects returned by the solvers, built from the core's output in one place, and the
+mapping of solver statuses to exceptions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["TransportResult"]
+from ._validation import describe
+
+__all__ = ["GridResult", "MaxIterError", "PairCost", "PairRotation", "TransportResult"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +60,13 @@ class TransportResult:
         return int(self.weights.shape[0])
 
     def to_dense(self, dtype=np.float64) -> np.ndarray:
-        """Return the plan as a dense ``(n, m)`` array."""
+        """Return the plan as a dense ``(n, m)`` array of ``dtype`` (a real float dtype)."""
+        try:
+            ok = np.dtype(dtype).kind == "f"
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"dtype must be a floating-point dtype, got {describe(dtype)}")
         P = np.zeros(self.shape, dtype=dtype)
         P[self.rows, self.cols] = self.weights
         return P
@@ -86,7 +96,10 @@ class TransportResult:
             ``dual_infeasibility`` (max of ``u_i + v_j - M_ij``, relative to ``max|M|``),
             ``slackness`` (max ``|M_ij - u_i - v_j|`` on the support, relative),
             ``duality_gap`` (``|cost - (a.u + b.v)|`` relative to ``max|M| * total mass``).
-            All four are ~1e-15 for an exact optimum.
+            All four are ~1e-15 for an exact optimum. They are computed on ``M / max|M|``, so
+            costs near the float64 limit do not overflow. A measure that is NaN (a NaN in the
+            result or the problem) is reported as ``inf``: a failure under any threshold, and
+            visible to ``max(cert.values())``.
         """
         M = np.asarray(M, dtype=np.float64)
         n, m = self.shape
@@ -96,18 +109,20 @@ class TransportResult:
         mass = float(a.sum())
         r, c = self.marginals()
         marginal_error = max(np.abs(r - a).max(), np.abs(c - b).max()) / mass
-        reduced = M - self.u[:, None] - self.v[None, :]
-        dual_infeasibility = max(0.0, float(-reduced.min())) / scale
-        slackness = (
-            float(np.abs(reduced[self.rows, self.cols]).max()) / scale if self.nnz else 0.0
-        )
-        gap = abs(self.cost - (a @ self.u + b @ self.v)) / (scale * mass)
-        return {
+        with np.errstate(over="ignore", invalid="ignore"):
+            us, vs = self.u / scale, self.v / scale
+            reduced = M / scale - us[:, None] - vs[None, :]
+            violation = float(-reduced.min())
+            dual_infeasibility = violation if not violation < 0.0 else 0.0  # NaN stays NaN
+            slackness = float(np.abs(reduced[self.rows, self.cols]).max()) if self.nnz else 0.0
+            gap = abs(self.cost / scale - (a @ us + b @ vs)) / mass
+        measures = {
             "marginal_error": float(marginal_error),
             "dual_infeasibility": dual_infeasibility,
             "slackness": slackness,
             "duality_gap": float(gap),
         }
+        return {k: (np.inf if np.isnan(x) else x) for k, x in measures.items()}
 
     def __repr__(self) -> str:
         n, m = self.shape
@@ -115,3 +130,129 @@ class TransportResult:
             f"TransportResult(shape=({n}, {m}), nnz={self.nnz}, cost={self.cost!r}, "
             f"status={self.status!r}, method={self.method!r}, n_iter={self.n_iter})"
         )
+
+
+@dataclass(frozen=True, eq=False)
+class PairRotation:
+    """HOT+R result of one layer pair (see :mod:`hotalign.rotation`).
+
+    Attributes
+    ----------
+    plan : TransportResult
+        Final unit plan Q, shape (n, m) (the plan of the last transport step).
+    rotation : ndarray, shape (n, n)
+        Orthogonal R, Procrustes-optimal for ``plan`` (completion: closest to the identity).
+    objective : ndarray, shape (2 * n_rounds,)
+        J after every half step: ``[J(I, Q_0), J(R_1, Q_0), J(R_1, Q_1), J(R_2, Q_1), ...]``;
+        non-increasing. ``objective[0] / 2`` is plain HOT's cost of the pair.
+    n_rounds : int
+        Rounds run (one round = transport step + Procrustes step).
+    cost : float
+        ``objective[-1] / 2`` (= ``J / 2`` at the end), the pair's layer cost.
+    reconstruction_error : float
+        ``||X R - Y W^T||_F^2 / n`` on the fitted rows (``W = n Q``); at most ``J``, equal to it
+        when Q is a permutation / n.
+    n_iter : int
+        Solver pivots/augmentations summed over the rounds.
+    """
+
+    plan: TransportResult
+    rotation: np.ndarray
+    objective: np.ndarray
+    n_rounds: int
+    cost: float
+    reconstruction_error: float
+    n_iter: int
+
+    @property
+    def status(self) -> str:
+        """Status of the final transport step."""
+        return self.plan.status
+
+
+class MaxIterError(RuntimeError):
+    """The iteration limit was reached before optimality.
+
+    The feasible but possibly suboptimal result is kept as ``.result`` (``status="max_iter"``).
+    """
+
+    def __init__(self, message: str, result):
+        super().__init__(message)
+        self.result = result
+
+
+class PairCost(NamedTuple):
+    """Cost, status and solver iterations of a layer pair solved without keeping its plan."""
+
+    cost: float
+    status: str
+    n_iter: int
+
+
+def result_from_core(raw, shape) -> TransportResult:
+    """A :class:`TransportResult` from the core's ``(rows, cols, weights, u, v, cost, status,
+    n_iter, method)`` tuple (arrays handed over without copies)."""
+    from . import _core
+
+    rows, cols, weights, u, v, cost, status, n_iter, method = raw
+    return TransportResult(rows=rows, cols=cols, weights=weights, cost=float(cost), u=u, v=v,
+                           status=_core.STATUS_NAMES[int(status)], n_iter=int(n_iter),
+                           shape=tuple(shape), method=_core.METHOD_NAMES[int(method)])
+
+
+def raise_for_status(result, max_iter, what: str):
+    """Raise :class:`MaxIterError` when ``result`` (anything with a ``status``) stopped at the
+    pivot limit ``max_iter``; ``what`` names the problem in the message."""
+    if getattr(result, "status", "optimal") == "max_iter":
+        raise MaxIterError(
+            f"max_iter={max_iter} pivots reached before optimality ({what}); the feasible "
+            "result is in err.result", result)
+
+
+@dataclass(frozen=True, eq=False)
+class GridResult:
+    """Costs and plans of layer pairs (l, m) of an L x M grid.
+
+    Attributes
+    ----------
+    costs : ndarray, shape (L, M)
+        ``costs[l, m]``, the transport cost of pair (l, m) (NaN where not solved).
+    plans : list of list of TransportResult, or None
+        ``plans[l][m]`` is the sparse optimal plan of pair (l, m) with its dual potentials
+        (None where not solved, and None as a whole when ``keep_plans=False``).
+    statuses : ndarray of str, shape (L, M)
+        Solver status of each pair (``"unsolved"`` where not asked for).
+    n_iter : ndarray of int, shape (L, M)
+        Pivots or augmentations of each pair.
+    rotations : list of list of PairRotation, or None
+        HOT+R pairs: the whole result of each pair (rotation, objective trace, ...).
+    """
+
+    costs: np.ndarray
+    plans: list | None
+    statuses: np.ndarray
+    n_iter: np.ndarray
+    rotations: list | None = None
+
+    @classmethod
+    def empty(cls, L, M, *, keep_plans=True, rotation=False):
+        """An L x M result with no pair solved yet (filled by :meth:`set`)."""
+        return cls(costs=np.full((L, M), np.nan), plans=_grid(L, M) if keep_plans else None,
+                   statuses=np.full((L, M), "unsolved", dtype="<U16"),
+                   n_iter=np.zeros((L, M), dtype=np.int64),
+                   rotations=_grid(L, M) if rotation else None)
+
+    def set(self, l, m, result):
+        """Record the result of pair (l, m): a TransportResult, PairCost or PairRotation."""
+        plan = getattr(result, "plan", result)
+        if self.rotations is not None:
+            self.rotations[l][m] = result
+        self.costs[l, m] = result.cost
+        self.statuses[l, m] = plan.status
+        self.n_iter[l, m] = result.n_iter
+        if self.plans is not None:
+            self.plans[l][m] = plan if isinstance(plan, TransportResult) else None
+
+
+def _grid(L, M):
+    return [[None] * M for _ in range(L)]

@@ -1,7 +1,7 @@
 """Rotation-augmented HOT (HOT+R): alternating transport and orthogonal Procrustes per layer pair.
 
 For standardised layers X (T x n, unit-norm centred columns) and Y (T x m) the alternation
-minimises (SPEC: "Rotation-augmented HOT")
+minimises (docs/method.md: "Rotation-augmented HOT"; paper §2.3)
 
     J(R, Q) = sum_ij Q_ij ||(X R)_i - y_j||^2 = 2 <K_R, Q>,   K_R[i, j] = 1 - <(X R)_i, y_j>
 
@@ -37,9 +37,12 @@ Procrustes solution closest to the identity in Frobenius norm: on directions the
 cannot determine, units keep their identity as far as orthogonality allows. Equivalently
 ``R = polar(G Q^T + (I - A A^T)(I - B B^T))`` with A = U_G U_N and B = V_N.
 
-The per-pair loop is a numba ``njit(cache=True, nogil=True)`` function that calls the C++
-solver through the core's C ABI (``hotalign_solve_transport_f64``); pairs run on a thread pool
-with BLAS limited to one thread.
+The per-pair loop is a short numba ``njit(cache=True, nogil=True)`` driver over named phases
+(factor the cross product, transport step, Procrustes step, stopping rule, reconstruction terms)
+that calls the C++ solver through the core's C ABI (``hotalign_solve_transport_ex_f64``, which
+also reports the solver that ran). Round 0's cost tile and cross product come from the grid's own
+C++ kernel (``cost_and_product``), so round 0 is plain HOT's solve of the pair. Pairs run on the
+pair engine (:mod:`hotalign.engine`), locally on a thread pool with BLAS limited to one thread.
 
 References
 ----------
@@ -49,8 +52,8 @@ the orthogonal Procrustes problem", Psychometrika 31, 1-10, 1966.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+
+from collections import namedtuple
 
 import numpy as np
 from llvmlite import ir
@@ -58,10 +61,11 @@ from numba import njit, types
 from numba.core.extending import intrinsic
 
 from . import _core
-from ._blas import single_threaded_blas
-from .results import TransportResult
+from ._blas import gemm_pointers
+from ._validation import as_layer, check_float, check_int
+from .results import PairRotation, TransportResult
 
-__all__ = ["PairRotation", "align_pair", "fit_rotation_grid", "layer_basis"]
+__all__ = ["PairRotation", "align_pair", "layer_basis"]
 
 _ERR_LEN = 512
 #: Transport methods of the C ABI.
@@ -71,18 +75,19 @@ _AUTO, _NETWORK_SIMPLEX = 0, 1
 # -- the C ABI call -----------------------------------------------------------------------------
 @intrinsic
 def _c_solve(typingctx, address, K, method, use_warm, u0, v0, rows, cols, weights, nnz, u, v,
-             cost, n_iter, err):
-    """``hotalign_solve_transport_f64`` at ``address`` on the C-contiguous float64 matrix K,
-    uniform marginals, no pivot limit; ``u0``/``v0`` are passed only when ``use_warm``."""
+             cost, n_iter, used, err):
+    """``hotalign_solve_transport_ex_f64`` at ``address`` on the C-contiguous float64 matrix K,
+    uniform marginals, no pivot limit; ``u0``/``v0`` are passed only when ``use_warm``;
+    ``used[0]`` receives the solver that ran (hotalign::Method)."""
     sig = types.int32(address, K, method, use_warm, u0, v0, rows, cols, weights, nnz, u, v,
-                      cost, n_iter, err)
+                      cost, n_iter, used, err)
 
     def codegen(context, builder, signature, args):
         i8p = ir.IntType(8).as_pointer()
         i64 = ir.IntType(64)
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(i32, [i8p, i64, i64, i8p, i8p, i32, i64, i8p, i8p, i8p, i8p, i8p,
-                                     i8p, i8p, i8p, i8p, i8p, i8p, i64])
+                                     i8p, i8p, i8p, i8p, i8p, i8p, i8p, i64])
         fptr = builder.inttoptr(args[0], fnty.as_pointer())
 
         def data(k):
@@ -99,7 +104,7 @@ def _c_solve(typingctx, address, K, method, use_warm, u0, v0, rows, cols, weight
         return builder.call(fptr, [data(1), shape[0], shape[1], null, null, method_arg,
                                    ir.Constant(i64, 0), u0, v0, data(6), data(7), data(8),
                                    data(9), data(10), data(11), data(12), data(13), data(14),
-                                   ir.Constant(i64, _ERR_LEN)])
+                                   data(15), ir.Constant(i64, _ERR_LEN)])
 
     return sig, codegen
 
@@ -108,202 +113,175 @@ def _unpack(builder, tup, count):
     return [builder.extract_value(tup, k) for k in range(count)]
 
 
-# -- the per-pair alternation (numba) -----------------------------------------------------------
+# -- the per-pair alternation (numba): named phases and a short driver -------------------------
+#: What the alternation of one pair returns (see :func:`_alternate`).
+Alternation = namedtuple("Alternation", [
+    "status", "rows", "cols", "weights", "u", "v", "trace", "n_rounds", "A", "B", "sv",
+    "sum_sq_x", "yw_sq", "n_iter", "method", "err"])
+
+
 @njit(cache=True, nogil=True)
-def _alternate(address, X, Y, basis, coef, max_rounds, tol, warm, shortcut):  # pragma: no cover
-    """Alternate exact transport and Procrustes for one pair (see the module docstring).
+def _factor_cross(G, Y, basis, coef):  # pragma: no cover
+    """Factor the cross product G = X^T Y (n x m) once: G = U_G F with U_G (n x r) orthonormal
+    and F = S_G V_G^T (r x m). With a layer basis (n > T) the SVD is of R_x Y (T x m).
 
-    Parameters
-    ----------
-    address : int
-        Address of ``hotalign_solve_transport_f64``.
-    X : ndarray, shape (T, n), C-contiguous float64
-    Y : ndarray, shape (T, m), C-contiguous float64
-    basis : ndarray, shape (n, T) or (0, 0)
-        Q_x of the thin QR ``X^T = Q_x R_x`` (used when ``coef`` is non-empty).
-    coef : ndarray, shape (T, T) or (0, 0)
-        R_x of that QR.
-    max_rounds : int
-    tol : float
-    warm : bool
-        Warm-start rounds >= 1 from the previous potentials (network simplex).
-    shortcut : bool
-        Use the permutation identity for equal widths (False: generic SVD every round).
-
-    Returns
-    -------
-    status, rows, cols, weights, u, v, trace, n_rounds, A (n x r), B (n x r), singular values
-    (r,) of the last Procrustes step, sum_sq_x, yw_sq, n_iter, err
-    """
-    T, n = X.shape
-    m = Y.shape[1]
-    G = np.dot(X.T, Y)                                   # n x m
-    if coef.shape[0] > 0:
-        Z = np.dot(coef, Y)                              # T x m
-    else:
-        Z = G.copy()
-    UZ, s, VtZ = np.linalg.svd(Z, full_matrices=False)   # (rz, r), (r,), (r, m)
+    Returns U_G, the singular values s (r,), F (r x m), F^T (m x r) and V_G (m x r)."""
+    Z = np.dot(coef, Y) if coef.shape[0] > 0 else G.copy()
+    UZ, s, VtZ = np.linalg.svd(Z, full_matrices=False)
     UZ = np.ascontiguousarray(UZ)
     VtZ = np.ascontiguousarray(VtZ)
-    r = s.shape[0]
-    if coef.shape[0] > 0:
-        UG = np.dot(basis, UZ)                           # n x r
-    else:
-        UG = UZ
+    UG = np.dot(basis, UZ) if coef.shape[0] > 0 else UZ
+    r, m = s.shape[0], VtZ.shape[1]
     F = np.empty((r, m))
     for k in range(r):
         for j in range(m):
             F[k, j] = s[k] * VtZ[k, j]
-    Ft = np.ascontiguousarray(F.T)                       # m x r
-    VG = np.ascontiguousarray(VtZ.T)                     # m x r
+    return UG, s, F, np.ascontiguousarray(F.T), np.ascontiguousarray(VtZ.T)
 
-    K = np.empty((n, m))
-    for i in range(n):
-        for j in range(m):
-            K[i, j] = 1.0 - G[i, j]
 
-    cap = n + m - 1
-    rows = np.empty(cap, np.int64)
-    cols = np.empty(cap, np.int64)
-    weights = np.empty(cap)
-    nnz = np.zeros(1, np.int64)
-    u = np.zeros(n)
-    v = np.zeros(m)
-    u0 = np.zeros(n)
-    v0 = np.zeros(m)
-    cost = np.zeros(1)
-    it = np.zeros(1, np.int64)
-    err = np.zeros(_ERR_LEN, np.uint8)
-    trace = np.empty(2 * max_rounds)
-    A = np.empty((n, r))
-    B = np.empty((n, r))
-    H = np.empty((0, 0))
-    perm = np.empty(n, np.int64)
-    s_final = np.zeros(r)
-    n_iter = 0
-    status = 0
-    n_rounds = 0
+@njit(cache=True, nogil=True)
+def _procrustes_permutation(rows, cols, nnz, UG, VG, F, s, H, perm, A, B, s_final,
+                            K):  # pragma: no cover
+    """Procrustes step for a permutation plan Pi / n (equal widths): N = S_G (Pi V_G)^T / n is
+    already an SVD, so A = U_G, B = Pi V_G and K = 1 - Pi H (H = V_G S_G V_G^T, formed once).
+    Returns sum(S) and H."""
+    n = A.shape[0]
+    r = s.shape[0]
+    for k in range(nnz):
+        perm[rows[k]] = cols[k]
     sum_s = 0.0
-    for rnd in range(max_rounds):
-        # Warm starts steer the network simplex; equal widths use the (cold) JV assignment
-        # solver, which is faster there than a warm-started network simplex (bench_rotation).
-        use_warm = warm and rnd > 0 and n != m
-        method = _NETWORK_SIMPLEX if use_warm else _AUTO
-        status = _c_solve(address, K, method, use_warm, u0, v0, rows, cols, weights, nnz, u, v,
-                          cost, it, err)
-        if status != 0:
-            return (status, rows[:0].copy(), cols[:0].copy(), weights[:0].copy(), u, v,
-                    trace[:0].copy(), n_rounds, A, B, s_final, 0.0, 0.0, n_iter, err)
-        n_iter += it[0]
-        u0[:] = u
-        v0[:] = v
-        trace[2 * rnd] = 2.0 * cost[0]
-        k_nnz = nnz[0]
-        # Procrustes step.
-        if shortcut and n == m and k_nnz == n:
-            for k in range(k_nnz):
-                perm[rows[k]] = cols[k]
-            sum_s = 0.0
-            for k in range(r):
-                sum_s += s[k]
-            sum_s /= n
-            for k in range(r):
-                s_final[k] = s[k] / n
-            for i in range(n):
-                for k in range(r):
-                    A[i, k] = UG[i, k]
-                    B[i, k] = VG[perm[i], k]
-            if H.shape[0] == 0:
-                H = np.dot(VG, F)                        # m x m, V_G S_G V_G^T
-            for i in range(n):
-                for j in range(m):
-                    K[i, j] = 1.0 - H[perm[i], j]
-        else:
-            Nt = np.zeros((n, r))                        # N^T = Q F^T
-            for k in range(k_nnz):
-                i = rows[k]
-                j = cols[k]
-                w = weights[k]
-                for q in range(r):
-                    Nt[i, q] += w * Ft[j, q]
-            Vn, sn, UnT = np.linalg.svd(Nt, full_matrices=False)   # (n, r), (r,), (r, r)
-            Vn = np.ascontiguousarray(Vn)
-            UnT = np.ascontiguousarray(UnT)
-            sum_s = 0.0
-            for k in range(r):
-                sum_s += sn[k]
-                s_final[k] = sn[k]
-            A[:, :] = np.dot(UG, np.ascontiguousarray(UnT.T))
-            B[:, :] = Vn
-            E = np.dot(Vn, np.dot(UnT, F))               # R^T G, n x m
-            for i in range(n):
-                for j in range(m):
-                    K[i, j] = 1.0 - E[i, j]
-        trace[2 * rnd + 1] = 2.0 - 2.0 * sum_s
-        n_rounds = rnd + 1
-        if rnd > 0:
-            prev = trace[2 * rnd - 1]
-            cur = trace[2 * rnd + 1]
-            if prev <= 0.0 or (prev - cur) < tol * prev:
-                break
-        elif trace[1] <= 0.0:
-            break
+    for k in range(r):
+        sum_s += s[k]
+        s_final[k] = s[k] / n
+    for i in range(n):
+        for k in range(r):
+            A[i, k] = UG[i, k]
+            B[i, k] = VG[perm[i], k]
+    if H.shape[0] == 0:
+        H = np.dot(VG, F)
+    for i in range(n):
+        for j in range(K.shape[1]):
+            K[i, j] = 1.0 - H[perm[i], j]
+    return sum_s / n, H
 
-    k_nnz = nnz[0]
+
+@njit(cache=True, nogil=True)
+def _procrustes_general(rows, cols, weights, nnz, UG, F, Ft, A, B, s_final,
+                        K):  # pragma: no cover
+    """Procrustes step for any plan Q: N^T = Q F^T gathered from the plan cells, its SVD
+    V_N S U_N^T gives A = U_G U_N, B = V_N and the next cost K = 1 - V_N (U_N^T F).
+    Returns sum(S)."""
+    n, r = A.shape
+    Nt = np.zeros((n, r))
+    for k in range(nnz):
+        i = rows[k]
+        j = cols[k]
+        w = weights[k]
+        for q in range(r):
+            Nt[i, q] += w * Ft[j, q]
+    Vn, sn, UnT = np.linalg.svd(Nt, full_matrices=False)
+    Vn = np.ascontiguousarray(Vn)
+    UnT = np.ascontiguousarray(UnT)
+    sum_s = 0.0
+    for k in range(r):
+        sum_s += sn[k]
+        s_final[k] = sn[k]
+    A[:, :] = np.dot(UG, np.ascontiguousarray(UnT.T))
+    B[:, :] = Vn
+    E = np.dot(Vn, np.dot(UnT, F))
+    for i in range(n):
+        for j in range(K.shape[1]):
+            K[i, j] = 1.0 - E[i, j]
+    return sum_s
+
+
+@njit(cache=True, nogil=True)
+def _stalled(trace, rnd, tol):  # pragma: no cover
+    """Whether J, after the Procrustes step of round ``rnd``, stopped decreasing enough."""
+    if rnd == 0:
+        return trace[1] <= 0.0
+    prev = trace[2 * rnd - 1]
+    return prev <= 0.0 or (prev - trace[2 * rnd + 1]) < tol * prev
+
+
+@njit(cache=True, nogil=True)
+def _reconstruction_terms(X, Y, rows, cols, weights, nnz):  # pragma: no cover
+    """||X||_F^2 and ||Y W^T||_F^2 with W the row-normalised plan (for the reconstruction
+    error)."""
+    T, n = X.shape
     sum_sq_x = 0.0
     for t in range(T):
         for i in range(n):
             sum_sq_x += X[t, i] * X[t, i]
-    # ||Y W^T||_F^2 with W = row-normalised Q.
     row_mass = np.zeros(n)
-    for k in range(k_nnz):
+    for k in range(nnz):
         row_mass[rows[k]] += weights[k]
     yw = np.zeros(n)
     yw_sq = 0.0
     for t in range(T):
         yw[:] = 0.0
-        for k in range(k_nnz):
+        for k in range(nnz):
             yw[rows[k]] += weights[k] / row_mass[rows[k]] * Y[t, cols[k]]
         for i in range(n):
             yw_sq += yw[i] * yw[i]
-    return (status, rows[:k_nnz].copy(), cols[:k_nnz].copy(), weights[:k_nnz].copy(), u, v,
-            trace[:2 * n_rounds].copy(), n_rounds, A, B, s_final, sum_sq_x, yw_sq, n_iter, err)
+    return sum_sq_x, yw_sq
+
+
+@njit(cache=True, nogil=True)
+def _alternate(address, X, Y, K, G, basis, coef, max_rounds, tol, warm,
+               shortcut):  # pragma: no cover
+    """Alternate exact transport and Procrustes for one pair (see the module docstring).
+
+    ``K`` (n x m) enters as the round-0 cost tile and ``G = X^T Y`` as its correlations, both
+    from the C++ cost kernel (so round 0 is plain HOT's solve); ``basis``/``coef`` are the layer
+    basis (or empty). Returns an :data:`Alternation`.
+    """
+    n, m = K.shape
+    UG, s, F, Ft, VG = _factor_cross(G, Y, basis, coef)
+    r = s.shape[0]
+    cap = n + m - 1
+    rows, cols = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    weights, nnz = np.empty(cap), np.zeros(1, np.int64)
+    u, v, u0, v0 = np.zeros(n), np.zeros(m), np.zeros(n), np.zeros(m)
+    cost, it, used = np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.int32)
+    err = np.zeros(_ERR_LEN, np.uint8)
+    trace = np.empty(2 * max_rounds)
+    A, B, s_final = np.empty((n, r)), np.empty((n, r)), np.zeros(r)
+    H, perm = np.empty((0, 0)), np.empty(n, np.int64)
+    n_iter, n_rounds = 0, 0
+    for rnd in range(max_rounds):
+        # Transport step. Warm starts steer the network simplex; equal widths use the (cold)
+        # JV assignment solver, faster there than a warm-started network simplex.
+        use_warm = warm and rnd > 0 and n != m
+        status = _c_solve(address, K, _NETWORK_SIMPLEX if use_warm else _AUTO, use_warm, u0,
+                          v0, rows, cols, weights, nnz, u, v, cost, it, used, err)
+        if status != 0:
+            return Alternation(np.int64(status), rows[:0].copy(), cols[:0].copy(),
+                               weights[:0].copy(), u, v, trace[:0].copy(), n_rounds, A, B,
+                               s_final, 0.0, 0.0, n_iter, used[0], err)
+        n_iter += it[0]
+        u0[:] = u
+        v0[:] = v
+        trace[2 * rnd] = 2.0 * cost[0]
+        # Procrustes step (it also builds the next round's cost).
+        if shortcut and n == m and nnz[0] == n:
+            sum_s, H = _procrustes_permutation(rows, cols, nnz[0], UG, VG, F, s, H, perm, A, B,
+                                               s_final, K)
+        else:
+            sum_s = _procrustes_general(rows, cols, weights, nnz[0], UG, F, Ft, A, B, s_final,
+                                        K)
+        trace[2 * rnd + 1] = 2.0 - 2.0 * sum_s
+        n_rounds = rnd + 1
+        if _stalled(trace, rnd, tol):
+            break
+    k = nnz[0]
+    sum_sq_x, yw_sq = _reconstruction_terms(X, Y, rows, cols, weights, k)
+    return Alternation(np.int64(0), rows[:k].copy(), cols[:k].copy(), weights[:k].copy(), u, v,
+                       trace[:2 * n_rounds].copy(), n_rounds, A, B, s_final, sum_sq_x, yw_sq,
+                       n_iter, used[0], err)
 
 
 # -- Python side --------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class PairRotation:
-    """HOT+R result of one layer pair.
-
-    Attributes
-    ----------
-    plan : TransportResult
-        Final unit plan Q, shape (n, m) (the plan of the last transport step).
-    rotation : ndarray, shape (n, n)
-        Orthogonal R, Procrustes-optimal for ``plan`` (completion: closest to the identity).
-    objective : ndarray, shape (2 * n_rounds,)
-        J after every half step: ``[J(I, Q_0), J(R_1, Q_0), J(R_1, Q_1), J(R_2, Q_1), ...]``;
-        non-increasing. ``objective[0] / 2`` is plain HOT's cost of the pair.
-    n_rounds : int
-        Rounds run (one round = transport step + Procrustes step).
-    cost : float
-        ``objective[-1] / 2`` (= ``J / 2`` at the end), the pair's layer cost.
-    reconstruction_error : float
-        ``||X R - Y W^T||_F^2 / n`` on the fitted rows (``W = n Q``); at most ``J``, equal to it
-        when Q is a permutation / n.
-    n_iter : int
-        Solver pivots/augmentations summed over the rounds.
-    """
-
-    plan: TransportResult
-    rotation: np.ndarray
-    objective: np.ndarray
-    n_rounds: int
-    cost: float
-    reconstruction_error: float
-    n_iter: int
-
-
 def layer_basis(X):
     """Thin factorisation ``X^T = Q_x R_x`` used when a layer has more units than rows.
 
@@ -357,7 +335,8 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
     max_rounds : int
         At most this many rounds (>= 1).
     tol : float
-        Stop when the relative decrease of J over a round is below ``tol`` (>= 0).
+        Stop when the relative decrease of J over a round is below ``tol`` (any number but NaN;
+        a negative ``tol`` never stops early).
     basis : tuple of ndarray, optional
         ``layer_basis(X)``, to reuse across the pairs of one layer.
     warm_start : bool
@@ -378,54 +357,32 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
     >>> bool(res.objective[-1] < 1e-10)
     True
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    X = np.ascontiguousarray(as_layer(X, "X", check_finite=False), dtype=np.float64)
+    Y = np.ascontiguousarray(as_layer(Y, "Y", check_finite=False), dtype=np.float64)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X and Y must have the same rows (stimuli): {X.shape[0]} != "
+                         f"{Y.shape[0]}")
+    max_rounds = check_int(max_rounds, "max_rounds", minimum=1, maximum=2**62)
+    tol = check_float(tol, "tol", finite=False)  # tol < 0 (even -inf): never stop early
     if basis is None:
         basis = layer_basis(X)
-    address = _core.C_API["hotalign_solve_transport_f64"]
-    (status, rows, cols, weights, u, v, trace, n_rounds, A, B, sv, sum_sq_x, yw_sq, n_iter,
-     err) = _alternate(address, X, Y, basis[0], basis[1], int(max_rounds), float(tol),
-                       bool(warm_start), bool(_shortcut))
-    if status != 0:
-        msg = bytes(err).split(b"\0", 1)[0].decode(errors="replace")
-        name = _core.STATUS_NAMES.get(int(status), "error")
-        raise (ValueError if status in (-1, 1) else RuntimeError)(
+    address = _core.C_API["hotalign_solve_transport_ex_f64"]
+    K, G = _core.cost_and_product(X, Y, gemm_pointers()[0])  # the grid's own cost kernel
+    res = _alternate(address, X, Y, K, G, basis[0], basis[1], int(max_rounds), float(tol),
+                     bool(warm_start), bool(_shortcut))
+    if res.status != 0:
+        msg = bytes(res.err).split(b"\0", 1)[0].decode(errors="replace")
+        name = _core.STATUS_NAMES.get(int(res.status), "error")
+        raise (ValueError if res.status in (-1, 1) else RuntimeError)(
             f"HOT+R transport step failed ({name}): {msg}")
     n, m = X.shape[1], Y.shape[1]
-    plan = TransportResult(rows=rows, cols=cols, weights=weights, cost=float(trace[-2] / 2),
-                           u=u, v=v, status="optimal", n_iter=int(n_iter), shape=(n, m),
-                           method="network_simplex" if n != m else "assignment")
+    trace = res.trace
+    plan = TransportResult(rows=res.rows, cols=res.cols, weights=res.weights,
+                           cost=float(trace[-2] / 2), u=res.u, v=res.v, status="optimal",
+                           n_iter=int(res.n_iter), shape=(n, m),
+                           method=_core.METHOD_NAMES[int(res.method)])
     J = float(trace[-1])
-    recon = (sum_sq_x - n * (2.0 - J) + yw_sq) / n
-    return PairRotation(plan=plan, rotation=_complete(A, B, sv), objective=trace,
-                        n_rounds=int(n_rounds), cost=J / 2, reconstruction_error=float(recon),
-                        n_iter=int(n_iter))
-
-
-def fit_rotation_grid(Zx, Zy, *, max_rounds=10, tol=1e-6, n_threads=1, warm_start=True):
-    """HOT+R for every layer pair, on a thread pool (BLAS limited to one thread meanwhile).
-
-    Parameters
-    ----------
-    Zx, Zy : list of ndarray, shapes (T, n_l) and (T, n_m)
-        Standardised layers (float64, centred unit-norm columns on the training rows).
-    max_rounds, tol, warm_start
-        As in :func:`align_pair`.
-    n_threads : int
-        Worker threads; the numba loop releases the GIL.
-
-    Returns
-    -------
-    list of list of PairRotation
-        ``out[l][m]``. Results do not depend on ``n_threads``.
-    """
-    Zx = [np.ascontiguousarray(A, dtype=np.float64) for A in Zx]
-    Zy = [np.ascontiguousarray(B, dtype=np.float64) for B in Zy]
-    L, M = len(Zx), len(Zy)
-    with single_threaded_blas():
-        with ThreadPoolExecutor(max_workers=max(1, int(n_threads))) as pool:
-            bases = list(pool.map(layer_basis, Zx))
-            futures = [[pool.submit(align_pair, Zx[l], Zy[m], max_rounds=max_rounds, tol=tol,
-                                    basis=bases[l], warm_start=warm_start)
-                        for m in range(M)] for l in range(L)]
-            return [[f.result() for f in row] for row in futures]
+    recon = (res.sum_sq_x - n * (2.0 - J) + res.yw_sq) / n
+    return PairRotation(plan=plan, rotation=_complete(res.A, res.B, res.sv), objective=trace,
+                        n_rounds=int(res.n_rounds), cost=J / 2,
+                        reconstruction_error=float(recon), n_iter=int(res.n_iter))

@@ -1,6 +1,6 @@
 """Third level of HOT: couple the checkpoints of two training trajectories.
 
-SPEC ("Three levels"): checkpoints A_1..A_K of one network and B_1..B_K' of another. For every
+docs/method.md ("Three levels"; paper §4): checkpoints A_1..A_K of one network and B_1..B_K' of another. For every
 checkpoint pair (k, k') two-level HOT gives ``D[k, k'] = <C, P>``; the K x K' transport with
 uniform marginals on D couples the checkpoints. A trajectory against itself gives the identity
 coupling; against a time-warped copy, a monotone one. The greedy baseline matches each k to
@@ -17,9 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import ParamsMixin
-from ._validation import check_int
-from .costs import ZScore, as_float_dtype, check_constant_policy
-from .grid import check_layers, kept_units, solve_pairs
+from ._validation import as_sequence, check_layers, check_n_threads, check_same_stimuli
+from .cache import as_memory
+from .costs import as_float_dtype, check_constant_policy
+from .grid import solve_systems
+from .layers import StandardizedSystem, standardize_system
 from .hierarchy import layer_plan
 from .transport import solve_transport
 
@@ -37,6 +39,9 @@ class TrajectoryHOT(ParamsMixin):
         Worker threads for the unit-level grid (default: all available CPUs).
     dtype : {"float64", "float32"}
         Precision of the standardised layers and cost tiles; solves run in double.
+    memory : str, os.PathLike or hotalign.cache.Memory, optional
+        Store every solved layer pair on disk and reuse the pairs found there (see
+        :class:`hotalign.HOT`); never changes a result.
 
     Attributes
     ----------
@@ -72,10 +77,11 @@ class TrajectoryHOT(ParamsMixin):
     S. Shah, M. Khosla, arXiv:2510.01706, 2025.
     """
 
-    def __init__(self, constant_units="exclude", n_threads=None, dtype="float64"):
+    def __init__(self, constant_units="exclude", n_threads=None, dtype="float64", memory=None):
         self.constant_units = constant_units
         self.n_threads = n_threads
         self.dtype = dtype
+        self.memory = memory
 
     def fit(self, A, B):
         """Fit the checkpoint coupling of two trajectories.
@@ -94,20 +100,22 @@ class TrajectoryHOT(ParamsMixin):
         self
         """
         policy = check_constant_policy(self.constant_units)
-        n_threads = check_int(self.n_threads, "n_threads", minimum=1, allow_none=True)
+        n_threads = check_n_threads(self.n_threads)
         dtype = as_float_dtype(self.dtype)
         A = _check_trajectory(A, "A")
         B = _check_trajectory(B, "B")
-        if A[0][0].shape[0] != B[0][0].shape[0]:
-            raise ValueError(
-                f"A and B must hold the same stimuli: A has {A[0][0].shape[0]} rows (T), B has "
-                f"{B[0][0].shape[0]}"
-            )
+        check_same_stimuli(A[0][0].shape[0], B[0][0].shape[0], "A", "B")
         K, L = len(A), len(A[0])
         Kp, M = len(B), len(B[0])
-        Zx = [Z for k, ckpt in enumerate(A) for Z in _standardize(ckpt, f"A[{k}]", policy, dtype)]
-        Zy = [Z for k, ckpt in enumerate(B) for Z in _standardize(ckpt, f"B[{k}]", policy, dtype)]
-        grid = solve_pairs(Zx, Zy, n_threads=n_threads, keep_plans=False)
+        Sx = StandardizedSystem.concat(
+            [standardize_system(ckpt, f"A[{k}]", policy=policy, dtype=dtype)
+             for k, ckpt in enumerate(A)], "A")
+        Sy = StandardizedSystem.concat(
+            [standardize_system(ckpt, f"B[{k}]", policy=policy, dtype=dtype)
+             for k, ckpt in enumerate(B)], "B")
+        memory = as_memory(self.memory)
+        grid = solve_systems(Sx, Sy, n_threads=n_threads, keep_plans=False,
+                             cache=None if memory is None else memory.pairs)
         C = grid.costs.reshape(K, L, Kp, M).transpose(0, 2, 1, 3)
         P = np.empty_like(C)
         D = np.empty((K, Kp))
@@ -131,11 +139,7 @@ class TrajectoryHOT(ParamsMixin):
 def _check_trajectory(traj, name):
     if isinstance(traj, np.ndarray):
         raise ValueError(f"{name} must be a list of checkpoints (lists of layers), got an array")
-    try:
-        traj = list(traj)
-    except TypeError:
-        raise ValueError(f"{name} must be a list of checkpoints, got "
-                         f"{type(traj).__name__}") from None
+    traj = as_sequence(traj, name, "a list of checkpoints (lists of layers)")
     if not traj:
         raise ValueError(f"{name} is empty: a trajectory needs at least one checkpoint")
     out = [check_layers(ckpt, f"{name}[{k}]") for k, ckpt in enumerate(traj)]
@@ -144,13 +148,5 @@ def _check_trajectory(traj, name):
         if len(ckpt) != L:
             raise ValueError(f"{name}[{k}] has {len(ckpt)} layers but {name}[0] has {L}: every "
                              "checkpoint of a trajectory must have the same layers")
-        if ckpt[0].shape[0] != T:
-            raise ValueError(f"{name}[{k}] has {ckpt[0].shape[0]} rows but {name}[0] has {T}: "
-                             "every checkpoint must hold the same stimuli")
+        check_same_stimuli(T, ckpt[0].shape[0], f"{name}[0]", f"{name}[{k}]")
     return out
-
-
-def _standardize(layers, name, policy, dtype):
-    scalers = [ZScore().fit(X, f"{name}[{l}]") for l, X in enumerate(layers)]
-    kept = kept_units(scalers, policy, name)
-    return [s.transform(X, dtype, columns=k) for s, X, k in zip(scalers, layers, kept)]

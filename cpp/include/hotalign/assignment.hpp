@@ -1044,4 +1044,19 @@ AssignmentResult linear_sum_assignment(const Real* C, std::int64_t n, std::int64
                     : detail_lsap::dispatch<Real, false>(C, n, m, ck);
 }
 
+/// The SIMD path the assignment solver's hot loops take on this build and CPU: "avx2" (selected
+/// at run time on x86-64 CPUs that have it), "sse2" (the x86-64 baseline) or "scalar" (other
+/// targets, or a compiler without SSE2). Every path gives bit-identical results; this only says
+/// which one runs (``hotalign info`` reports it for bug reports).
+inline const char* assignment_simd_path() noexcept {
+#if defined(HOTALIGN_LSAP_AVX2)
+    if (detail_lsap::cpu_has_avx2()) return "avx2";
+#endif
+#if defined(__SSE2__)
+    return "sse2";
+#else
+    return "scalar";
+#endif
+}
+
 }  // namespace hotalign

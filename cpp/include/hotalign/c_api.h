@@ -47,6 +47,22 @@ int hotalign_solve_transport_f32(const float* M, int64_t n, int64_t m, const dou
                                  double* v, double* cost, int64_t* n_iter, char* err,
                                  int64_t err_len);
 
+/* As hotalign_solve_transport_f64 / _f32, and *method_used (if not NULL) receives the solver
+ * that ran: 1 network simplex, 2 assignment (hotalign::Method), so callers never re-derive the
+ * dispatch rule of method 0. */
+int hotalign_solve_transport_ex_f64(const double* M, int64_t n, int64_t m, const double* a,
+                                    const double* b, int method, int64_t max_iter,
+                                    const double* u0, const double* v0, int64_t* rows,
+                                    int64_t* cols, double* weights, int64_t* nnz, double* u,
+                                    double* v, double* cost, int64_t* n_iter, int* method_used,
+                                    char* err, int64_t err_len);
+int hotalign_solve_transport_ex_f32(const float* M, int64_t n, int64_t m, const double* a,
+                                    const double* b, int method, int64_t max_iter,
+                                    const double* u0, const double* v0, int64_t* rows,
+                                    int64_t* cols, double* weights, int64_t* nnz, double* u,
+                                    double* v, double* cost, int64_t* n_iter, int* method_used,
+                                    char* err, int64_t err_len);
+
 /* Linear sum assignment (scipy semantics) on a row-major n x m cost matrix C. row_ind and
  * col_ind need min(n, m) entries, u n entries, v m entries (each may be NULL). */
 int hotalign_linear_sum_assignment_f64(const double* C, int64_t n, int64_t m, int maximize,
@@ -103,7 +119,8 @@ template <class Real>
 int solve_transport_c(const Real* M, int64_t n, int64_t m, const double* a, const double* b,
                       int method, int64_t max_iter, const double* u0, const double* v0,
                       int64_t* rows, int64_t* cols, double* weights, int64_t* nnz, double* u,
-                      double* v, double* cost, int64_t* n_iter, char* err, int64_t err_len) {
+                      double* v, double* cost, int64_t* n_iter, int* method_used, char* err,
+                      int64_t err_len) {
     return guarded(err, err_len, [&]() -> int {
         if (M == nullptr) throw std::invalid_argument("M must not be NULL");
         if (method < 0 || method > 2) throw std::invalid_argument("method must be 0, 1 or 2");
@@ -127,6 +144,7 @@ int solve_transport_c(const Real* M, int64_t n, int64_t m, const double* a, cons
         if (v && !r.v.empty()) std::copy(r.v.begin(), r.v.end(), v);
         if (cost) *cost = r.cost;
         if (n_iter) *n_iter = r.n_iter;
+        if (method_used) *method_used = static_cast<int>(r.method);
         return static_cast<int>(r.status);
     });
 }
@@ -144,7 +162,7 @@ int hotalign_solve_transport_f64(const double* M, int64_t n, int64_t m, const do
                                  int64_t err_len) {
     return hotalign::c_api_detail::solve_transport_c(M, n, m, a, b, method, max_iter, u0, v0,
                                                      rows, cols, weights, nnz, u, v, cost,
-                                                     n_iter, err, err_len);
+                                                     n_iter, nullptr, err, err_len);
 }
 
 int hotalign_solve_transport_f32(const float* M, int64_t n, int64_t m, const double* a,
@@ -155,7 +173,29 @@ int hotalign_solve_transport_f32(const float* M, int64_t n, int64_t m, const dou
                                  int64_t err_len) {
     return hotalign::c_api_detail::solve_transport_c(M, n, m, a, b, method, max_iter, u0, v0,
                                                      rows, cols, weights, nnz, u, v, cost,
-                                                     n_iter, err, err_len);
+                                                     n_iter, nullptr, err, err_len);
+}
+
+int hotalign_solve_transport_ex_f64(const double* M, int64_t n, int64_t m, const double* a,
+                                    const double* b, int method, int64_t max_iter,
+                                    const double* u0, const double* v0, int64_t* rows,
+                                    int64_t* cols, double* weights, int64_t* nnz, double* u,
+                                    double* v, double* cost, int64_t* n_iter, int* method_used,
+                                    char* err, int64_t err_len) {
+    return hotalign::c_api_detail::solve_transport_c(M, n, m, a, b, method, max_iter, u0, v0,
+                                                     rows, cols, weights, nnz, u, v, cost,
+                                                     n_iter, method_used, err, err_len);
+}
+
+int hotalign_solve_transport_ex_f32(const float* M, int64_t n, int64_t m, const double* a,
+                                    const double* b, int method, int64_t max_iter,
+                                    const double* u0, const double* v0, int64_t* rows,
+                                    int64_t* cols, double* weights, int64_t* nnz, double* u,
+                                    double* v, double* cost, int64_t* n_iter, int* method_used,
+                                    char* err, int64_t err_len) {
+    return hotalign::c_api_detail::solve_transport_c(M, n, m, a, b, method, max_iter, u0, v0,
+                                                     rows, cols, weights, nnz, u, v, cost,
+                                                     n_iter, method_used, err, err_len);
 }
 
 int hotalign_linear_sum_assignment_f64(const double* C, int64_t n, int64_t m, int maximize,

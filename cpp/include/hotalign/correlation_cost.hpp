@@ -22,16 +22,24 @@
 //    the update vectorizes across columns and strided rows (row_stride > n) cost nothing extra.
 //  * Non-finite data are detected in that same pass without extra work: a NaN or +-inf makes the
 //    column's s1 or s2 non-finite (and it stays so), which is checked once per column
-//    at the end. A spread beyond ~1e154 (float64) overflows M2 and is reported the same way.
-//    Do not compile with -ffast-math / -ffinite-math-only (they delete these checks).
+//    at the end. Do not compile with -ffast-math / -ffinite-math-only (they delete these checks).
+//  * Extreme magnitudes. Correlation is scale-invariant, so a column whose squares would
+//    overflow (values beyond ~1e154: s1 or s2 non-finite with finite data) or underflow (largest
+//    magnitude below 2^-400 ~ 4e-121, subnormals included) is summed again, alone, on
+//    x * prescale with prescale = 2^-ilogb(max|x|) (capped at 2^1023), i.e. scaled so its
+//    largest magnitude lies in [1, 2). A power of two scales exactly, so this is the same
+//    computation on representable numbers; that second pass also tells real NaN/inf (an
+//    error) from overflow. The statistics of such a column (mean, inv_norm) are in units of
+//    x * prescale and standardize() applies the factor. Every other column has prescale 1 and
+//    takes exactly the arithmetic it took before (bit-identical).
 //  * Constant columns. Column i is flagged constant iff
 //        ||x_i - mu_i||_2 <= constant_tol * sqrt(T) * max_t |x_ti|      (constant_tol = 1e-12)
 //    i.e. its RMS deviation is at most 1e-12 of its largest magnitude: zero spread, or spread at
 //    the level of double rounding of the values (float data have a relative granularity of
 //    6e-8, so a float column is flagged only when it is exactly constant). All-zero columns are
 //    constant (0 <= 0). A constant column gets inv_norm = 0, so it standardizes to all zeros,
-//    its correlation with anything is 0 and its cost is exactly 1 -- never NaN. (A column whose
-//    1/norm would overflow, i.e. a spread below ~1e-154 whose squares underflow, is flagged too.)
+//    its correlation with anything is 0 and its cost is exactly 1 -- never NaN. The rule is
+//    relative, so it flags the same columns at any scale (see "Extreme magnitudes").
 //  * Standardization computes (x - mu) * scale in double and rounds once to the working dtype,
 //    so float32 work loses nothing to centering; the GEMM then runs in the working dtype
 //    (float32 products are accurate to ~1e-6 for T in the thousands).
@@ -100,9 +108,13 @@ inline constexpr double kConstantColumnTol = 1e-12;
 /// Per-column statistics of a layer on the rows they were computed from.
 struct ColumnStats {
     std::int64_t rows = 0;               ///< T, the number of rows the statistics came from
-    std::vector<double> mean;            ///< column means
-    std::vector<double> inv_norm;        ///< 1 / ||x - mean||_2 over those rows; 0 if constant
+    std::vector<double> mean;            ///< column means of x * prescale
+    std::vector<double> inv_norm;        ///< 1 / ||x prescale - mean||_2; 0 if constant
     std::vector<std::int64_t> constant;  ///< indices of constant columns, increasing
+    /// Power-of-two factor applied to each column before the statistics: 1 for ordinary
+    /// columns, 2^-ilogb(max|x|) for columns whose squares would overflow or underflow. Empty
+    /// means all 1 (statistics built by hand).
+    std::vector<double> prescale;
 };
 
 namespace detail {
@@ -200,27 +212,71 @@ void accumulate_stats(const Real* X, i64 T, i64 ld, i64 j0, i64 j1, double* s1, 
     }
 }
 
+// Largest magnitude below which a column is summed again prescaled (2^-400:
+// its relevant differences, >= 1e-12 of it, then square to normal doubles).
+inline constexpr double kRescaleBelow = 0x1p-400;
+
+[[noreturn]] inline void non_finite(const char* func, const char* name, i64 j) {
+    bad_arg(func, name, "contains NaN or inf in column " + std::to_string(j));
+}
+
+// Column j summed again on x * p (p a power of two making max|x p| lie in [1, 2)): the
+// extreme-magnitude path of finish_stats. Checks every value for NaN/inf.
+template <class Real>
+void rescaled_sums(const char* func, const char* name, const Real* X, i64 T, i64 ld, i64 j,
+                   double mx, double& p, double& s1, double& s2, double& mxs) {
+    if (!std::isfinite(mx)) non_finite(func, name, j);
+    p = std::ldexp(1.0, std::min(1023, -std::ilogb(mx)));
+    const double b = static_cast<double>(X[j]) * p;
+    s1 = 0.0;
+    s2 = 0.0;
+    mxs = 0.0;
+    for (i64 t = 0; t < T; ++t) {
+        const double x = static_cast<double>(X[t * ld + j]);
+        if (!std::isfinite(x)) non_finite(func, name, j);
+        const double a = x * p, d = a - b;
+        s1 += d;
+        s2 += d * d;
+        mxs = std::max(mxs, std::fabs(a));
+    }
+}
+
 // Statistics from the shifted sums: finiteness (NaN/inf anywhere in a column makes s1 or s2
-// non-finite) and the constant-column rule. `name` is the data argument for error messages.
+// non-finite) and the constant-column rule; columns of extreme magnitude are summed again
+// prescaled (see "Extreme magnitudes"). `name` is the data argument for error messages.
 template <class Real>
 ColumnStats finish_stats(const char* func, const char* name, const Real* X, i64 T, i64 n,
-                         const double* s1, const double* s2, const double* mx,
+                         i64 ld, const double* s1, const double* s2, const double* mx,
                          double constant_tol) {
     ColumnStats s;
     s.rows = T;
     s.mean.assign(static_cast<std::size_t>(n), 0.0);
     s.inv_norm.assign(static_cast<std::size_t>(n), 0.0);
     const double Td = static_cast<double>(T), sqrtT = std::sqrt(Td);
+    const auto is_constant = [&](double norm, double inv, double max_abs) {
+        return norm <= constant_tol * sqrtT * max_abs || !std::isfinite(inv) || inv == 0.0;
+    };
     for (i64 j = 0; j < n; ++j) {
-        if (!std::isfinite(s1[j]) || !std::isfinite(s2[j]))
-            bad_arg(func, name, "contains NaN or inf (or values too spread out to square) "
-                                "in column " + std::to_string(j));
-        const double shift_mean = s1[j] / Td;
-        s.mean[static_cast<std::size_t>(j)] = static_cast<double>(X[j]) + shift_mean;
-        const double m2 = s2[j] - s1[j] * shift_mean;
-        const double norm = std::sqrt(m2 > 0.0 ? m2 : 0.0);
-        const double inv = norm > 0.0 ? 1.0 / norm : 0.0;
-        if (norm <= constant_tol * sqrtT * mx[j] || !std::isfinite(inv) || inv == 0.0)
+        double a1 = s1[j], a2 = s2[j], amx = mx[j], p = 1.0;
+        const bool overflow = !std::isfinite(a1) || !std::isfinite(a2);
+        if (overflow && !(mx[j] > 0.0)) non_finite(func, name, j);  // NaN (or NaN first row)
+        double x0 = static_cast<double>(X[j]);
+        double shift_mean = a1 / Td;
+        double m2 = a2 - a1 * shift_mean;
+        double norm = std::sqrt(m2 > 0.0 ? m2 : 0.0);
+        double inv = norm > 0.0 ? 1.0 / norm : 0.0;
+        if (overflow || (amx > 0.0 && amx < kRescaleBelow)) {
+            rescaled_sums(func, name, X, T, ld, j, mx[j], p, a1, a2, amx);
+            if (s.prescale.empty()) s.prescale.assign(static_cast<std::size_t>(n), 1.0);
+            s.prescale[static_cast<std::size_t>(j)] = p;
+            x0 *= p;
+            shift_mean = a1 / Td;
+            m2 = a2 - a1 * shift_mean;
+            norm = std::sqrt(m2 > 0.0 ? m2 : 0.0);
+            inv = norm > 0.0 ? 1.0 / norm : 0.0;
+        }
+        s.mean[static_cast<std::size_t>(j)] = x0 + shift_mean;
+        if (is_constant(norm, inv, amx))
             s.constant.push_back(j);  // inv_norm stays 0
         else
             s.inv_norm[static_cast<std::size_t>(j)] = inv;
@@ -240,23 +296,36 @@ ColumnStats column_stats_impl(const char* func, const char* name, const Real* X,
         const auto r = split_range(n, nt, k, 16);
         accumulate_stats(X, T, ld, r.first, r.second, s1, s2, mx);
     });
-    return finish_stats(func, name, X, T, n, s1, s2, mx, constant_tol);
+    return finish_stats(func, name, X, T, n, ld, s1, s2, mx, constant_tol);
 }
 
-// Rows [t0, t1): out[t*n + j] = Real((X[t*ld + j] - mean[j]) * scale[j]). With Check, chk[j]
+// Rows [t0, t1): out[t*n + j] = Out((X[t*ld + j] * pre[j] - mean[j]) * scale[j]), with
+// pre = null meaning all 1 (the loop then multiplies by nothing). With Check, chk[j]
 // accumulates x * 0, which stays 0 unless x is NaN or +-inf.
 template <bool Check, class Real, class Out>
 void standardize_block(const Real* X, i64 t0, i64 t1, i64 n, i64 ld, const double* mean,
-                       const double* scale, Out* out, double* chk) {
+                       const double* scale, const double* pre, Out* out, double* chk) {
     for (i64 t = t0; t < t1; ++t) {
         const Real* row = X + t * ld;
         Out* z = out + t * n;
-        for (i64 j = 0; j < n; ++j) {
-            const double x = static_cast<double>(row[j]);
-            z[j] = static_cast<Out>((x - mean[j]) * scale[j]);
-            if (Check) chk[j] += x * 0.0;
+        if (pre == nullptr) {
+            for (i64 j = 0; j < n; ++j) {
+                const double x = static_cast<double>(row[j]);
+                z[j] = static_cast<Out>((x - mean[j]) * scale[j]);
+                if (Check) chk[j] += x * 0.0;
+            }
+        } else {
+            for (i64 j = 0; j < n; ++j) {
+                const double x = static_cast<double>(row[j]);
+                z[j] = static_cast<Out>((x * pre[j] - mean[j]) * scale[j]);
+                if (Check) chk[j] += x * 0.0;
+            }
         }
     }
+}
+
+inline const double* prescale_or_null(const ColumnStats& s) {
+    return s.prescale.empty() ? nullptr : s.prescale.data();
 }
 
 // ---- built-in GEMM: C (n x m, ld ldc) = A^T B, A is K x n (ld lda), B is K x m (ld ldb) ----
@@ -357,7 +426,8 @@ ColumnStats column_stats(const Real* X, std::int64_t T, std::int64_t n, std::int
 }
 
 /// Apply `stats` (computed on stats.rows training rows) to T rows of X (possibly other rows):
-/// out[t*n + j] = (X[t, j] - mean[j]) * inv_norm[j] * sqrt(stats.rows / T), out T x n contiguous.
+/// out[t*n + j] = (X[t, j] * prescale[j] - mean[j]) * inv_norm[j] * sqrt(stats.rows / T), out
+/// T x n contiguous (prescale[j] = 1 unless the column has extreme magnitude).
 /// On the training rows this gives centered unit-norm columns; constant columns give zeros.
 /// Throws for T < 1, n < 1, null X/out, row_stride < n, stats of another width, NaN/inf in X
 /// (checked during the pass).
@@ -367,7 +437,8 @@ void standardize(const Real* X, std::int64_t T, std::int64_t n, std::int64_t row
     detail::check_dims("standardize", "T", T, 1, "n", n, X, "X", row_stride, "row_stride");
     if (out == nullptr) detail::bad_arg("standardize", "out", "is null");
     if (stats.mean.size() != static_cast<std::size_t>(n) ||
-        stats.inv_norm.size() != static_cast<std::size_t>(n) || stats.rows < 1)
+        stats.inv_norm.size() != static_cast<std::size_t>(n) || stats.rows < 1 ||
+        (!stats.prescale.empty() && stats.prescale.size() != static_cast<std::size_t>(n)))
         detail::bad_arg("standardize", "stats", "does not describe " + std::to_string(n) +
                                                     " columns (computed on another layer?)");
     const double f = std::sqrt(static_cast<double>(stats.rows) / static_cast<double>(T));
@@ -379,7 +450,8 @@ void standardize(const Real* X, std::int64_t T, std::int64_t n, std::int64_t row
     detail::run_parallel(nt, [&](int k) {
         const auto r = detail::split_range(T, nt, k, 1);
         detail::standardize_block<true>(X, r.first, r.second, n, row_stride, stats.mean.data(),
-                                        scale.data(), out, chk.data() + k * n);
+                                        scale.data(), detail::prescale_or_null(stats), out,
+                                        chk.data() + k * n);
     });
     for (std::size_t q = 0; q < chk.size(); ++q)
         if (chk[q] != 0.0)
@@ -388,13 +460,13 @@ void standardize(const Real* X, std::int64_t T, std::int64_t n, std::int64_t row
                                 std::to_string(q % static_cast<std::size_t>(n)));
 }
 
-/// cost = clamp(1 - Zx^T Zy, 0, 2) for standardized layers Zx (T x n) and Zy (T x m), both
-/// row-major contiguous in the working dtype; out is n x m row-major. One BLAS gemm writing into
-/// `out` plus an in-place epilogue (or the built-in blocked kernel if gemm.fn is null). Z is
-/// trusted (no NaN scan). Throws for T < 1, n/m < 1, null pointers, n or m > INT_MAX with BLAS.
+/// product = Zx^T Zy (n x m row-major) for standardized layers Zx (T x n) and Zy (T x m), both
+/// row-major contiguous in the working dtype: the correlations of every pair of units. One BLAS
+/// gemm writing into `out` (or the built-in blocked kernel if gemm.fn is null). Throws for
+/// T < 1, n/m < 1, null pointers, n or m > INT_MAX with BLAS.
 template <class Real>
-void correlation_cost_standardized(const Real* Zx, std::int64_t T, std::int64_t n, const Real* Zy,
-                                   std::int64_t m, Real* out, const Gemm<Real>& gemm = {}) {
+void cross_product_standardized(const Real* Zx, std::int64_t T, std::int64_t n, const Real* Zy,
+                                std::int64_t m, Real* out, const Gemm<Real>& gemm = {}) {
     const char* f = "correlation_cost_standardized";
     detail::check_dims(f, "T", T, 1, "n", n, Zx, "Zx", n, "n");
     detail::check_dims(f, "T", T, 1, "m", m, Zy, "Zy", m, "m");
@@ -416,12 +488,28 @@ void correlation_cost_standardized(const Real* Zx, std::int64_t T, std::int64_t 
     } else {
         detail::gemm_tn_fallback<Real>(n, m, T, Zx, n, Zy, m, out, m);
     }
-    const std::int64_t nm = n * m;
-    for (std::int64_t k = 0; k < nm; ++k) {
-        Real v = Real(1) - out[k];
+}
+
+/// The correlation distance of `count` correlations g: clamp(1 - g, 0, 2), from `product` into
+/// `cost` (the same array for in place). The one epilogue of every cost tile.
+template <class Real>
+void correlation_distance(const Real* product, std::int64_t count, Real* cost) {
+    for (std::int64_t k = 0; k < count; ++k) {
+        Real v = Real(1) - product[k];
         v = v < Real(0) ? Real(0) : v;
-        out[k] = v > Real(2) ? Real(2) : v;
+        cost[k] = v > Real(2) ? Real(2) : v;
     }
+}
+
+/// cost = clamp(1 - Zx^T Zy, 0, 2) for standardized layers Zx (T x n) and Zy (T x m), both
+/// row-major contiguous in the working dtype; out is n x m row-major. One BLAS gemm writing into
+/// `out` plus an in-place epilogue (or the built-in blocked kernel if gemm.fn is null). Z is
+/// trusted (no NaN scan). Throws for T < 1, n/m < 1, null pointers, n or m > INT_MAX with BLAS.
+template <class Real>
+void correlation_cost_standardized(const Real* Zx, std::int64_t T, std::int64_t n, const Real* Zy,
+                                   std::int64_t m, Real* out, const Gemm<Real>& gemm = {}) {
+    cross_product_standardized(Zx, T, n, Zy, m, out, gemm);
+    correlation_distance(out, n * m, out);
 }
 
 /// Options of correlation_cost.
@@ -482,10 +570,10 @@ void correlation_cost(const Real* X, std::int64_t T, std::int64_t n, std::int64_
             detail::accumulate_stats(Y, T, ldy, ry.first, ry.second, ay, ay + mm, ay + 2 * mm);
         }
     });
-    ColumnStats sx = detail::finish_stats(f, "X", X, T, n, ax, ax + n, ax + 2 * n,
+    ColumnStats sx = detail::finish_stats(f, "X", X, T, n, ldx, ax, ax + n, ax + 2 * n,
                                           options.constant_tol);
     ColumnStats sy = same ? sx
-                          : detail::finish_stats(f, "Y", Y, T, m, ay, ay + m, ay + 2 * m,
+                          : detail::finish_stats(f, "Y", Y, T, m, ldy, ay, ay + m, ay + 2 * m,
                                                  options.constant_tol);
 
     // Pass 2 (read X and Y again, write the working-dtype copies); threads split the rows.
@@ -506,10 +594,12 @@ void correlation_cost(const Real* X, std::int64_t T, std::int64_t n, std::int64_
     detail::run_parallel(nt2, [&](int k) {
         const auto r = detail::split_range(T, nt2, k, 1);
         detail::standardize_block<false>(X, r.first, r.second, n, ldx, sx.mean.data(),
-                                         sx.inv_norm.data(), zx, nullptr);
+                                         sx.inv_norm.data(), detail::prescale_or_null(sx), zx,
+                                         nullptr);
         if (!same)
             detail::standardize_block<false>(Y, r.first, r.second, m, ldy, sy.mean.data(),
-                                             sy.inv_norm.data(), zy, nullptr);
+                                             sy.inv_norm.data(), detail::prescale_or_null(sy),
+                                             zy, nullptr);
     });
     correlation_cost_standardized<Real>(zx, T, n, zy, m, out, gemm);
     if (stats_x != nullptr) *stats_x = std::move(sx);

@@ -7,6 +7,11 @@
 // network simplex otherwise), and keeps only the sparse plan, its cost and potentials. Peak extra
 // memory is one tile per thread; no L x M collection of dense costs or plans is ever held.
 //
+// Pairs. By default every pair (l, m) is solved, in row-major order; GridOptions::pairs names a
+// subset instead (e.g. the pairs a cache lacks), and results are then indexed by position in
+// that list. GridOptions::on_pair, when set, receives each finished pair on its worker thread
+// (its plan moved out instead of kept), so a caller can store or forward pairs as they finish.
+//
 // Threads. A fixed pool of std::threads pulls pair indices from an atomic counter. Results do
 // not depend on the number of threads or on scheduling: each pair is computed by exactly the same
 // code on the same inputs (the BLAS is expected to be single-threaded inside the pool; the Python
@@ -19,6 +24,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -45,14 +51,20 @@ struct GridOptions {
     std::int64_t max_iter = 0;                       ///< network simplex pivot limit (0: none)
     const std::atomic<bool>* cancel = nullptr;       ///< set by the caller to stop between pairs
     std::atomic<std::int64_t>* n_done = nullptr;     ///< incremented after each finished pair
+    /// Flat indices l * M + m of the pairs to solve (nullptr: all L * M, row-major).
+    const std::vector<std::int64_t>* pairs = nullptr;
+    /// Called on the worker thread after each pair: (position in the pair list, its result).
+    /// Must be thread-safe. When set, plans are handed over here and not kept in GridSolution.
+    std::function<void(std::int64_t, TransportResult&&)> on_pair;
 };
 
 struct GridSolution {
     std::int64_t n_rows = 0, n_cols = 0;     ///< L and M
-    std::vector<double> costs;               ///< L x M row-major transport costs
-    std::vector<int> statuses;               ///< L x M Status codes
-    std::vector<std::int64_t> n_iter;        ///< L x M pivots / augmentations
-    std::vector<TransportResult> plans;      ///< L x M row-major (empty unless keep_plans)
+    std::vector<std::int64_t> pairs;         ///< flat index l * M + m of each solved pair
+    std::vector<double> costs;               ///< per pair (row-major L x M when all pairs)
+    std::vector<int> statuses;               ///< per pair: Status codes
+    std::vector<std::int64_t> n_iter;        ///< per pair: pivots / augmentations
+    std::vector<TransportResult> plans;      ///< per pair (empty unless keep_plans, no on_pair)
     bool cancelled = false;                  ///< true if stopped by the cancel flag
 };
 
@@ -82,14 +94,27 @@ GridSolution solve_grid(const std::vector<StandardizedLayer<Real>>& X,
 
     const std::int64_t L = static_cast<std::int64_t>(X.size());
     const std::int64_t M = static_cast<std::int64_t>(Y.size());
-    const std::int64_t n_pairs = L * M;
     GridSolution out;
     out.n_rows = L;
     out.n_cols = M;
+    if (options.pairs != nullptr) {
+        for (const std::int64_t k : *options.pairs)
+            if (k < 0 || k >= L * M)
+                throw std::invalid_argument("pair index " + std::to_string(k) +
+                                            " is outside the " + std::to_string(L) + " x " +
+                                            std::to_string(M) + " grid");
+        out.pairs = *options.pairs;
+    } else {
+        out.pairs.resize(static_cast<std::size_t>(L * M));
+        for (std::int64_t k = 0; k < L * M; ++k) out.pairs[static_cast<std::size_t>(k)] = k;
+    }
+    const std::int64_t n_pairs = static_cast<std::int64_t>(out.pairs.size());
     out.costs.assign(static_cast<std::size_t>(n_pairs), 0.0);
     out.statuses.assign(static_cast<std::size_t>(n_pairs), static_cast<int>(Status::optimal));
     out.n_iter.assign(static_cast<std::size_t>(n_pairs), 0);
-    if (options.keep_plans) out.plans.resize(static_cast<std::size_t>(n_pairs));
+    const bool keep = options.keep_plans && !options.on_pair;
+    if (keep) out.plans.resize(static_cast<std::size_t>(n_pairs));
+    if (n_pairs == 0) return out;
 
     std::atomic<std::int64_t> next{0};
     std::atomic<bool> failed{false};
@@ -110,7 +135,8 @@ GridSolution solve_grid(const std::vector<StandardizedLayer<Real>>& X,
                 }
                 const std::int64_t k = next.fetch_add(1);
                 if (k >= n_pairs) return;
-                const std::int64_t l = k / M, m = k % M;
+                const std::int64_t flat = out.pairs[static_cast<std::size_t>(k)];
+                const std::int64_t l = flat / M, m = flat % M;
                 const auto& x = X[static_cast<std::size_t>(l)];
                 const auto& y = Y[static_cast<std::size_t>(m)];
                 correlation_cost_standardized(x.data, T, x.width, y.data, y.width, tile.data(),
@@ -120,7 +146,10 @@ GridSolution solve_grid(const std::vector<StandardizedLayer<Real>>& X,
                 out.costs[static_cast<std::size_t>(k)] = r.cost;
                 out.statuses[static_cast<std::size_t>(k)] = static_cast<int>(r.status);
                 out.n_iter[static_cast<std::size_t>(k)] = r.n_iter;
-                if (options.keep_plans) out.plans[static_cast<std::size_t>(k)] = std::move(r);
+                if (options.on_pair)
+                    options.on_pair(k, std::move(r));
+                else if (keep)
+                    out.plans[static_cast<std::size_t>(k)] = std::move(r);
                 if (options.n_done) options.n_done->fetch_add(1);
             }
         } catch (...) {

@@ -10,7 +10,7 @@
 
 namespace hotalign {
 
-/// Outcome of a solve. The integer values are part of the C ABI (see c_api.hpp).
+/// Outcome of a solve. The integer values are part of the C ABI (see c_api.h).
 enum class Status : int {
     optimal = 0,     ///< an optimal solution and a dual certificate were found
     infeasible = 1,  ///< no feasible solution (totals differ, or every completion is forbidden)

@@ -6,6 +6,7 @@
 // return the same TransportResult: a sparse vertex plan, the cost and dual potentials.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -69,8 +70,8 @@ TransportResult solve_transport(const Real* M, std::int64_t n, std::int64_t m, c
     // Transport costs must be finite (the assignment solver alone would read +inf as a
     // forbidden pair, as scipy does), and costs so large that sums could overflow go to the
     // network simplex; both checks ride on the solver's column reduction (no extra pass).
-    // The bound is the network simplex's overflow-safe cost, max / (2 (n + m) + 4).
-    const double big = std::numeric_limits<double>::max() / (2.0 * static_cast<double>(n + m) + 4.0);
+    // The bound is the network simplex's overflow-safe cost (detail_ns::overflow_safe_cost).
+    const double big = detail_ns::overflow_safe_cost(n, m);
     AssignmentResult lsa;
     try {
         lsa = linear_sum_assignment(M, n, m, false, "M", big);

@@ -1,0 +1,173 @@
+"""The certified lazy layer grid (``HOT(lazy=True)``, :mod:`hotalign.lazy`): bounds are below the
+computed costs, and the lazy fit is an optimal HOT fit with the full fit's distance."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hotalign
+from hotalign import HOT
+from hotalign.datasets import make_hierarchy
+from hotalign.lazy import certified_layer_plan, projection_bounds
+from hotalign.layers import standardize_system
+from hotalign.transport import solve_transport
+
+
+def _systems(X, Y, dtype="float64", a=None, b=None):
+    return (standardize_system(X, "X", dtype=dtype, marginals=a),
+            standardize_system(Y, "Y", dtype=dtype, marginals=b))
+
+
+def _grid_costs(X, Y, dtype="float64", a=None, b=None):
+    return hotalign.solve_grid(X, Y, dtype=dtype, a=a, b=b, keep_plans=False).costs
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), T=st.integers(12, 80), rank=st.integers(1, 12),
+       dtype=st.sampled_from(["float64", "float32"]),
+       kind=st.sampled_from(["random", "related", "duplicated", "heavy_tailed", "marginals"]))
+def test_bounds_never_exceed_the_computed_costs(seed, T, rank, dtype, kind):
+    rng = np.random.default_rng(seed)
+    widths_x = rng.integers(2, 30, size=2)
+    widths_y = rng.integers(2, 30, size=3)
+    latent = rng.standard_normal((T, 3))
+    X = [latent @ rng.standard_normal((3, n)) + 0.1 * rng.standard_normal((T, n))
+         if kind == "related" else rng.standard_normal((T, n)) for n in widths_x]
+    Y = [latent @ rng.standard_normal((3, n)) + 0.1 * rng.standard_normal((T, n))
+         if kind == "related" else rng.standard_normal((T, n)) for n in widths_y]
+    if kind == "duplicated":  # identical layers: C = 0 exactly on the diagonal pair
+        Y[0] = X[0].copy()
+    if kind == "heavy_tailed":
+        X = [A ** 3 for A in X]
+    a = b = None
+    if kind == "marginals":
+        a = [w / w.sum() for w in (rng.random(n) + 0.1 for n in widths_x)]
+        b = [w / w.sum() for w in (rng.random(n) + 0.1 for n in widths_y)]
+    Sx, Sy = _systems(X, Y, dtype, a, b)
+    LB = projection_bounds(Sx, Sy, rank=rank)
+    C = _grid_costs(X, Y, dtype, a, b)
+    assert np.all(np.isfinite(LB)) and np.all(LB >= 0)
+    assert np.all(LB <= C), (LB - C).max()
+
+
+def test_bounds_are_tight_on_identical_layers_and_fall_back_when_rank_too_large():
+    X, Y, _ = make_hierarchy(200, (20, 20), (20, 20), random_state=0)
+    Sx, Sy = _systems(X, [X[0], Y[1]])
+    LB = projection_bounds(Sx, Sy, rank=25)  # rank >= n: no bound (LB = 0), never invalid
+    assert np.all(LB == 0)
+    LB = projection_bounds(Sx, Sy, rank=8)
+    C = _grid_costs(X, [X[0], Y[1]])
+    assert np.all(LB <= C) and C[0, 0] < 1e-12
+
+
+@pytest.mark.parametrize("shape", [((64,) * 6, (64,) * 6), ((48,) * 5, (64,) * 7)])
+def test_lazy_fit_equals_the_full_fit(shape):
+    X, Y, _ = make_hierarchy(500, *shape, random_state=3)
+    full = HOT().fit(X, Y)
+    lazy = HOT(lazy=True, lazy_rank=16).fit(X, Y)
+    assert lazy.distance_ == pytest.approx(full.distance_, rel=0, abs=1e-15)
+    np.testing.assert_allclose(lazy.layer_plan_, full.layer_plan_, rtol=0, atol=1e-15)
+    support = lazy.layer_plan_ > 0
+    assert np.all(lazy.solved_pairs_[support])
+    assert lazy.n_pairs_solved_ < support.size  # something was pruned
+    assert lazy.lazy_certificate_["support_solved"]
+    assert lazy.lazy_certificate_["min_reduced_cost"] >= -1e-12
+    for l, m in zip(*np.nonzero(lazy.solved_pairs_)):
+        assert lazy.layer_costs_[l, m] == full.layer_costs_[l, m]
+        np.testing.assert_array_equal(lazy.unit_plans_[l][m].weights,
+                                      full.unit_plans_[l][m].weights)
+    unsolved = ~lazy.solved_pairs_
+    assert np.all(np.isnan(lazy.layer_costs_[unsolved]))
+    assert all(lazy.unit_plans_[l][m] is None for l, m in zip(*np.nonzero(unsolved)))
+    assert np.all(lazy.layer_cost_bounds_[unsolved] <= full.layer_costs_[unsolved])
+    np.testing.assert_allclose(lazy.score(X, Y), full.score(X, Y), rtol=0, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), L=st.integers(1, 6), M=st.integers(1, 6),
+       levels=st.integers(1, 4))
+def test_certified_plan_is_optimal_for_the_true_costs_even_with_ties(seed, L, M, levels):
+    """Costs on a few levels (many ties, P not unique) and bounds anywhere below them: the
+    distance equals the full optimum and the plan is optimal for the true costs."""
+    rng = np.random.default_rng(seed)
+    C = rng.integers(0, levels, size=(L, M)).astype(float) / levels
+    LB = C * rng.random((L, M)) * rng.integers(0, 2, size=(L, M))  # some bounds are 0
+    costs = np.full((L, M), np.nan)
+    asked = []
+
+    def solve(cells):
+        asked.extend(cells)
+        for l, m in cells:
+            costs[l, m] = C[l, m]
+
+    P, cert = certified_layer_plan(costs, LB, solve)
+    best = solve_transport(C)
+    np.testing.assert_allclose(P.sum(axis=1), 1 / L, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(P.sum(axis=0), 1 / M, rtol=0, atol=1e-15)
+    assert float(np.sum(C * P)) == pytest.approx(best.cost, abs=1e-12)
+    assert len(set(asked)) == len(asked)  # no pair solved twice
+    assert np.all(cert["solved"][P > 0])
+
+
+def test_an_invalid_bound_is_caught():
+    C = np.array([[0.1, 0.9], [0.9, 0.1]])
+    costs = np.full((2, 2), np.nan)
+
+    def solve(cells):
+        for l, m in cells:
+            costs[l, m] = C[l, m]
+
+    with pytest.raises(ValueError, match="bound exceeds its exact cost"):
+        certified_layer_plan(costs, np.array([[0.5, 0.0], [0.0, 0.0]]), solve)
+
+
+def test_lazy_parameters_are_checked():
+    X, Y, _ = make_hierarchy(60, (6,), (6,), random_state=0)
+    with pytest.raises(ValueError, match="lazy must be a bool"):
+        HOT(lazy="yes").fit(X, Y)
+    with pytest.raises(ValueError, match="lazy_rank"):
+        HOT(lazy=True, lazy_rank=0).fit(X, Y)
+    with pytest.raises(ValueError, match="rotation=True"):
+        HOT(lazy=True, rotation=True).fit(X, Y)
+
+
+def test_lazy_fit_through_the_cache_round_trips(tmp_path):
+    from hotalign.cache import Memory
+
+    X, Y, _ = make_hierarchy(300, (48,) * 4, (48,) * 5, random_state=1)
+    first = HOT(lazy=True, lazy_rank=8, memory=Memory(tmp_path)).fit(X, Y)
+    memory = Memory(tmp_path)
+    again = HOT(lazy=True, lazy_rank=8, memory=memory).fit(X, Y)
+    assert memory.fits.hits == 1
+    np.testing.assert_array_equal(again.solved_pairs_, first.solved_pairs_)
+    np.testing.assert_array_equal(again.layer_plan_, first.layer_plan_)
+    assert again.distance_ == first.distance_
+
+
+def test_align_lazy_records_the_certificate(tmp_path, monkeypatch):
+    import json
+
+    from hotalign.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    X, Y, _ = make_hierarchy(400, (48,) * 5, (48,) * 6, random_state=2)
+    np.savez("x.npz", **{f"l{i}": A for i, A in enumerate(X)})
+    np.savez("y.npz", **{f"l{i}": A for i, A in enumerate(Y)})
+    argv = ["align", "x.npz", "y.npz", "--splits", "1", "--quiet", "--figure-format", "svg"]
+    assert main(argv + ["--out", "lazy", "--lazy"]) == 0
+    assert main(argv + ["--out", "full"]) == 0
+    lazy, full = (json.loads((tmp_path / d / "results.json").read_text())
+                  for d in ("lazy", "full"))
+    assert lazy["distance"]["all_rows"] == pytest.approx(full["distance"]["all_rows"],
+                                                        abs=1e-15)
+    record = lazy["lazy"]
+    assert record["n_pairs_solved"] < record["n_pairs"] == 30
+    assert record["support_solved"] and record["min_reduced_cost"] >= -1e-12
+    solved = np.array(record["solved_pairs"])
+    C_lazy = np.array(lazy["C"]["all_rows"], dtype=float)  # null -> nan where unsolved
+    C_full = np.array(full["C"]["all_rows"])
+    np.testing.assert_array_equal(C_lazy[solved], C_full[solved])
+    assert np.all(np.isnan(C_lazy[~solved]))
+    assert np.all(np.array(record["bounds"], dtype=float)[~solved] <= C_full[~solved])
+    assert "lazy" not in full
