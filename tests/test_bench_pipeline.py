@@ -114,3 +114,18 @@ def test_thread_scaling_table(tmp_path, capsys):
     (case,) = res["cases"]
     assert {"ours_1t", "ours_2t", "ours_3t"} <= set(case["grid"]["float32"])
     assert "| 1 thr | 2 thr | 3 thr | speed-up 3 thr | efficiency |" in md
+
+
+def test_lazy_part_reports_pairs_and_identity(tmp_path, capsys):
+    from hotalign.bench_lazy import format_lazy_markdown, run_lazy
+
+    res = run_lazy(L=3, M=4, n=40, T=300, rank=8, repeats=1, regimes=("related", "independent"))
+    assert res["ok"]
+    related, independent = res["rows"]
+    assert related["pairs_solved"] < 12 and related["identical"]
+    assert independent["pairs_solved"] <= 12 and independent["identical"]
+    table = format_lazy_markdown(res)
+    assert "| related |" in table and "| independent |" in table
+    assert main(["bench", "pipeline", "--quick", "--only", "lazy", "--out",
+                 str(tmp_path / "b")]) == 0
+    assert "pairs solved" in capsys.readouterr().out

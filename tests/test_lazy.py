@@ -128,8 +128,6 @@ def test_lazy_parameters_are_checked():
         HOT(lazy="yes").fit(X, Y)
     with pytest.raises(ValueError, match="lazy_rank"):
         HOT(lazy=True, lazy_rank=0).fit(X, Y)
-    with pytest.raises(ValueError, match="rotation=True"):
-        HOT(lazy=True, rotation=True).fit(X, Y)
 
 
 def test_lazy_fit_through_the_cache_round_trips(tmp_path):
@@ -171,3 +169,108 @@ def test_align_lazy_records_the_certificate(tmp_path, monkeypatch):
     assert np.all(np.isnan(C_lazy[~solved]))
     assert np.all(np.array(record["bounds"], dtype=float)[~solved] <= C_full[~solved])
     assert "lazy" not in full
+
+
+def _trajectory(seed, K, L, n=40, T=300, drift=0.6):
+    X, _, _ = make_hierarchy(T, (n,) * L, (n,) * L, random_state=seed)
+    rng = np.random.default_rng(seed)
+    return [[A + (K - 1 - k) * drift * A.std(0) * rng.standard_normal(A.shape) for A in X]
+            for k in range(K)]
+
+
+@pytest.mark.parametrize("K, Kp", [(3, 3), (3, 4)])
+def test_lazy_trajectory_equals_the_full_fit(K, Kp):
+    A = _trajectory(0, K, 4)
+    B = _trajectory(0, Kp, 4)
+    full = hotalign.TrajectoryHOT().fit(A, B)
+    lazy = hotalign.TrajectoryHOT(lazy=True, lazy_rank=8).fit(A, B)
+    assert lazy.distance_ == pytest.approx(full.distance_, rel=0, abs=1e-15)
+    np.testing.assert_allclose(lazy.checkpoint_plan_, full.checkpoint_plan_, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(lazy.greedy_match_, full.greedy_match_)
+    solved = lazy.solved_checkpoints_
+    assert np.all(solved[lazy.checkpoint_plan_ > 0])
+    np.testing.assert_array_equal(lazy.checkpoint_costs_[solved], full.checkpoint_costs_[solved])
+    assert lazy.n_pairs_solved_ < full.n_pairs_solved_ == K * Kp * 16
+    assert np.all(np.isnan(lazy.checkpoint_costs_[~solved]))
+
+
+def test_lazy_trajectory_parameters_are_checked():
+    A = _trajectory(1, 2, 2, n=8, T=60)
+    with pytest.raises(ValueError, match="lazy must be a bool"):
+        hotalign.TrajectoryHOT(lazy=1).fit(A, A)
+    with pytest.raises(ValueError, match="lazy_rank"):
+        hotalign.TrajectoryHOT(lazy=True, lazy_rank=0).fit(A, A)
+
+
+def test_trajectory_cli_lazy(tmp_path, monkeypatch):
+    import json
+
+    from hotalign.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name, K in (("A", 3), ("B", 3)):
+        (tmp_path / name).mkdir()
+        for k, ckpt in enumerate(_trajectory(4, K, 3)):
+            np.savez(tmp_path / name / f"step_{k}.npz", **{f"l{i}": X for i, X in enumerate(ckpt)})
+    base = ["trajectory", "A", "B", "--quiet", "--figure-format", "svg"]
+    assert main(base + ["--out", "lazy", "--lazy"]) == 0
+    assert main(base + ["--out", "full"]) == 0
+    lazy, full = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("lazy", "full"))
+    assert lazy["distance"]["value"] == pytest.approx(full["distance"]["value"], abs=1e-15)
+    assert lazy["greedy_match"]["values"] == full["greedy_match"]["values"]
+    assert lazy["lazy"]["layer_pairs_solved"] < lazy["lazy"]["layer_pairs"] == 81
+
+
+def test_rotation_bounds_never_exceed_the_hot_r_costs():
+    from hotalign.engine import Rotation
+    from hotalign.grid import solve_systems
+
+    rng = np.random.default_rng(5)
+    X = [rng.standard_normal((60, 12)), rng.standard_normal((60, 5)) @ rng.standard_normal((5, 12))]
+    Y = [X[0] @ np.linalg.qr(rng.standard_normal((12, 12)))[0], rng.standard_normal((60, 9)),
+         rng.standard_normal((60, 2)) @ rng.standard_normal((2, 15))]
+    from hotalign.lazy import rotation_bounds
+
+    Sx, Sy = _systems(X, Y)
+    LB = rotation_bounds(Sx, Sy)
+    C = solve_systems(Sx, Sy, rotation=Rotation(max_rounds=6)).costs
+    assert np.all(LB <= C)
+    assert LB[0, 0] < 0.01 and C[0, 0] < 0.01  # a rotated copy (up to standardisation)
+    assert LB[1, 0] > 0.1  # a rank-5 layer against a full-rank one: spectra differ
+
+
+def test_lazy_hot_r_equals_the_full_fit():
+    rng = np.random.default_rng(2)
+    # layers of different effective rank: their spectra tell distant pairs apart
+    X = [rng.standard_normal((150, r)) @ rng.standard_normal((r, 20)) +
+         0.05 * rng.standard_normal((150, 20)) for r in (2, 6, 14)]
+    Y = [A @ np.linalg.qr(rng.standard_normal((20, 20)))[0] for A in X]
+    full = HOT(rotation=True, max_rounds=4).fit(X, Y)
+    lazy = HOT(rotation=True, max_rounds=4, lazy=True).fit(X, Y)
+    assert lazy.distance_ == pytest.approx(full.distance_, rel=0, abs=1e-12)
+    np.testing.assert_allclose(lazy.layer_plan_, full.layer_plan_, rtol=0, atol=1e-15)
+    assert lazy.n_pairs_solved_ < 9
+    for l, m in zip(*np.nonzero(lazy.solved_pairs_)):
+        np.testing.assert_array_equal(lazy.rotations_[l][m], full.rotations_[l][m])
+    unsolved = ~lazy.solved_pairs_
+    assert all(lazy.rotations_[l][m] is None for l, m in zip(*np.nonzero(unsolved)))
+    assert np.all(np.isnan(lazy.reconstruction_errors_[unsolved]))
+    np.testing.assert_allclose(lazy.score(X, Y), full.score(X, Y), rtol=0, atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), T=st.integers(6, 40),
+       ranks=st.lists(st.integers(1, 8), min_size=3, max_size=3))
+def test_rotation_bounds_hold_on_random_layers(seed, T, ranks):
+    from hotalign.engine import Rotation
+    from hotalign.grid import solve_systems
+    from hotalign.lazy import rotation_bounds
+
+    rng = np.random.default_rng(seed)
+    widths = rng.integers(2, 12, size=3)
+    layers = [rng.standard_normal((T, r)) @ rng.standard_normal((r, n)) +
+              1e-3 * rng.standard_normal((T, n)) for r, n in zip(ranks, widths)]
+    Sx, Sy = _systems(layers[:1], layers[1:])
+    LB = rotation_bounds(Sx, Sy)
+    C = solve_systems(Sx, Sy, rotation=Rotation(max_rounds=5)).costs
+    assert np.all(LB >= 0) and np.all(LB <= C)

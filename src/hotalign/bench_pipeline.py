@@ -386,7 +386,7 @@ def _hot_table(results):
 
 # -- CLI --------------------------------------------------------------------------------------
 
-PARTS = ("grid", "hot", "rotation", "trajectory")
+PARTS = ("grid", "hot", "rotation", "trajectory", "lazy")
 
 
 def add_pipeline_arguments(parser):
@@ -461,6 +461,13 @@ def pipeline_main(args) -> int:
         size = dict(K=3, L=2, n=24, T=120, plain_pairs=3) if quick else {}
         res = run_trajectory(**size, repeats=repeats, out_dir=args.out, progress=progress)
         print(format_trajectory_markdown(res))
+        ok &= res["ok"]
+    if "lazy" in parts:
+        from .bench_lazy import format_lazy_markdown, run_lazy
+
+        size = dict(L=3, M=4, n=48, T=300, rank=8) if quick else {}
+        res = run_lazy(**size, repeats=repeats, progress=progress)
+        print(format_lazy_markdown(res))
         ok &= res["ok"]
     print(f"written to {args.out}/", file=sys.stderr)
     if not ok:

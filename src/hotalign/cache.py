@@ -704,9 +704,11 @@ def _check_hot_state(state, est, X, Y):
             _fail("rotation results in a fit without rotation")
         return
     _nested(state["rotations_"], "rotations_", L, M,
-            lambda R, l, m: _array(R, f"rotations_[{l}][{m}]", np.float64, (wx[l], wx[l])))
+            lambda R, l, m: None if R is None and not solved[l, m] else
+            _array(R, f"rotations_[{l}][{m}]", np.float64, (wx[l], wx[l])))
     _nested(state["objective_traces_"], "objective_traces_", L, M,
-            lambda t, l, m: _array(t, f"objective_traces_[{l}][{m}]", np.float64, (None,)))
+            lambda t, l, m: None if t is None and not solved[l, m] else
+            _array(t, f"objective_traces_[{l}][{m}]", np.float64, (None,)))
     _array(state["reconstruction_errors_"], "reconstruction_errors_", np.float64, (L, M))
     _array(state["n_rounds_"], "n_rounds_", np.int64, (L, M))
 

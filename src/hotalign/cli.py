@@ -506,7 +506,8 @@ def _trajectory(args) -> int:
     pairs = None if memory is None else memory.pairs
     with TqdmProgress("layer pairs (all checkpoints)", "pair", disable=quiet) as bar, \
             _grids(args, bar):
-        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype, memory=memory)
+        model = TrajectoryHOT(n_threads=args.threads, dtype=args.dtype, memory=memory,
+                              lazy=args.lazy)
         model.fit([list(s) for s in A], [list(s) for s in B])
     elapsed = time.perf_counter() - t0
     D, G = model.checkpoint_costs_, model.checkpoint_plan_
@@ -525,6 +526,12 @@ def _trajectory(args) -> int:
         "distance": {"meaning": "<D, coupling> (lower = more alike)", "value": model.distance_},
         "greedy_match": {"meaning": "greedy baseline: argmin_k' D[k, k']",
                          "values": model.greedy_match_},
+        **({"lazy": {
+            "meaning": "certified lazy grid at both levels: D is null for checkpoint pairs "
+                       "that were not fitted; the coupling and greedy matches are exact",
+            "solved_checkpoints": model.solved_checkpoints_,
+            "layer_pairs_solved": model.n_pairs_solved_,
+            "layer_pairs": int(model.layer_costs_.size)}} if args.lazy else {}),
         "cache": _cache_summary(cache_dir, layer_pairs=pairs),
         "seconds": elapsed,
     }
@@ -827,6 +834,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "folder per checkpoint, natural order)")
     traj.add_argument("B", help="folder of checkpoints of the second network")
     traj.add_argument("--layers", default=None, help="layer selection (as for align)")
+    traj.add_argument("--lazy", action="store_true",
+                      help="certified lazy grid: fit only the checkpoint and layer pairs the "
+                           "coupling and the greedy baseline need (exact)")
     traj.add_argument("--threads", type=int, default=None, help="worker threads")
     traj.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                       help="precision of standardised layers and costs")

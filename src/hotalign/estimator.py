@@ -72,7 +72,9 @@ class HOT(ParamsMixin):
         solve only the pairs the optimal layer plan needs, with a certificate that the plan is
         optimal for the true costs. ``layer_plan_``, ``distance_`` and the unit plans on the
         plan's support are those of a full fit (when the optimal plan is unique; with ties, an
-        optimal plan of the same distance). Not available with ``rotation=True`` yet.
+        optimal plan of the same distance). With ``rotation=True`` the bound of a pair is the
+        best-orthogonal-alignment bound (singular values only), and unsolved pairs skip the
+        whole alternation.
     lazy_rank : int
         Lazy fits: dimension of the projection subspace of each layer's bound (>= 1).
 
@@ -166,9 +168,6 @@ class HOT(ParamsMixin):
         if not isinstance(self.lazy, (bool, np.bool_)):
             raise ValueError(f"lazy must be a bool, got {self.lazy!r}")
         check_int(self.lazy_rank, "lazy_rank", minimum=1)
-        if self.lazy and self.rotation:
-            raise ValueError("lazy=True is not available with rotation=True yet: fit HOT+R "
-                             "with lazy=False")
         return policy, n_threads, dtype
 
     def fit(self, X, Y):
@@ -218,11 +217,12 @@ class HOT(ParamsMixin):
 
     def _fit_lazy(self, Sx, Sy, options):
         """Level 2 from certified bounds, solving only the pairs the layer plan needs."""
-        from .lazy import certified_layer_plan, projection_bounds
+        from .lazy import certified_layer_plan, projection_bounds, rotation_bounds
         from .results import GridResult
 
-        grid = GridResult.empty(len(Sx), len(Sy))
-        bounds = projection_bounds(Sx, Sy, rank=int(self.lazy_rank))
+        grid = GridResult.empty(len(Sx), len(Sy), rotation=self.rotation)
+        bounds = (rotation_bounds(Sx, Sy) if self.rotation
+                  else projection_bounds(Sx, Sy, rank=int(self.lazy_rank)))
 
         def solve(cells):
             solve_systems(Sx, Sy, pairs=cells, out=grid, **options)
@@ -239,13 +239,17 @@ class HOT(ParamsMixin):
         self.x_scalers_, self.y_scalers_ = Sx.scalers, Sy.scalers
         L, M = len(Sx), len(Sy)
         if grid.rotations is not None:
-            pairs = grid.rotations
-            self.rotations_ = [[_embed_rotation(pairs[l][m].rotation, Sx.kept[l], Sx.widths[l])
+            pairs = grid.rotations  # None where a lazy fit did not solve the pair
+            self.rotations_ = [[None if pairs[l][m] is None else
+                                _embed_rotation(pairs[l][m].rotation, Sx.kept[l], Sx.widths[l])
                                 for m in range(M)] for l in range(L)]
-            self.objective_traces_ = [[p.objective for p in row] for row in pairs]
+            self.objective_traces_ = [[None if p is None else p.objective for p in row]
+                                      for row in pairs]
             self.reconstruction_errors_ = np.array(
-                [[p.reconstruction_error for p in row] for row in pairs])
-            self.n_rounds_ = np.array([[p.n_rounds for p in row] for row in pairs])
+                [[np.nan if p is None else p.reconstruction_error for p in row]
+                 for row in pairs])
+            self.n_rounds_ = np.array([[0 if p is None else p.n_rounds for p in row]
+                                       for row in pairs])
         else:
             self.rotations_ = None
             self.objective_traces_ = None

@@ -237,6 +237,9 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
             plain_est = _with_params(plain_est, lazy=False)  # these baselines need every pair
     if want_rot:
         rot_est = estimator if estimator.rotation else _with_rotation(estimator, True)
+        if getattr(rot_est, "lazy", False) and any(m[:-2] in _NEED_ALL_PAIRS for m in methods
+                                                   if m in ROTATION_METHODS):
+            rot_est = _with_params(rot_est, lazy=False)
     rng = np.random.default_rng(random_state)
     L, M = len(X), len(Y)
     split_scores = {m: np.empty(n_splits) for m in methods}
@@ -301,9 +304,7 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
 
 
 def _with_rotation(estimator, rotation):
-    return _with_params(estimator, rotation=rotation,
-                        **({"lazy": False} if rotation and getattr(estimator, "lazy", False)
-                           else {}))
+    return _with_params(estimator, rotation=rotation)
 
 
 def _with_params(estimator, **params):

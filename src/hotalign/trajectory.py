@@ -17,7 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import ParamsMixin
-from ._validation import as_sequence, check_layers, check_n_threads, check_same_stimuli
+from ._validation import (
+    as_sequence,
+    check_int,
+    check_layers,
+    check_n_threads,
+    check_same_stimuli,
+)
 from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
@@ -42,6 +48,15 @@ class TrajectoryHOT(ParamsMixin):
     memory : str, os.PathLike or hotalign.cache.Memory, optional
         Store every solved layer pair on disk and reuse the pairs found there (see
         :class:`hotalign.HOT`); never changes a result.
+    lazy : bool
+        Certified lazy grid at both levels (docs/method.md, "Certified lazy layer grid"): every
+        layer pair gets a certified lower bound; a checkpoint pair's distance is bounded below
+        by the layer-level transport on those bounds; checkpoint pairs are fitted (lazily,
+        solving only the layer pairs their layer plan needs) only when the checkpoint plan or
+        the greedy baseline needs them. The coupling, its distance and the greedy matches are
+        those of a full fit (with ties: an optimal coupling of the same distance).
+    lazy_rank : int
+        Lazy fits: dimension of the projection subspace of each layer's bound (>= 1).
 
     Attributes
     ----------
@@ -62,6 +77,11 @@ class TrajectoryHOT(ParamsMixin):
         Layer plans P of every checkpoint pair.
     n_checkpoints_a_, n_checkpoints_b_ : int
         K and K'.
+    solved_checkpoints_ : ndarray of bool, shape (K, K')
+        Checkpoint pairs whose two-level HOT was fitted (all unless ``lazy``); where False,
+        ``checkpoint_costs_``, ``layer_costs_`` and ``layer_plans_`` are NaN.
+    n_pairs_solved_ : int
+        Unit-level (layer pair) problems solved, of ``K L K' M``.
 
     Examples
     --------
@@ -77,11 +97,14 @@ class TrajectoryHOT(ParamsMixin):
     S. Shah, M. Khosla, arXiv:2510.01706, 2025.
     """
 
-    def __init__(self, constant_units="exclude", n_threads=None, dtype="float64", memory=None):
+    def __init__(self, constant_units="exclude", n_threads=None, dtype="float64", memory=None,
+                 lazy=False, lazy_rank=32):
         self.constant_units = constant_units
         self.n_threads = n_threads
         self.dtype = dtype
         self.memory = memory
+        self.lazy = lazy
+        self.lazy_rank = lazy_rank
 
     def fit(self, A, B):
         """Fit the checkpoint coupling of two trajectories.
@@ -102,6 +125,9 @@ class TrajectoryHOT(ParamsMixin):
         policy = check_constant_policy(self.constant_units)
         n_threads = check_n_threads(self.n_threads)
         dtype = as_float_dtype(self.dtype)
+        if not isinstance(self.lazy, (bool, np.bool_)):
+            raise ValueError(f"lazy must be a bool, got {self.lazy!r}")
+        check_int(self.lazy_rank, "lazy_rank", minimum=1)
         A = _check_trajectory(A, "A")
         B = _check_trajectory(B, "B")
         check_same_stimuli(A[0][0].shape[0], B[0][0].shape[0], "A", "B")
@@ -114,26 +140,75 @@ class TrajectoryHOT(ParamsMixin):
             [standardize_system(ckpt, f"B[{k}]", policy=policy, dtype=dtype)
              for k, ckpt in enumerate(B)], "B")
         memory = as_memory(self.memory)
-        grid = solve_systems(Sx, Sy, n_threads=n_threads, keep_plans=False,
-                             cache=None if memory is None else memory.pairs)
-        C = grid.costs.reshape(K, L, Kp, M).transpose(0, 2, 1, 3)
-        P = np.empty_like(C)
-        D = np.empty((K, Kp))
-        for k in range(K):
-            for kp in range(Kp):
-                P[k, kp] = layer_plan(C[k, kp])
-                D[k, kp] = float(np.sum(C[k, kp] * P[k, kp]))
+        options = dict(n_threads=n_threads, keep_plans=False,
+                       cache=None if memory is None else memory.pairs)
+        if self.lazy:
+            C, P, D, G, greedy_match = self._fit_lazy(Sx, Sy, K, L, Kp, M, options)
+        else:
+            grid = solve_systems(Sx, Sy, **options)
+            C = grid.costs.reshape(K, L, Kp, M).transpose(0, 2, 1, 3)
+            P = np.empty_like(C)
+            D = np.empty((K, Kp))
+            for k in range(K):
+                for kp in range(Kp):
+                    P[k, kp] = layer_plan(C[k, kp])
+                    D[k, kp] = float(np.sum(C[k, kp] * P[k, kp]))
+            G = solve_transport(D).to_dense()
+            greedy_match = np.argmin(D, axis=1)
         self.layer_costs_ = np.ascontiguousarray(C)
         self.layer_plans_ = P
         self.checkpoint_costs_ = D
-        self.checkpoint_plan_ = solve_transport(D).to_dense()
-        self.distance_ = float(np.sum(D * self.checkpoint_plan_))
-        self.greedy_match_ = np.argmin(D, axis=1)
+        self.checkpoint_plan_ = G
+        on_support = np.where(G > 0, D, 0.0)
+        self.distance_ = float(np.sum(on_support * G))
+        self.solved_checkpoints_ = np.isfinite(D)
+        self.n_pairs_solved_ = int(np.isfinite(C).sum())
+        self.greedy_match_ = greedy_match
         greedy = np.zeros((K, Kp))
         greedy[np.arange(K), self.greedy_match_] = 1.0 / K
         self.greedy_plan_ = greedy
         self.n_checkpoints_a_, self.n_checkpoints_b_ = K, Kp
         return self
+
+
+    def _fit_lazy(self, Sx, Sy, K, L, Kp, M, options):
+        """Both levels from certified bounds (see the ``lazy`` parameter)."""
+        from .lazy import certified_layer_plan, projection_bounds
+        from .results import GridResult
+
+        grid = GridResult.empty(K * L, Kp * M, keep_plans=False)
+        LB = projection_bounds(Sx, Sy, rank=int(self.lazy_rank))
+        LB = LB.reshape(K, L, Kp, M).transpose(0, 2, 1, 3)
+        C = grid.costs.reshape(K, L, Kp, M).transpose(0, 2, 1, 3)  # a view: filled by solves
+        P = np.full((K, Kp, L, M), np.nan)
+        D = np.full((K, Kp), np.nan)
+        # <LB, P> <= <C, P> for every plan P, so the outer optimum on LB bounds D from below.
+        D_bound = np.array([[solve_transport(LB[k, kp]).cost for kp in range(Kp)]
+                            for k in range(K)])
+
+        def fit_checkpoints(cells):
+            for k, kp in cells:
+                def solve(pairs, k=k, kp=kp):
+                    solve_systems(Sx, Sy, pairs=[(k * L + l, kp * M + m) for l, m in pairs],
+                                  out=grid, **options)
+
+                P[k, kp], _ = certified_layer_plan(C[k, kp], LB[k, kp], solve)
+                on_support = np.where(P[k, kp] > 0, C[k, kp], 0.0)
+                D[k, kp] = float(np.sum(on_support * P[k, kp]))
+
+        G, _ = certified_layer_plan(D, D_bound, fit_checkpoints)
+        # Greedy baseline: argmin_k' D[k, k'] is certified once no unfitted bound is below the
+        # best fitted distance of the row.
+        for k in range(K):
+            while True:
+                best = np.nanmin(D[k]) if np.isfinite(D[k]).any() else np.inf
+                # <=: a tie with an unfitted pair is fitted too, so argmin picks as a full fit
+                open_ = np.flatnonzero(~np.isfinite(D[k]) & (D_bound[k] <= best))
+                if open_.size == 0:
+                    break
+                fit_checkpoints([(k, int(open_[np.argmin(D_bound[k, open_])]))])
+        greedy = np.array([int(np.nanargmin(D[k])) for k in range(K)])
+        return C.copy(), P, D, G, greedy
 
 
 def _check_trajectory(traj, name):
