@@ -43,6 +43,7 @@ def test_quick_runs_every_part_and_writes_parseable_outputs(tmp_path, capsys):
     assert {"ours", "ours_score", "floor"} <= set(case["hot"]["float64"])
     assert case["plain"]["same_P"] is True and case["plain"]["C_maxdiff_float64"] < 1e-10
     assert _table_header(md)[:4] == ["case", "dtype", "ours 1 thread", "ours 2 threads"]
+    assert "### Grid thread scaling" in md
     assert "### HOT end to end" in md
 
     res, md = _load(tmp_path, "rotation")
@@ -90,12 +91,29 @@ def test_rotation_llm_extrapolation_tiny():
     (["--only", ""], "--only"),
     (["--repeats", "0"], "--repeats"),
     (["--repeats", "two"], "--repeats"),
+    (["--threads", "0"], "--threads"),
+    (["--threads", "1,x"], "--threads"),
 ])
 def test_bad_arguments_exit_2(tmp_path, capsys, argv, option):
     assert main(["bench", "pipeline", "--quick", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert option in err and err.startswith("hotalign: error:")
     assert not any(tmp_path.iterdir())
+
+
+def test_thread_scaling_table(tmp_path, capsys):
+    from hotalign import bench_pipeline
+
+    assert bench_pipeline.thread_counts(16) == [1, 2, 4, 8, 16]
+    assert bench_pipeline.thread_counts(12) == [1, 2, 4, 8, 12]
+    assert bench_pipeline.thread_counts(1) == [1, 2]
+    assert main(["bench", "pipeline", "--quick", "--only", "grid", "--threads", "1,3",
+                 "--out", str(tmp_path)]) == 0
+    res, md = _load(tmp_path, "pipeline")
+    assert res["threads"] == [1, 2, 3]
+    (case,) = res["cases"]
+    assert {"ours_1t", "ours_2t", "ours_3t"} <= set(case["grid"]["float32"])
+    assert "| 1 thr | 2 thr | 3 thr | speed-up 3 thr | efficiency |" in md
 
 
 def test_lazy_part_reports_pairs_and_identity(tmp_path, capsys):

@@ -320,6 +320,29 @@ void test_infeasible_and_edges() {
 }
 
 // float and double inputs holding the same values give the same assignment.
+// Rectangular problems validate each row inside its first scan (augmenting row reduction,
+// AVX2 blocks plus a scalar tail): a bad entry anywhere, in both orientations and both senses,
+// must throw.
+template <class Real>
+void test_rectangular_validation_everywhere() {
+    for (const std::int64_t n : {1, 3, 8, 9}) {
+        for (const std::int64_t m : {n + 1, n + 8, n + 13}) {
+            for (std::int64_t k = 0; k < n * m; ++k) {
+                for (const bool mx : {false, true}) {
+                    for (const double bad : {std::nan(""), mx ? double(INFINITY) : -double(INFINITY)}) {
+                        std::vector<Real> C(static_cast<std::size_t>(n * m));
+                        for (std::int64_t q = 0; q < n * m; ++q)
+                            C[static_cast<std::size_t>(q)] = static_cast<Real>((q * 7919) % 101);
+                        C[static_cast<std::size_t>(k)] = static_cast<Real>(bad);
+                        CHECK_THROWS(linear_sum_assignment(C.data(), n, m, mx));  // n < m
+                        CHECK_THROWS(linear_sum_assignment(C.data(), m, n, mx));  // n > m
+                    }
+                }
+            }
+        }
+    }
+}
+
 void test_float_double_agree() {
     std::mt19937_64 rng(99);
     std::uniform_int_distribution<int> I(0, 1000);
@@ -379,6 +402,8 @@ int main() {
     test_constant_identity<float>();
     test_infeasible_and_edges();
     test_float_double_agree();
+    test_rectangular_validation_everywhere<double>();
+    test_rectangular_validation_everywhere<float>();
     test_concurrent();
     test_simd_path();
     return hotalign_test::report("test_assignment");

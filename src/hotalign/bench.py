@@ -3,9 +3,10 @@
 This is the machinery behind ``hotalign bench solvers`` and ``bench/bench_transport.py``. For
 every problem (cost family x shape x marginals x size) and every solver that applies to it, it
 runs one untimed warm-up, then ``repeats`` timed runs (:func:`time.perf_counter`), and reports
-the median. Every solver's optimal cost is checked against hotalign's (relative ``1e-9``); a
-disagreement fails the run (:class:`SolverMismatchError`) after the outputs are written, so it is
-reported and never averaged away. Ratios are ``peer median / hotalign median`` (> 1: hotalign is
+the median. Every solver's optimal cost is checked against hotalign's (relative ``1e-9``); a peer
+that disagrees is a *finding* reported in the table (never averaged away), and the run fails
+(:class:`SolverMismatchError`, after the outputs are written) only when hotalign itself fails: an
+error, a dual certificate that does not hold, or a different cost on ``M.T``. Ratios are ``peer median / hotalign median`` (> 1: hotalign is
 faster). A log-log slope ``k`` (time ~ n^k, least squares over the sizes run) is fitted per
 solver and family.
 
@@ -118,10 +119,12 @@ _METHOD_ABBREV = {"assignment": "JV", "network_simplex": "NS"}
 
 
 class SolverMismatchError(RuntimeError):
-    """A solver's optimal cost disagreed with hotalign's (or hotalign failed).
+    """hotalign failed on a benchmark problem (an error, a failed dual certificate, or a
+    different cost on M.T); peers that disagree with hotalign are findings, not failures.
 
-    The full results, with every disagreement listed under ``"failures"``, are in ``.results``
-    (already written to disk when an output directory was given).
+    The full results, with hotalign's failures under ``"failures"`` and the peer disagreements
+    under ``"findings"``, are in ``.results`` (already written to disk when an output directory
+    was given).
     """
 
     def __init__(self, message: str, results: dict):
@@ -690,7 +693,8 @@ def run_problems(specs, *, dtype="float64", repeats=5, peers=PEERS, out_dir=None
     ValueError
         A bad argument, naming it.
     SolverMismatchError
-        A solver's optimal cost disagreed with hotalign's (outputs are written first).
+        hotalign failed (error, certificate, M.T disagreement); outputs are written first.
+        Peer disagreements are listed under ``"findings"`` and do not raise.
     """
     specs = list(specs)
     if not specs or not all(isinstance(s, ProblemSpec) for s in specs):
@@ -718,8 +722,9 @@ def run_problems(specs, *, dtype="float64", repeats=5, peers=PEERS, out_dir=None
         "skipped": skipped,
         "problems": [],
         "failures": [],
+        "findings": [],
     }
-    failures = results["failures"]
+    failures, findings = results["failures"], results["findings"]
     originals = {}
     for spec in specs:
         M, a, b = make_problem(spec, dtype, seed)
@@ -732,6 +737,10 @@ def run_problems(specs, *, dtype="float64", repeats=5, peers=PEERS, out_dir=None
             out, warm, times = _time_runs(lambda: ours.solve(M, a, b), repeats, time_budget)
             ref = ours.cost(out, M64, a, b)
             solvers["hotalign"] = _record(times, warm, ref, **ours.info(out))
+            cert = out.certificate(M64, a, b)
+            if not max(cert.values()) <= 1e-9:
+                failures.append({"problem": spec.label, "solver": "hotalign",
+                                 "error": f"dual certificate fails: {cert}"})
         except Exception as exc:  # our solver failing is a benchmark failure
             solvers["hotalign"] = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
             failures.append({"problem": spec.label, "solver": "hotalign",
@@ -788,7 +797,7 @@ def run_problems(specs, *, dtype="float64", repeats=5, peers=PEERS, out_dir=None
                               **extra)
                 if not _close(cost, ref):
                     rec["status"] = "mismatch"
-                    failures.append({"problem": spec.label, "solver": key, "cost": cost,
+                    findings.append({"problem": spec.label, "solver": key, "cost": cost,
                                      "reference": ref,
                                      "error": ("peer cost is LOWER than hotalign's"
                                                if cost < ref else
@@ -804,7 +813,7 @@ def run_problems(specs, *, dtype="float64", repeats=5, peers=PEERS, out_dir=None
                  + (f" ({f['cost']!r} vs hotalign {f['reference']!r})" if "cost" in f else "")
                  for f in failures]
         raise SolverMismatchError(
-            f"{len(failures)} disagreement(s) with hotalign: " + "; ".join(lines), results)
+            f"{len(failures)} hotalign failure(s): " + "; ".join(lines), results)
     return results
 
 
@@ -853,8 +862,9 @@ def run_solvers(sizes, shapes, costs, marginals, dtype="float64", repeats=5, pee
     ValueError
         A bad argument, naming it.
     SolverMismatchError
-        A solver's optimal cost disagreed with hotalign's (relative 1e-9); outputs are
-        written first and the results are in ``err.results``.
+        hotalign failed (see :class:`SolverMismatchError`); outputs are written first and the
+        results are in ``err.results``. A peer whose optimal cost disagrees with hotalign's
+        (relative 1e-9) is listed under ``"findings"`` instead.
 
     Examples
     --------
@@ -992,12 +1002,21 @@ def format_markdown(results) -> str:
         lines += ["", "Solver errors:"]
         lines += [f"- {k} on {label}: {err}" for label, k, err in errors]
     lines += [""]
-    if results["failures"]:
-        lines.append(f"**FAILED: {len(results['failures'])} disagreement(s) with hotalign**")
-        for f in results["failures"]:
+
+    def listed(items):
+        for f in items:
             detail = (f" ({f['cost']!r} vs hotalign {f['reference']!r})" if "cost" in f else "")
             lines.append(f"- {f['solver']} on {f['problem']}: {f['error']}{detail}")
-    else:
+
+    findings = results.get("findings", [])
+    if findings:
+        lines.append(f"Findings: {len(findings)} peer result(s) disagree with hotalign's "
+                     "certified optimum (**MISMATCH** above):")
+        listed(findings)
+    if results["failures"]:
+        lines.append(f"**FAILED: {len(results['failures'])} hotalign failure(s)**")
+        listed(results["failures"])
+    elif not findings:
         lines.append("All optimal costs agree with hotalign.")
     if results.get("plot_note"):
         lines += ["", results["plot_note"]]
@@ -1069,30 +1088,46 @@ def _write_outputs(results, out_dir: Path):
 def add_solvers_arguments(parser):
     """Add the ``hotalign bench solvers`` options to an :class:`argparse.ArgumentParser`.
 
-    Values are parsed and validated by :func:`solvers_main` (a bad value raises ValueError
-    naming the option).
+    Without ``--costs`` the command runs the family suite (:mod:`hotalign.bench_families`:
+    quick by default, ``--full`` for every size and dtype); with ``--costs`` it runs the detailed
+    per-problem comparison of this module. Values are parsed and validated by
+    :func:`solvers_main` (a bad value raises ValueError naming the option).
     """
-    parser.add_argument("--sizes", default="256,512,1024",
-                        help="comma-separated smaller sides n (default: %(default)s)")
-    parser.add_argument("--shapes", default="square,1:2,2:1",
-                        help="square, ratios p:q and/or dimensions NxM (default: %(default)s)")
-    parser.add_argument("--costs", default=",".join(COST_TYPES),
-                        help="cost families (default: all: %(default)s)")
-    parser.add_argument("--marginals", default="uniform",
-                        help="uniform and/or random (default: %(default)s)")
-    parser.add_argument("--dtype", default="float64", help="float64 or float32")
-    parser.add_argument("--repeats", default="5",
-                        help="timed runs after one warm-up (default: %(default)s)")
+    from .bench_families import FAMILIES
+
+    parser.add_argument("--full", action="store_true",
+                        help="family suite: sizes 384..3072, float64 and float32 (slow)")
+    parser.add_argument("--families", default=None,
+                        help=f"family suite: families to run (default: all: {','.join(FAMILIES)})")
+    parser.add_argument("--clock", default="wall",
+                        help="family suite: wall (perf_counter) or cpu (process CPU time, robust "
+                             "on a shared machine; default: %(default)s)")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated smaller sides n (family suite default: 384,768; "
+                             "with --costs: 256,512,1024)")
+    parser.add_argument("--shapes", default=None,
+                        help="family suite: square and/or rect (n x 1.5n); with --costs: "
+                             "square, ratios p:q and/or dimensions NxM (default square,1:2,2:1)")
+    parser.add_argument("--costs", default=None,
+                        help="run the detailed comparison on these cost families: "
+                             + ",".join(COST_TYPES))
+    parser.add_argument("--marginals", default=None,
+                        help="with --costs: uniform and/or random (default: uniform)")
+    parser.add_argument("--dtype", default=None,
+                        help="float64 and/or float32 (family suite: comma-separated list)")
+    parser.add_argument("--repeats", default=None,
+                        help="timed runs after one warm-up (default: 5; --full: 7)")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help="peers to compare, if installed (default: %(default)s; "
-                             f"lapx needs ${LAPX_ENV}); 'none' for none")
+                             f"lapx: the lap module if it is lapx, else ${LAPX_ENV}); "
+                             "'none' for none")
     parser.add_argument("--transpose", action="store_true",
-                        help="also run M.T for every rectangular problem")
+                        help="with --costs: also run M.T for every rectangular problem")
     parser.add_argument("--seed", default="0", help="base seed (default: %(default)s)")
     parser.add_argument("--time-budget", default=None,
                         help="seconds per solver and problem before fewer runs are timed")
     parser.add_argument("--out", default="bench-results",
-                        help="output directory for solvers.md/.json/.png (default: %(default)s)")
+                        help="output directory for the .md/.json (default: %(default)s)")
     return parser
 
 
@@ -1112,38 +1147,32 @@ def solvers_main(args) -> int:
     Returns
     -------
     int
-        0 when every cost agreed with hotalign's, 1 on a disagreement.
+        0 when hotalign's results are certified, 1 when hotalign failed (an error or a dual
+        certificate that does not hold). A peer with a wrong cost is a finding printed in the
+        table, not a failure.
 
     Raises
     ------
     ValueError
         A bad option value, naming the option (the CLI maps it to exit code 2).
     """
-    sizes = _check_sizes(args.sizes, "--sizes")
-    shapes = _as_list(args.shapes, "--shapes")
+    if args.costs is None:
+        return _families_main(args)
+    sizes = _check_sizes(args.sizes or "256,512,1024", "--sizes")
+    shapes = _as_list(args.shapes or "square,1:2,2:1", "--shapes")
     for shape in shapes:
         _parse_shape(shape, "--shapes")
     costs = _check_choices(args.costs, "--costs", COST_TYPES)
-    marginals = _check_choices(args.marginals, "--marginals", MARGINALS)
-    (dtype,) = _check_choices([args.dtype], "--dtype", DTYPES)
-    repeats = _int_option(args.repeats, "--repeats", 1)
+    marginals = _check_choices(args.marginals or "uniform", "--marginals", MARGINALS)
+    (dtype,) = _check_choices([args.dtype or "float64"], "--dtype", DTYPES)
+    repeats = _int_option(args.repeats or "5", "--repeats", 1)
     seed = _int_option(args.seed, "--seed", 0)
     peers = _check_peers(args.peers, "--peers")
-    budget = None
-    if args.time_budget is not None:
-        try:
-            budget = float(args.time_budget)
-        except ValueError:
-            budget = -1.0
-        if not budget > 0:
-            _fail("--time-budget", f"expected a positive number, got {args.time_budget!r}")
-
-    def progress(message):
-        print(f"  {message}", file=sys.stderr, flush=True)
+    budget = _budget_option(args.time_budget)
 
     try:
         results = run_solvers(sizes, shapes, costs, marginals, dtype, repeats, peers, args.out,
-                              progress, transpose=args.transpose, seed=seed,
+                              _progress, transpose=args.transpose, seed=seed,
                               time_budget=budget)
     except SolverMismatchError as exc:
         print(format_markdown(exc.results))
@@ -1153,4 +1182,52 @@ def solvers_main(args) -> int:
     if args.out is not None:
         print(f"written to {args.out}/solvers.md, solvers.json"
               + ("" if results.get("plot_note") else ", solvers.png"))
+    return 0
+
+
+def _progress(message):
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _budget_option(value):
+    if value is None:
+        return None
+    try:
+        budget = float(value)
+    except ValueError:
+        budget = -1.0
+    if not budget > 0:
+        _fail("--time-budget", f"expected a positive number, got {value!r}")
+    return budget
+
+
+def _families_main(args) -> int:
+    from . import bench_families as fam
+
+    if args.marginals is not None or args.transpose:
+        _fail("--marginals" if args.marginals is not None else "--transpose",
+              "only with --costs (the family suite solves assignments: uniform marginals)")
+    base = fam.FULL if args.full else fam.QUICK
+    sizes = _check_sizes(args.sizes, "--sizes") if args.sizes else None
+    shapes = _check_choices(args.shapes, "--shapes", fam.SHAPES) if args.shapes else None
+    families = (_check_choices(args.families, "--families", fam.FAMILIES)
+                if args.families else None)
+    dtypes = _check_choices(args.dtype, "--dtype", fam.DTYPES) if args.dtype else None
+    repeats = _int_option(args.repeats, "--repeats", 1) if args.repeats else None
+    (clock,) = _check_choices([args.clock], "--clock", fam.CLOCKS)
+    seed = _int_option(args.seed, "--seed", 0)
+    peers = _check_peers(args.peers, "--peers")
+    budget = _budget_option(args.time_budget)
+    if sizes and min(sizes) < 2:
+        _fail("--sizes", "the family suite needs n >= 2")
+    results = fam.run_families(families, sizes, shapes, dtypes, full=args.full, repeats=repeats,
+                               peers=peers, time_budget=budget or base["time_budget"],
+                               seed=seed, clock=clock, out_dir=args.out, progress=_progress)
+    print(fam.format_families_markdown(results))
+    if args.out is not None:
+        print(f"written to {args.out}/families.md, families.json")
+    if not results["ok"]:
+        print(f"hotalign bench: FAILED: {len(results['failures'])} hotalign failure(s)",
+              file=sys.stderr)
+        return 1
     return 0

@@ -167,14 +167,27 @@ def _median(times):
     return statistics.median(times)
 
 
-def _grid_case(Zx, Zy, peers, repeats):
-    """Grid medians for one case and dtype: ours at 1 and 2 threads, the floor, the assembly."""
+def thread_counts(n_max=None):
+    """1, 2, 4, ... up to ``n_max`` (default: the usable CPUs), and ``n_max`` itself; always
+    including 1 and 2 (the main grid table compares them)."""
+    from .grid import default_threads
+
+    n_max = default_threads() if n_max is None else n_max
+    counts, t = {1, 2, n_max}, 4
+    while t < n_max:
+        counts.add(t)
+        t *= 2
+    return sorted(counts)
+
+
+def _grid_case(Zx, Zy, peers, repeats, threads=None):
+    """Grid medians for one case and dtype: ours at 1..N threads, the floor, the assembly."""
     from threadpoolctl import threadpool_limits
 
     from .grid import solve_pairs
 
     g = {}
-    for threads in (1, 2):
+    for threads in (threads or thread_counts()):
         res, _, times = _time_runs(
             lambda: solve_pairs(Zx, Zy, n_threads=threads, keep_plans=True), repeats, None)
         g[f"ours_{threads}t"] = _median(times)
@@ -229,7 +242,7 @@ def _plain_case(Xtr, Ytr, Xte, Yte, repeats):
 
 
 def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, include_plain=True,
-                 out_dir=None, progress=print, parts=("grid", "hot")):
+                 out_dir=None, progress=print, parts=("grid", "hot"), threads=None):
     """Measure grid and end-to-end HOT cases; returns a JSON-serialisable dict.
 
     Parameters
@@ -247,13 +260,17 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
         Called with a line of text as each measurement finishes.
     parts : sequence of {"grid", "hot"}
         The layer-pair grid table, the end-to-end HOT table, or both.
+    threads : sequence of int, optional
+        Worker-thread counts of the grid's thread-scaling table (default
+        :func:`thread_counts`: 1, 2, 4, ... up to the usable CPUs).
     """
     from .costs import ZScore
 
     say = progress or (lambda s: None)
     peers = load_assignment_peers()
+    threads = sorted(set(threads or thread_counts()) | {1, 2})
     results = {"environment": environment_info(), "T": T, "repeats": repeats,
-               "parts": list(parts), "cases": []}
+               "parts": list(parts), "threads": threads, "cases": []}
     for L, M, n in cases:
         Xtr, Ytr, Xte, Yte = make_case(L, M, n, T)
         rec = {"L": L, "M": M, "n": n, "grid": {}, "hot": {}}
@@ -262,7 +279,7 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
             Zx = [ZScore().fit(A).transform(A, dtype) for A in Xtr]
             Zy = [ZScore().fit(B).transform(B, dtype) for B in Ytr]
             if "grid" in parts:
-                g = rec["grid"][name] = _grid_case(Zx, Zy, peers, repeats)
+                g = rec["grid"][name] = _grid_case(Zx, Zy, peers, repeats, threads)
                 say(f"grid {L}x{M} n={n} {name}: " + ", ".join(
                     f"{k}={v:.3f}" for k, v in g.items() if not k.endswith("maxdiff")))
                 floor = g["floor"]
@@ -300,6 +317,7 @@ def format_pipeline_markdown(results) -> str:
              + f"; T={results['T']} (80% fit), medians of {results['repeats']} runs.", ""]
     if any(c["grid"] for c in results["cases"]):
         lines += _grid_table(results)
+        lines += _thread_table(results)
     if any(c["hot"] for c in results["cases"]):
         lines += _hot_table(results)
     return "\n".join(lines) + "\n"
@@ -321,6 +339,22 @@ def _grid_table(results):
                 f"{g['ours_2t'] / g['floor']:.2f} | "
                 + (f"{best[1]:.3f} s ({best[0][9:-1]}) | {best[1] / g['ours_2t']:.2f}x |" if best
                    else "n/a | n/a |"))
+    return lines + [""]
+
+
+def _thread_table(results):
+    threads = results.get("threads") or [1, 2]
+    lines = ["### Grid thread scaling (pairs in parallel, BLAS single-threaded inside each)", "",
+             "| case | dtype | " + " | ".join(f"{t} thr" for t in threads)
+             + f" | speed-up {threads[-1]} thr | efficiency |",
+             "|---|---|" + "---|" * (len(threads) + 2)]
+    for c in results["cases"]:
+        for dt, g in c["grid"].items():
+            t1, tn = g.get("ours_1t"), g.get(f"ours_{threads[-1]}t")
+            cells = [f"{g[f'ours_{t}t']:.3f} s" if f"ours_{t}t" in g else "—" for t in threads]
+            speed = f"{t1 / tn:.2f}x | {t1 / tn / threads[-1]:.0%}" if t1 and tn else "— | —"
+            lines.append(f"| {c['L']}x{c['M']}, n={c['n']} | {dt} | " + " | ".join(cells)
+                         + f" | {speed} |")
     return lines + [""]
 
 
@@ -367,6 +401,9 @@ def add_pipeline_arguments(parser):
                         help="tiny sizes and one repeat: runs in seconds (a smoke test)")
     parser.add_argument("--repeats", default=None,
                         help="timed runs per measurement (default: 3, or 1 with --quick)")
+    parser.add_argument("--threads", default=None,
+                        help="grid: comma-separated worker-thread counts of the thread-scaling "
+                             "table (default: 1, 2, 4, ... up to the usable CPUs)")
     parser.add_argument("--llm", action="store_true",
                         help="rotation: also time one n=3072 pair and extrapolate a 28x28 grid")
     parser.add_argument("--out", default="bench-results",
@@ -396,7 +433,10 @@ def pipeline_main(args) -> int:
         run_trajectory,
     )
 
+    from .bench import _check_sizes
+
     parts = _check_choices(args.only, "--only", PARTS)
+    threads = _check_sizes(args.threads, "--threads") if args.threads else None
     repeats = 1 if args.quick and args.repeats is None else _int_option(
         3 if args.repeats is None else args.repeats, "--repeats", 1)
     quick = args.quick
@@ -408,7 +448,8 @@ def pipeline_main(args) -> int:
     if "grid" in parts or "hot" in parts:
         res = run_pipeline(((3, 4, 64),) if quick else ((6, 12, 384), (12, 12, 768)),
                            T=400 if quick else 2000, repeats=repeats, out_dir=args.out,
-                           progress=progress, parts=[p for p in ("grid", "hot") if p in parts])
+                           progress=progress, parts=[p for p in ("grid", "hot") if p in parts],
+                           threads=threads)
         print(format_pipeline_markdown(res))
     if "rotation" in parts:
         size = dict(n=32, T=200, rounds=3, L=2, M=3, plain_pairs=3) if quick else {}

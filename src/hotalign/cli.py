@@ -19,7 +19,8 @@ Commands
     or a ``.txt`` of sentences, written as a folder ``align`` reads (see
     :mod:`hotalign.capture`; needs ``hotalign[torch]``).
 ``hotalign bench solvers``
-    Solver benchmark (see :mod:`hotalign.bench`).
+    Solver benchmark: the family suite (:mod:`hotalign.bench_families`; ``--full`` for every
+    size and dtype), or with ``--costs`` the detailed comparison of :mod:`hotalign.bench`.
 ``hotalign bench pipeline``
     Grid, end-to-end HOT, HOT+R and TrajectoryHOT benchmarks (see :mod:`hotalign.bench_pipeline`
     and :mod:`hotalign.bench_rotation`).

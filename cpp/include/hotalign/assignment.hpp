@@ -71,6 +71,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -110,25 +111,61 @@ struct Summer {
     double value() const noexcept { return s + c; }
 };
 
-[[noreturn]] inline void bad_value() {
+// What the validation accepts: every (sign-adjusted) entry x must satisfy -inf < x <= hi, so
+// NaN and -inf are always rejected; hi = +inf lets +inf through (a forbidden entry), hi = DBL_MAX
+// rejects it too (transport costs must be finite). `name` is the argument named in the error.
+//
+// With a finite `big` (transport), entries with |x| > big (finite but so large that sums could
+// overflow) fail the same fused check; a rescan then tells them from NaN / infinity, and
+// CostTooLarge is thrown for the caller to route the problem to a solver that scales.
+struct Checks {
+    double lo = -kInf;  // entries must satisfy lo < x <= hi
+    double hi = kInf;
+    const char* name = nullptr;  // nullptr: the linear_sum_assignment message naming C
+    double big = kInf;
+    const void* data = nullptr;  // the whole matrix, for the rescan (with count and f32)
+    std::int64_t count = 0;
+    bool f32 = false;
+};
+
+/// Thrown by the assignment solver when a transport cost exceeds Checks::big.
+struct CostTooLarge {};
+
+template <class Real>
+bool all_finite(const Real* x, std::int64_t count) noexcept {
+    bool ok = true;
+    for (std::int64_t k = 0; k < count; ++k) ok &= std::isfinite(x[k]);
+    return ok;
+}
+
+[[noreturn]] inline void bad_value(const Checks& ck) {
+    if (ck.big < kInf && ck.data != nullptr &&
+        (ck.f32 ? all_finite(static_cast<const float*>(ck.data), ck.count)
+                : all_finite(static_cast<const double*>(ck.data), ck.count)))
+        throw CostTooLarge{};
+    if (ck.name != nullptr)
+        throw std::invalid_argument(std::string(ck.name) + " contains NaN or infinity");
     throw std::invalid_argument(
         "C: cost matrix contains NaN or an infinity of the wrong sign (only +inf for minimize, "
         "-inf for maximize mark forbidden entries)");
 }
 
-// Checks that every (sign-adjusted) entry is > -inf (this rejects NaN and -inf).
+inline bool valid_entry(double x, double lo, double hi) noexcept { return x > lo && x <= hi; }
+
+// Checks every (sign-adjusted) entry against ck (see Checks).
 template <bool Neg, class Real>
-void validate(const Real* C, std::int64_t count) {
+void validate(const Real* C, std::int64_t count, const Checks& ck) {
+    const double lo = ck.lo, hi = ck.hi;
     int bad = 0;
     std::int64_t k = 0;
     for (; k + 4 <= count; k += 4) {
-        bad |= !(load<Neg>(C[k]) > -kInf);
-        bad |= !(load<Neg>(C[k + 1]) > -kInf);
-        bad |= !(load<Neg>(C[k + 2]) > -kInf);
-        bad |= !(load<Neg>(C[k + 3]) > -kInf);
+        bad |= !valid_entry(load<Neg>(C[k]), lo, hi);
+        bad |= !valid_entry(load<Neg>(C[k + 1]), lo, hi);
+        bad |= !valid_entry(load<Neg>(C[k + 2]), lo, hi);
+        bad |= !valid_entry(load<Neg>(C[k + 3]), lo, hi);
     }
-    for (; k < count; ++k) bad |= !(load<Neg>(C[k]) > -kInf);
-    if (bad) bad_value();
+    for (; k < count; ++k) bad |= !valid_entry(load<Neg>(C[k]), lo, hi);
+    if (bad) bad_value(ck);
 }
 
 #if defined(__SSE2__)
@@ -315,9 +352,10 @@ __attribute__((target("avx2"))) inline void load8_avx2(const float* p, __m256d& 
 // index where the scalar tail must continue and ANDs the validity of the entries into ok.
 template <class Real, bool Neg>
 __attribute__((target("avx2"))) idx_t colmin_row_avx2(const Real* r, double* v, std::int64_t* arg,
-                                                      idx_t m, std::int64_t i, int& bad) {
+                                                      idx_t m, std::int64_t i, double lo, double hi,
+                                                      int& bad) {
     idx_t j = 0;
-    const __m256d ninf = _mm256_set1_pd(-kInf);
+    const __m256d ninf = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi);
     const __m256i vi = _mm256_set1_epi64x(i);
     __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
     for (; j + 8 <= m; j += 8) {
@@ -325,6 +363,8 @@ __attribute__((target("avx2"))) idx_t colmin_row_avx2(const Real* r, double* v, 
         load8_avx2<Neg>(r + j, x0, x1);
         ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(x0, ninf, _CMP_GT_OQ),
                                              _mm256_cmp_pd(x1, ninf, _CMP_GT_OQ)));
+        ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(x0, vhi, _CMP_LE_OQ),
+                                             _mm256_cmp_pd(x1, vhi, _CMP_LE_OQ)));
         const __m256d v0 = _mm256_loadu_pd(v + j), v1 = _mm256_loadu_pd(v + j + 4);
         const __m256d l0 = _mm256_cmp_pd(x0, v0, _CMP_LT_OQ), l1 = _mm256_cmp_pd(x1, v1, _CMP_LT_OQ);
         _mm256_storeu_pd(v + j, _mm256_min_pd(x0, v0));
@@ -359,18 +399,106 @@ __attribute__((target("avx2"))) idx_t min_reduced_avx2(const Real* r, const doub
 }
 
 // First index >= j (in steps of 8) where some C[k] - v[k] < bound, or the end of the 8-blocks.
-template <class Real, bool Neg>
+// With Check, every entry loaded is also validated (-inf < C <= hi); a bad one clears `ok`.
+template <class Real, bool Neg, bool Check>
 __attribute__((target("avx2"))) idx_t skip_above_avx2(const Real* r, const double* v, idx_t j,
-                                                      idx_t m, double bound) {
+                                                      idx_t m, double bound, double hi, int& bad) {
     const __m256d vb = _mm256_set1_pd(bound);
+    const __m256d ninf = _mm256_set1_pd(-kInf), vhi = _mm256_set1_pd(hi);
     for (; j + 8 <= m; j += 8) {
         __m256d c0, c1;
         load8_avx2<Neg>(r + j, c0, c1);
+        if (Check) {
+            const __m256d ok = _mm256_and_pd(
+                _mm256_and_pd(_mm256_cmp_pd(c0, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c0, vhi, _CMP_LE_OQ)),
+                _mm256_and_pd(_mm256_cmp_pd(c1, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c1, vhi, _CMP_LE_OQ)));
+            bad |= _mm256_movemask_pd(ok) != 15;
+        }
         const __m256d h = _mm256_min_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + j)),
                                         _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)));
         if (_mm256_movemask_pd(_mm256_cmp_pd(h, vb, _CMP_LT_OQ))) return j;
     }
     return j;
+}
+
+// The smallest and second smallest C[k] - v[k] over the 8-blocks of a row, and the first index of
+// the smallest, in one branch-free pass: every lane keeps its own two smallest values and the
+// (first) index of its smallest; the lanes are merged at the end. (u1, j1, u2) are the first two
+// entries of the row in (value, index) order, as a sequential scan gives them. With Check, every
+// entry is validated (-inf < C <= hi) in the same pass. Returns where the scalar tail continues.
+template <class Real, bool Neg, bool Check>
+__attribute__((target("avx2"))) idx_t top2_avx2(const Real* r, const double* v, idx_t m,
+                                                double lo, double hi, int& bad, double& u1,
+                                                idx_t& j1, double& u2) {
+    const __m256d inf = _mm256_set1_pd(kInf), ninf = _mm256_set1_pd(lo);
+    const __m256d vhi = _mm256_set1_pd(hi), four = _mm256_set1_pd(4.0), eight = _mm256_set1_pd(8.0);
+    __m256d a1 = inf, a2 = inf, b1 = inf, b2 = inf;  // lane minima (a: j..j+3, b: j+4..j+7)
+    __m256d ai = _mm256_set1_pd(-1.0), bi = ai;     // lane argmins (exact in double)
+    __m256d ja = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
+    __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
+    idx_t j = 0;
+    for (; j + 8 <= m; j += 8) {
+        __m256d c0, c1;
+        load8_avx2<Neg>(r + j, c0, c1);
+        if (Check)
+            ok = _mm256_and_pd(ok, _mm256_and_pd(
+                _mm256_and_pd(_mm256_cmp_pd(c0, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c0, vhi, _CMP_LE_OQ)),
+                _mm256_and_pd(_mm256_cmp_pd(c1, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c1, vhi, _CMP_LE_OQ))));
+        const __m256d h0 = _mm256_sub_pd(c0, _mm256_loadu_pd(v + j));
+        const __m256d h1 = _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4));
+        const __m256d l0 = _mm256_cmp_pd(h0, a1, _CMP_LT_OQ), l1 = _mm256_cmp_pd(h1, b1, _CMP_LT_OQ);
+        a2 = _mm256_min_pd(a2, _mm256_blendv_pd(h0, a1, l0));  // the loser goes to slot 2
+        b2 = _mm256_min_pd(b2, _mm256_blendv_pd(h1, b1, l1));
+        a1 = _mm256_blendv_pd(a1, h0, l0);
+        b1 = _mm256_blendv_pd(b1, h1, l1);
+        ai = _mm256_blendv_pd(ai, ja, l0);
+        bi = _mm256_blendv_pd(bi, _mm256_add_pd(ja, four), l1);
+        ja = _mm256_add_pd(ja, eight);
+    }
+    if (Check) bad |= _mm256_movemask_pd(ok) != 15;
+    alignas(32) double m1[8], m2[8], id[8];
+    _mm256_store_pd(m1, a1);
+    _mm256_store_pd(m1 + 4, b1);
+    _mm256_store_pd(m2, a2);
+    _mm256_store_pd(m2 + 4, b2);
+    _mm256_store_pd(id, ai);
+    _mm256_store_pd(id + 4, bi);
+    int best = -1;
+    for (int l = 0; l < 8; ++l)  // smallest value, then smallest index
+        if (id[l] >= 0 && (best < 0 || m1[l] < m1[best] || (m1[l] == m1[best] && id[l] < id[best])))
+            best = l;
+    u1 = kInf;
+    j1 = -1;
+    u2 = kInf;
+    if (best < 0) return j;  // nothing below +inf
+    u1 = m1[best];
+    j1 = static_cast<idx_t>(id[best]);
+    u2 = m2[best];
+    for (int l = 0; l < 8; ++l)
+        if (l != best && id[l] >= 0 && m1[l] < u2) u2 = m1[l];
+    return j;
+}
+
+// First column j (from 0) with row4col[j] < 0 and C[j] - v[j] == level, over the 8-blocks;
+// returns -1 if none there, and the end of the 8-blocks in `end`.
+template <class Real, bool Neg>
+__attribute__((target("avx2"))) idx_t first_free_at_avx2(const Real* r, const double* v,
+                                                         const idx_t* r4c, idx_t m, double level,
+                                                         idx_t& end) {
+    const __m256d vl = _mm256_set1_pd(level);
+    idx_t j = 0;
+    for (; j + 8 <= m; j += 8) {
+        __m256d c0, c1;
+        load8_avx2<Neg>(r + j, c0, c1);
+        const int eq = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + j)), vl, _CMP_EQ_OQ)) |
+                       (_mm256_movemask_pd(_mm256_cmp_pd(_mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)), vl, _CMP_EQ_OQ)) << 4);
+        const __m256i rc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r4c + j));
+        const int fr = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setzero_si256(), rc)));
+        const int hit = eq & fr;  // free columns at the level, bit l = column j + l
+        if (hit) return j + __builtin_ctz(static_cast<unsigned>(hit));
+    }
+    end = j;
+    return -1;
 }
 
 // (The CPU model is initialised by a libgcc / compiler-rt constructor; this only reads it.)
@@ -381,8 +509,8 @@ inline bool cpu_has_avx2() noexcept { return __builtin_cpu_supports("avx2"); }
 template <class Real, bool Neg>
 class Solver {
 public:
-    Solver(const Real* C, idx_t n, idx_t m)
-        : C_(C), n_(n), m_(m), v_(static_cast<std::size_t>(m), 0.0),
+    Solver(const Real* C, idx_t n, idx_t m, const Checks& ck)
+        : C_(C), n_(n), m_(m), ck_(ck), v_(static_cast<std::size_t>(m), 0.0),
           col4row_(static_cast<std::size_t>(n), -1), row4col_(static_cast<std::size_t>(m), -1) {}
 
     // Returns false if infeasible; throws std::invalid_argument on NaN / wrong infinity.
@@ -415,7 +543,7 @@ private:
     const Real* row(idx_t i) const { return C_ + static_cast<std::int64_t>(i) * m_; }
 
     void validate_rows_below(idx_t end) {
-        for (; validated_ < end; ++validated_) validate<Neg>(row(validated_), m_);
+        for (; validated_ < end; ++validated_) validate<Neg>(row(validated_), m_, ck_);
     }
 
     // Step 1: v_j = min_i C_ij via contiguous, branch-free row scans; also validates C.
@@ -426,11 +554,12 @@ private:
         double* v = v_.data();
         std::int64_t* arg = argrow_.data();
         int bad = 0;
+        const double lo = ck_.lo, hi = ck_.hi;
         {
             const Real* r = row(0);
             for (idx_t j = 0; j < m; ++j) {
                 const double x = load<Neg>(r[j]);
-                bad |= !(x > -kInf);
+                bad |= !valid_entry(x, lo, hi);
                 v[j] = x;
             }
         }
@@ -441,10 +570,10 @@ private:
             const Real* r = row(i);
             idx_t j = 0;
 #if defined(HOTALIGN_LSAP_AVX2)
-            if (avx2) j = colmin_row_avx2<Real, Neg>(r, v, arg, m, i, bad);
+            if (avx2) j = colmin_row_avx2<Real, Neg>(r, v, arg, m, i, lo, hi, bad);
 #endif
 #if defined(__SSE2__)
-            const __m128d ninf = _mm_set1_pd(-kInf), sgn = _mm_set1_pd(-0.0);
+            const __m128d ninf = _mm_set1_pd(lo), sgn = _mm_set1_pd(-0.0), vhi = _mm_set1_pd(hi);
             const __m128i vi = _mm_set1_epi64x(i);
             __m128d ok = _mm_castsi128_pd(_mm_set1_epi32(-1));
             for (; j + 4 <= m; j += 4) {
@@ -455,6 +584,7 @@ private:
                     x1 = _mm_xor_pd(x1, sgn);
                 }
                 ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmpgt_pd(x0, ninf), _mm_cmpgt_pd(x1, ninf)));
+                ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmple_pd(x0, vhi), _mm_cmple_pd(x1, vhi)));
                 const __m128d v0 = _mm_loadu_pd(v + j), v1 = _mm_loadu_pd(v + j + 2);
                 const __m128d l0 = _mm_cmplt_pd(x0, v0), l1 = _mm_cmplt_pd(x1, v1);
                 _mm_storeu_pd(v + j, _mm_min_pd(x0, v0));
@@ -471,13 +601,13 @@ private:
 #endif
             for (; j < m; ++j) {
                 const double x = load<Neg>(r[j]);
-                bad |= !(x > -kInf);
+                bad |= !valid_entry(x, lo, hi);
                 const bool lt = x < v[j];
                 arg[j] = lt ? i : arg[j];
                 v[j] = lt ? x : v[j];
             }
         }
-        if (bad) bad_value();
+        if (bad) bad_value(ck_);
         for (idx_t j = 0; j < m; ++j)
             if (!(v[j] < kInf)) return false;  // a column with only forbidden entries
         return true;
@@ -541,8 +671,11 @@ private:
         }
     }
 
-    // The two smallest reduced costs C[i, j] - v[j] of a row (first index on ties; j2 != j1).
-    void two_smallest(const Real* r, double& u1, idx_t& j1, double& u2, idx_t& j2) const {
+    // The two smallest reduced costs C[i, j] - v[j] of a row in (value, index) order: u1 at
+    // j1, u2 at j2 (j2 may be -1 on a first visit). With check (a row's first visit), the row
+    // is validated in the same pass (throws on a bad entry).
+    void two_smallest(const Real* r, double& u1, idx_t& j1, double& u2, idx_t& j2,
+                      bool check) const {
         const double* v = v_.data();
         const idx_t m = m_;
         auto upd = [&](idx_t j) {
@@ -562,14 +695,27 @@ private:
         idx_t j = 0;
 #if defined(HOTALIGN_LSAP_AVX2)
         if (avx2_) {
-            for (;;) {
-                j = skip_above_avx2<Real, Neg>(r, v, j, m, u2);
-                if (j + 8 > m) break;
-                for (int l = 0; l < 8; ++l) upd(j + l);
-                j += 8;
+            int bad = 0;
+            if (check) {
+                // first visit of a row (rectangular problems), usually not in cache: one
+                // branch-free pass that also validates; j2 is not tracked by the lanes
+                j = top2_avx2<Real, Neg, true>(r, v, m, ck_.lo, ck_.hi, bad, u1, j1, u2);
+                j2 = -1;
+            } else {
+                // revisits (rows in cache, often tie-heavy): skip the blocks above u2
+                for (;;) {
+                    j = skip_above_avx2<Real, Neg, false>(r, v, j, m, u2, ck_.hi, bad);
+                    if (j + 8 > m) break;
+                    for (int l = 0; l < 8; ++l) upd(j + l);
+                    j += 8;
+                }
             }
+            if (bad) bad_value(ck_);
+            if (check) validate<Neg>(r + j, m - j, ck_);  // the tail of the 8-blocks
+            check = false;
         }
 #endif
+        if (check) validate<Neg>(r, m, ck_);
 #if defined(__SSE2__)
         const __m128d sgn = _mm_set1_pd(-0.0);
         for (; j + 4 <= m; j += 4) {
@@ -595,7 +741,14 @@ private:
     // First free column j with C[i, j] - v[j] == level (or -1).
     idx_t first_free_at(const Real* r, double level) const {
         const double* v = v_.data();
-        for (idx_t j = 0; j < m_; ++j)
+        idx_t j = 0;
+#if defined(HOTALIGN_LSAP_AVX2)
+        if (avx2_) {
+            const idx_t f = first_free_at_avx2<Real, Neg>(r, v, row4col_.data(), m_, level, j);
+            if (f >= 0) return f;
+        }
+#endif
+        for (; j < m_; ++j)
             if (row4col_[j] < 0 && load<Neg>(r[j]) - v[j] == level) return j;
         return -1;
     }
@@ -632,10 +785,13 @@ private:
             }
             const idx_t i = todo[k++];
             const Real* r = row(i);
-            validate_rows_below(i + 1);
+            // a row seen for the first time is validated by its own scan (rows come in order)
+            validate_rows_below(i);
+            const bool first_visit = validated_ == i;
+            if (first_visit) ++validated_;
             double u1 = kInf, u2 = kInf;
             idx_t j1 = -1, j2 = -1;
-            two_smallest(r, u1, j1, u2, j2);
+            two_smallest(r, u1, j1, u2, j2, first_visit);
             if (j1 < 0) return false;  // row with no allowed entry
             idx_t i0 = row4col_[j1];
             bool strict = u1 < u2;
@@ -647,6 +803,7 @@ private:
             bool reprocess = strict && u2 < kInf;
             if (!strict && i0 >= 0) {
                 // tie: take the first free column among the row's minima, otherwise defer the row
+                // (j1 is the first minimum and is taken, so that is j2 when j2 is free)
                 idx_t jf = -1;
                 if (j2 >= 0 && row4col_[j2] < 0 && u2 == u1) jf = j2;
                 if (jf < 0 && u2 == u1) jf = first_free_at(r, u1);
@@ -762,6 +919,7 @@ private:
 
     const Real* C_;
     idx_t n_, m_;
+    Checks ck_;
     idx_t validated_ = 0;  // rows [0, validated_) of C are known to be free of NaN / -inf
 #if defined(HOTALIGN_LSAP_AVX2)
     bool avx2_ = cpu_has_avx2();
@@ -774,9 +932,10 @@ private:
 // Solve rows-short problem (nr <= nc) and fill the result in the original orientation.
 template <class Real, bool Neg>
 AssignmentResult solve_oriented(const Real* Cr, idx_t nr, idx_t nc, bool transposed,
-                                const Real* Corig, std::int64_t n, std::int64_t m) {
+                                const Real* Corig, std::int64_t n, std::int64_t m,
+                                const Checks& ck) {
     AssignmentResult res;
-    Solver<Real, Neg> s(Cr, nr, nc);
+    Solver<Real, Neg> s(Cr, nr, nc, ck);
     std::int64_t it = 0;
     const bool ok = s.run(it);
     res.n_iter = it;
@@ -824,9 +983,9 @@ AssignmentResult solve_oriented(const Real* Cr, idx_t nr, idx_t nc, bool transpo
 }
 
 template <class Real, bool Neg>
-AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m) {
+AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m, const Checks& ck) {
     if (n <= m) return solve_oriented<Real, Neg>(C, static_cast<idx_t>(n), static_cast<idx_t>(m),
-                                                 false, C, n, m);
+                                                 false, C, n, m, ck);
     std::vector<Real> T(static_cast<std::size_t>(n * m));
     constexpr std::int64_t B = 32;
     for (std::int64_t i0 = 0; i0 < n; i0 += B)
@@ -836,7 +995,7 @@ AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m) {
                 for (std::int64_t j = j0; j < j1; ++j) T[j * n + i] = C[i * m + j];
         }
     return solve_oriented<Real, Neg>(T.data(), static_cast<idx_t>(m), static_cast<idx_t>(n), true,
-                                     C, n, m);
+                                     C, n, m, ck);
 }
 
 }  // namespace detail_lsap
@@ -844,9 +1003,17 @@ AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m) {
 /// Solves min (or max) sum_k C[row_ind[k], col_ind[k]] over assignments of min(n, m) rows to
 /// distinct columns; C is a row-major, C-contiguous n x m matrix of float or double.
 /// See the header comment for the semantics of infinities, ties, duals and status.
+///
+/// finite_name: if not null, every entry of C must be finite (+inf is not a forbidden entry but
+/// an error); a NaN or infinity throws std::invalid_argument("<finite_name> contains NaN or
+/// infinity"). This check rides on the solver's own first pass over C (the column reduction for
+/// square problems), so the cost matrix is not read an extra time (solve_transport uses it).
+/// big (with finite_name): an entry with |x| > big throws detail_lsap::CostTooLarge instead
+/// (solve_transport then routes the problem to the network simplex, which scales huge costs).
 template <class Real>
 AssignmentResult linear_sum_assignment(const Real* C, std::int64_t n, std::int64_t m,
-                                       bool maximize = false) {
+                                       bool maximize = false, const char* finite_name = nullptr,
+                                       double big = std::numeric_limits<double>::infinity()) {
     static_assert(std::is_same<Real, float>::value || std::is_same<Real, double>::value,
                   "linear_sum_assignment: Real must be float or double");
     if (n < 0 || m < 0) throw std::invalid_argument("C: negative dimension");
@@ -860,8 +1027,21 @@ AssignmentResult linear_sum_assignment(const Real* C, std::int64_t n, std::int64
         m >= std::numeric_limits<detail_lsap::idx_t>::max())
         throw std::invalid_argument("C: dimension too large (must be < 2^31 - 1)");
     if (C == nullptr) throw std::invalid_argument("C: null pointer");
-    return maximize ? detail_lsap::dispatch<Real, true>(C, n, m)
-                    : detail_lsap::dispatch<Real, false>(C, n, m);
+    detail_lsap::Checks ck;
+    if (finite_name != nullptr) {
+        ck.hi = std::numeric_limits<double>::max();
+        ck.name = finite_name;
+        if (big < std::numeric_limits<double>::max()) {  // also catch |x| > big (see Checks)
+            ck.hi = big;
+            ck.lo = std::nextafter(-big, -detail_lsap::kInf);
+            ck.big = big;
+            ck.data = C;
+            ck.count = n * m;
+            ck.f32 = std::is_same<Real, float>::value;
+        }
+    }
+    return maximize ? detail_lsap::dispatch<Real, true>(C, n, m, ck)
+                    : detail_lsap::dispatch<Real, false>(C, n, m, ck);
 }
 
 /// The SIMD path the assignment solver's hot loops take on this build and CPU: "avx2" (selected

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 #include "assignment.hpp"
@@ -25,21 +26,6 @@ inline bool is_constant(const double* x, std::int64_t k) noexcept {
     for (std::int64_t i = 1; i < k; ++i)
         if (x[i] != x[0]) return false;
     return true;
-}
-
-/// Throws std::invalid_argument naming M unless every entry of the n x m matrix is finite;
-/// returns max |M|.
-template <class Real>
-double check_finite_costs(const Real* M, std::int64_t n, std::int64_t m) {
-    const std::int64_t nm = n * m;
-    bool ok = true;
-    double mx = 0.0;
-    for (std::int64_t k = 0; k < nm; ++k) {
-        ok &= std::isfinite(M[k]);
-        mx = std::max(mx, static_cast<double>(std::fabs(M[k])));
-    }
-    if (!ok) throw std::invalid_argument("M contains NaN or infinity");
-    return mx;
 }
 
 }  // namespace detail
@@ -82,12 +68,16 @@ TransportResult solve_transport(const Real* M, std::int64_t n, std::int64_t m, c
         return infeasible;
     }
     // Transport costs must be finite (the assignment solver alone would read +inf as a
-    // forbidden pair, as scipy does).
-    // Costs so large that the solvers' sums could overflow: the network simplex solves them on
-    // an exactly scaled copy (see detail_ns::overflow_safe_cost).
-    if (detail::check_finite_costs(M, n, m) > detail_ns::overflow_safe_cost(n, m))
+    // forbidden pair, as scipy does), and costs so large that sums could overflow go to the
+    // network simplex; both checks ride on the solver's column reduction (no extra pass).
+    // The bound is the network simplex's overflow-safe cost (detail_ns::overflow_safe_cost).
+    const double big = detail_ns::overflow_safe_cost(n, m);
+    AssignmentResult lsa;
+    try {
+        lsa = linear_sum_assignment(M, n, m, false, "M", big);
+    } catch (const detail_lsap::CostTooLarge&) {
         return network_simplex(M, n, m, a, b, options);
-    AssignmentResult lsa = linear_sum_assignment(M, n, m, false);
+    }
     TransportResult out;
     out.method = Method::assignment;
     out.status = lsa.status;
