@@ -78,13 +78,13 @@ def layer_basis_bound(Z, rank, random_state=0):
     return Q
 
 
-def _pair_bound(A, e, nx, Zy, U, a, b, gamma):
-    """Lower bound on the computed cost of one pair (see the module notes)."""
-    Y = np.asarray(Zy, dtype=np.float64)
+def _pair_bound(A, e, nx, Y, ny2, U, a, b, gamma):
+    """Lower bound on the computed cost of one pair (see the module notes); ``Y`` is the layer of
+    the other system in float64 and ``ny2`` its squared column norms."""
     B = U.T @ Y                                    # k' x m
-    ny2 = np.einsum("ij,ij->j", Y, Y)
     f = np.sqrt(np.maximum(0.0, ny2 - np.einsum("ij,ij->j", B, B)))
-    H = A.T @ B + np.outer(e, f)                   # n x m, >= every correlation
+    H = A.T @ B                                    # n x m
+    H += e[:, None] * f[None, :]                   # >= every correlation
     rows = H.max(axis=1)
     cols = H.max(axis=0)
     ub = min(float(rows.mean() if a is None else rows @ a),
@@ -116,22 +116,28 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None) -> np.ndarray:
     LB = np.zeros((L, M))
     want = None if pairs is None else {(int(l), int(m)) for l, m in pairs}
     u = float(np.finfo(Sx.dtype).eps) / 2
+    bases = {}  # l -> (U, A, e, max ||x||, gamma): once per layer of X
     for l in range(L):
-        cols = [m for m in range(M) if want is None or (l, m) in want]
-        if not cols:
+        if want is not None and not any((l, m) in want for m in range(M)):
             continue
         Zx = np.asarray(Sx.layer(l), dtype=np.float64)
         T, n = Zx.shape
         if rank >= min(T, n):
             continue  # nothing to gain over the exact solve: LB = 0
-        gamma = T * u / (1.0 - T * u)
         U = layer_basis_bound(Zx, rank, random_state=l)
         A = U.T @ Zx                                # k' x n
         nx2 = np.einsum("ij,ij->j", Zx, Zx)
         e = np.sqrt(np.maximum(0.0, nx2 - np.einsum("ij,ij->j", A, A)))
-        nx = float(np.sqrt(nx2.max()))
-        for m in cols:
-            LB[l, m] = max(0.0, _pair_bound(A, e, nx, Sy.layer(m), U, Sx.marginal(l),
+        bases[l] = (U, A, e, float(np.sqrt(nx2.max())), T * u / (1.0 - T * u))
+    for m in range(M):  # each layer of Y read (and converted) once
+        rows = [l for l in bases if want is None or (l, m) in want]
+        if not rows:
+            continue
+        Y = np.asarray(Sy.layer(m), dtype=np.float64)
+        ny2 = np.einsum("ij,ij->j", Y, Y)
+        for l in rows:
+            U, A, e, nx, gamma = bases[l]
+            LB[l, m] = max(0.0, _pair_bound(A, e, nx, Y, ny2, U, Sx.marginal(l),
                                             Sy.marginal(m), gamma))
     return LB
 
