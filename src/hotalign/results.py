@@ -206,7 +206,7 @@ def raise_for_status(result, max_iter, what: str):
     if getattr(result, "status", "optimal") == "max_iter":
         raise MaxIterError(
             f"max_iter={max_iter} pivots reached before optimality ({what}); the feasible "
-            "result is in err.result", result)
+            "plan is in err.result", result)
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,7 +26,7 @@ from ._validation import (
     mass_rtol,
     match_mass,
 )
-from .results import MaxIterError, TransportResult
+from .results import MaxIterError, raise_for_status, result_from_core
 
 __all__ = [
     "MarginalMismatchError",
@@ -140,24 +140,8 @@ def solve_transport(M, a=None, b=None, *, method="auto", max_iter=None, warm_sta
     status_name = _core.STATUS_NAMES[status]
     if status_name == "infeasible":
         raise ValueError("the transport problem is infeasible: a and b must have equal totals")
-    result = TransportResult(
-        rows=rows,
-        cols=cols,
-        weights=weights,
-        cost=float(cost),
-        u=u,
-        v=v,
-        status=status_name,
-        n_iter=int(n_iter),
-        shape=(n, m),
-        method=_core.METHOD_NAMES[used],
-    )
-    if status_name == "max_iter":
-        raise MaxIterError(
-            f"max_iter={max_iter} pivots reached before optimality; the feasible plan is in "
-            "err.result",
-            result,
-        )
+    result = result_from_core((rows, cols, weights, u, v, cost, status, n_iter, used), (n, m))
+    raise_for_status(result, max_iter, "the transport problem")
     return result
 
 
