@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import hotalign
-from hotalign.bench_pipeline import format_pipeline_markdown, run_pipeline
+from hotalign.bench.pipeline import format_pipeline_markdown, run_pipeline
 
 
 def systems(n_layers, width, T, rng, regime="related"):

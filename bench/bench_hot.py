@@ -15,7 +15,7 @@ lapx installs a module named ``lap`` too, so keep it in its own folder
 
 import argparse
 
-from hotalign.bench_pipeline import format_pipeline_markdown, run_pipeline
+from hotalign.bench.pipeline import format_pipeline_markdown, run_pipeline
 
 
 def main():

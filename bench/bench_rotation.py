@@ -3,7 +3,7 @@
 Configuration: 6 x 12 layers, n = 384 units each, T = 2000 rows, 10 rounds per pair (the stop
 rule is disabled so both run exactly 10 rounds; the objective traces are checked equal to 1e-10).
 Runs are interleaved, medians reported. The machinery is
-:func:`hotalign.bench_rotation.run_rotation` (also ``hotalign bench pipeline --only rotation``).
+:func:`hotalign.bench.rotation.run_rotation` (also ``hotalign bench pipeline --only rotation``).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_rotation.py [--repeats 3]
         [--plain-pairs 12] [--llm] [--out rotation.json]
@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 
-from hotalign.bench_rotation import format_rotation_markdown, run_rotation
+from hotalign.bench.rotation import format_rotation_markdown, run_rotation
 
 
 def main(argv=None):

@@ -4,7 +4,7 @@ Configuration (issue 6): 8 x 8 checkpoints, 6 layers each, n = 384 units, T = 20
 plain baseline standardises both checkpoints, builds every dense 1 - correlation cost and
 solves it with ``ot.emd``, then the layer-level ``ot.emd``: 64 such calls. Runs are interleaved;
 medians reported; D is checked equal to 1e-10. The machinery is
-:func:`hotalign.bench_rotation.run_trajectory` (also ``hotalign bench pipeline --only
+:func:`hotalign.bench.rotation.run_trajectory` (also ``hotalign bench pipeline --only
 trajectory``).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_trajectory.py [--repeats 3]
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hotalign.bench_rotation import format_trajectory_markdown, run_trajectory
+from hotalign.bench.rotation import format_trajectory_markdown, run_trajectory
 
 
 def main(argv=None):

@@ -1,6 +1,6 @@
 """Exact transport solvers: hotalign against POT, SciPy, lap and lapx (the issue's configuration).
 
-A thin script over :mod:`hotalign.bench` (the machinery behind ``hotalign bench solvers``):
+A thin script over :mod:`hotalign.bench.solvers` (the machinery behind ``hotalign bench solvers``):
 
 - square problems with uniform marginals, n = 384, 1000, 2000, 3072, on the two correlation
   costs (``correlation-related``, ``correlation-independent``) and SciPy's five assignment
@@ -44,7 +44,7 @@ import os
 import sys
 import tempfile
 
-from hotalign import bench
+from hotalign.bench import solvers as bench
 
 SQUARE_SIZES = (384, 1000, 2000, 3072)
 SQUARE_COSTS = bench.COST_TYPES

@@ -1,4 +1,4 @@
-"""Tests of the solver benchmark machinery (``hotalign.bench``). No wall-clock assertions."""
+"""Tests of the solver benchmark machinery (``hotalign.bench.solvers``). No wall-clock assertions."""
 
 import argparse
 import json
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from hotalign import bench
+from hotalign.bench import solvers as bench
 
 TINY = dict(sizes=[16, 32], shapes=["square", "1:2"], costs=["uniform", "correlation-related"],
             marginals=["uniform", "random"], dtype="float64", repeats=1)

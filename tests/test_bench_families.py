@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hotalign
-from hotalign import _core, bench
-from hotalign import bench_families as fam
+from hotalign import _core
+from hotalign.bench import solvers as bench
+from hotalign.bench import families as fam
 
 
 def _cli(argv):

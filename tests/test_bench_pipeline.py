@@ -1,4 +1,4 @@
-"""Tests of ``hotalign bench pipeline`` (hotalign.bench_pipeline, hotalign.bench_rotation).
+"""Tests of ``hotalign bench pipeline`` (hotalign.bench.pipeline, hotalign.bench.rotation).
 
 Only the quick configurations (tiny sizes, one repeat) run here; no wall-clock assertions.
 """
@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from hotalign import bench_pipeline, bench_rotation
+from hotalign.bench import pipeline as bench_pipeline
+from hotalign.bench import rotation as bench_rotation
 from hotalign.cli import main
 
 
@@ -102,7 +103,7 @@ def test_bad_arguments_exit_2(tmp_path, capsys, argv, option):
 
 
 def test_thread_scaling_table(tmp_path, capsys):
-    from hotalign import bench_pipeline
+    from hotalign.bench import pipeline as bench_pipeline
 
     assert bench_pipeline.thread_counts(16) == [1, 2, 4, 8, 16]
     assert bench_pipeline.thread_counts(12) == [1, 2, 4, 8, 12]
@@ -117,7 +118,7 @@ def test_thread_scaling_table(tmp_path, capsys):
 
 
 def test_lazy_part_reports_pairs_and_identity(tmp_path, capsys):
-    from hotalign.bench_lazy import format_lazy_markdown, run_lazy
+    from hotalign.bench.lazy import format_lazy_markdown, run_lazy
 
     res = run_lazy(L=3, M=4, n=40, T=300, rank=8, repeats=1, regimes=("related", "independent"))
     assert res["ok"]

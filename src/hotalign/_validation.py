@@ -339,10 +339,10 @@ def check_layers(layers, name: str, *, min_rows: int = MIN_FIT_ROWS,
 
     ``check_finite=False`` leaves the NaN/inf scan to the C++ statistics or standardisation
     pass that follows (it reports the layer by name), so the data is not read twice. Lazy
-    layer handles (:class:`hotalign.grid.LazyLayer`: row subsets, HDF5 datasets) are checked by
+    layer handles (:class:`hotalign.handles.LazyLayer`: row subsets, HDF5 datasets) are checked by
     shape and dtype only and stay unread.
     """
-    from .grid import LazyLayer
+    from .handles import LazyLayer
 
     if isinstance(layers, np.ndarray) and layers.ndim == 2:
         raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")

@@ -19,11 +19,11 @@ Commands
     or a ``.txt`` of sentences, written as a folder ``align`` reads (see
     :mod:`hotalign.capture`; needs ``hotalign[torch]``).
 ``hotalign bench solvers``
-    Solver benchmark: the family suite (:mod:`hotalign.bench_families`; ``--full`` for every
-    size and dtype), or with ``--costs`` the detailed comparison of :mod:`hotalign.bench`.
+    Solver benchmark: the family suite (:mod:`hotalign.bench.families`; ``--full`` for every
+    size and dtype), or with ``--costs`` the detailed comparison of :mod:`hotalign.bench.solvers`.
 ``hotalign bench pipeline``
-    Grid, end-to-end HOT, HOT+R and TrajectoryHOT benchmarks (see :mod:`hotalign.bench_pipeline`
-    and :mod:`hotalign.bench_rotation`).
+    Grid, end-to-end HOT, HOT+R and TrajectoryHOT benchmarks (see :mod:`hotalign.bench.pipeline`
+    and :mod:`hotalign.bench.rotation`).
 ``hotalign cache info DIR`` / ``hotalign cache prune DIR [--older-than 7d]``
     Size of a cache (an ``--out`` folder or a ``--cache-dir``), and removal of its entries not
     used for a while.
@@ -760,7 +760,10 @@ def _add_common(p, out_default):
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(bench_arguments=True) -> argparse.ArgumentParser:
+    """The ``hotalign`` argument parser. With ``bench_arguments=False`` the ``bench``
+    subcommands are registered without their options, so that building the parser imports no
+    benchmark code (:func:`main` registers them only for ``hotalign bench ...``)."""
     parser = argparse.ArgumentParser(
         prog="hotalign", formatter_class=HelpFormatter,
         description="Hierarchical optimal transport: compare two networks (or brains) layer by "
@@ -856,19 +859,21 @@ def build_parser() -> argparse.ArgumentParser:
         "hotalign bench solvers --sizes 256,512 --costs correlation-related,uniform --repeats 3",
         "hotalign bench solvers --sizes 1000 --shapes square --peers scipy --dtype float32",
         "hotalign bench solvers --costs uniform --marginals random --transpose --out bench-results")
-    from .bench import add_solvers_arguments, solvers_main
+    if bench_arguments:
+        from .bench.solvers import add_solvers_arguments, solvers_main
 
-    add_solvers_arguments(solvers)
-    solvers.set_defaults(func=solvers_main)
+        add_solvers_arguments(solvers)
+        solvers.set_defaults(func=solvers_main)
     pipeline = add_command(
         bench_sub, "pipeline",
         "grid, end-to-end HOT, HOT+R and TrajectoryHOT against plain NumPy+POT",
         "hotalign bench pipeline --quick --out bench-results",
         "hotalign bench pipeline --only grid,hot --repeats 5")
-    from .bench_pipeline import add_pipeline_arguments, pipeline_main
+    if bench_arguments:
+        from .bench.pipeline import add_pipeline_arguments, pipeline_main
 
-    add_pipeline_arguments(pipeline)
-    pipeline.set_defaults(func=pipeline_main)
+        add_pipeline_arguments(pipeline)
+        pipeline.set_defaults(func=pipeline_main)
 
     cache = add_command(sub, "cache", "size of a result cache, and pruning of old entries",
                         "hotalign cache info hotalign-results",
@@ -899,7 +904,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(bench_arguments=bool(argv) and argv[0] == "bench")
     args = parser.parse_args(argv)
     try:
         with contextlib.ExitStack() as args.exit_stack:  # locks held for the run

@@ -12,7 +12,7 @@ from ._validation import (check_callable, check_choice, check_float, check_int, 
                           check_random_state)
 from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
-from .grid import RowSubset
+from .handles import RowSubset
 
 __all__ = ["Evaluation", "evaluate"]
 

@@ -71,7 +71,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import REAL_KINDS, as_array, as_sequence, describe
-from .grid import LazyLayer
+from .handles import LazyLayer
 
 __all__ = [
     "BF16Layer",

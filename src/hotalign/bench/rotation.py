@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import _time_runs, environment_info
-from .bench_pipeline import environment_line, plain_two_level
+from .harness import environment_info, environment_line, plain_two_level, time_runs
 
 __all__ = ["run_rotation", "run_trajectory", "format_rotation_markdown",
            "format_trajectory_markdown", "plain_alternation", "rotation_layers",
@@ -52,7 +51,7 @@ def _timed(fn):
 
 def _component(fn, runs):
     """Median of ``runs`` timed calls after one warm-up (a component of the breakdown)."""
-    return _med(_time_runs(fn, runs, None)[2])
+    return _med(time_runs(fn, runs, None)[2])
 
 
 def _write(results, out_dir, name, fmt):
@@ -100,7 +99,7 @@ def plain_alternation(X, Y, max_rounds, timers=None):
 
 def rotation_layers(n, T, L, M, seed=0):
     """Standardised layers related by a rotation (X) and a permutation (Y), plus noise."""
-    from .costs import zscore
+    from ..costs import zscore
 
     rng = np.random.default_rng(seed)
     base = rng.standard_normal((T, n))
@@ -136,11 +135,11 @@ def run_rotation(*, n=384, T=2000, rounds=10, L=6, M=12, plain_pairs=12, repeats
     import ot  # noqa: F401  (imported here, outside the timed plain runs)
     from threadpoolctl import threadpool_limits
 
-    from .costs import zscore
-    from .grid import default_threads
-    from .engine import fit_rotation_grid
-    from .rotation import align_pair, layer_basis
-    from .transport import solve_transport
+    from ..costs import zscore
+    from ..grid import default_threads
+    from ..engine import fit_rotation_grid
+    from ..rotation import align_pair, layer_basis
+    from ..transport import solve_transport
 
     say = progress or (lambda s: None)
     nt = default_threads()
@@ -333,7 +332,7 @@ def run_trajectory(*, K=8, L=6, n=384, T=2000, plain_pairs=8, repeats=3, out_dir
     """
     import ot  # noqa: F401  (imported here, outside the timed plain runs)
 
-    from . import TrajectoryHOT
+    from .. import TrajectoryHOT
 
     say = progress or (lambda s: None)
     A = trajectory_layers(K, L, n, T, 0)

@@ -72,6 +72,21 @@ from pathlib import Path
 
 import numpy as np
 
+from .harness import (
+    COST_TYPES,
+    N_STIMULI,
+    as_list,
+    blas_summary,
+    check_choices,
+    check_sizes,
+    cost_matrix,
+    environment_info,
+    fail,
+    fmt_time,
+    int_option,
+    time_runs,
+)
+
 __all__ = [
     "COST_TYPES",
     "MARGINALS",
@@ -88,22 +103,11 @@ __all__ = [
     "solvers_main",
 ]
 
-COST_TYPES = (
-    "correlation-related",
-    "correlation-independent",
-    "uniform",
-    "spatial",
-    "logarithmic",
-    "integer",
-    "binary",
-)
 MARGINALS = ("uniform", "random")
 DTYPES = ("float64", "float32")
 PEERS = ("pot", "scipy", "lap", "lapx")
-N_STIMULI = 2000
 RTOL = 1e-9
 LAPX_ENV = "HOTALIGN_LAPX_PATH"
-_OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 # Table columns: solver key -> header.
 _LABELS = {
@@ -184,35 +188,10 @@ class ProblemSpec:
         return text + " (M.T)" if self.transposed else text
 
 
-def _fail(option: str, message: str):
-    raise ValueError(f"{option}: {message}")
 
 
-def _as_list(value, option: str) -> list:
-    if isinstance(value, str):
-        items = [v.strip() for v in value.split(",") if v.strip()]
-    else:
-        try:
-            items = list(value)
-        except TypeError:
-            _fail(option, f"expected a list or a comma-separated string, got {value!r}")
-    if not items:
-        _fail(option, "must not be empty")
-    return items
 
 
-def _check_sizes(sizes, option="sizes") -> list[int]:
-    out = []
-    for s in _as_list(sizes, option):
-        try:
-            v = int(s)
-            ok = float(s) == v if not isinstance(s, str) else str(v) == s.strip()
-        except (TypeError, ValueError):
-            ok = False
-        if not ok or v < 1:
-            _fail(option, f"expected positive integers, got {s!r}")
-        out.append(v)
-    return out
 
 
 def _parse_shape(shape: str, option="shapes"):
@@ -225,18 +204,10 @@ def _parse_shape(shape: str, option="shapes"):
             left, _, right = text.partition(sep)
             if left.isdigit() and right.isdigit() and int(left) > 0 and int(right) > 0:
                 return (kind, int(left), int(right))
-    _fail(option, f"expected 'square', a ratio such as '1:2', or dimensions such as "
+    fail(option, f"expected 'square', a ratio such as '1:2', or dimensions such as "
                   f"'896x2048', got {shape!r}")
 
 
-def _check_choices(values, option, choices) -> list[str]:
-    out = []
-    for v in _as_list(values, option):
-        if v not in choices:
-            _fail(option, f"unknown value {v!r}; choose from {', '.join(choices)}")
-        if v not in out:
-            out.append(v)
-    return out
 
 
 def _check_peers(peers, option="peers") -> list[str]:
@@ -244,7 +215,7 @@ def _check_peers(peers, option="peers") -> list[str]:
         return []
     if not isinstance(peers, str) and len(list(peers)) == 0:
         return []
-    return _check_choices(peers, option, PEERS)
+    return check_choices(peers, option, PEERS)
 
 
 def problem_grid(sizes, shapes, costs, marginals=("uniform",), *, transpose=False):
@@ -278,10 +249,10 @@ def problem_grid(sizes, shapes, costs, marginals=("uniform",), *, transpose=Fals
     >>> [p.label for p in problem_grid([4], ["1:2"], ["uniform"], transpose=True)]
     ['uniform 4x8 uniform', 'uniform 8x4 uniform (M.T)']
     """
-    sizes = _check_sizes(sizes)
-    parsed = [_parse_shape(s) for s in _as_list(shapes, "shapes")]
-    costs = _check_choices(costs, "costs", COST_TYPES)
-    marginals = _check_choices(marginals, "marginals", MARGINALS)
+    sizes = check_sizes(sizes)
+    parsed = [_parse_shape(s) for s in as_list(shapes, "shapes")]
+    costs = check_choices(costs, "costs", COST_TYPES)
+    marginals = check_choices(marginals, "marginals", MARGINALS)
     dims = []
     for kind, p, q in parsed:
         if kind == "dims":
@@ -308,30 +279,6 @@ def _seed_for(spec: ProblemSpec, seed: int) -> int:
     return zlib.crc32(f"{seed}|{spec.cost}|{n}|{m}|{spec.marginals}".encode())
 
 
-def _cost_matrix(cost: str, n: int, m: int, rng: np.random.Generator) -> np.ndarray:
-    if cost == "correlation-related":
-        from .costs import correlation_cost
-        from .datasets import make_activation_pair
-
-        X, Y, _ = make_activation_pair(N_STIMULI, n, m, random_state=rng)
-        return correlation_cost(X, Y)
-    if cost == "correlation-independent":
-        from .costs import correlation_cost
-
-        return correlation_cost(rng.standard_normal((N_STIMULI, n)),
-                                rng.standard_normal((N_STIMULI, m)))
-    if cost == "uniform":
-        return rng.random((n, m))
-    if cost == "spatial":
-        P, Q = rng.random((n, 2)), rng.random((m, 2))
-        return np.sqrt(((P[:, None, :] - Q[None, :, :]) ** 2).sum(axis=-1))
-    if cost == "logarithmic":
-        return 10.0 ** rng.uniform(-20.0, 20.0, (n, m))
-    if cost == "integer":
-        return rng.integers(0, 100, (n, m)).astype(np.float64)
-    if cost == "binary":
-        return rng.integers(0, 2, (n, m)).astype(np.float64)
-    _fail("costs", f"unknown value {cost!r}; choose from {', '.join(COST_TYPES)}")
 
 
 def make_problem(spec: ProblemSpec, dtype="float64", seed=0):
@@ -352,10 +299,10 @@ def make_problem(spec: ProblemSpec, dtype="float64", seed=0):
     b : ndarray of float64, shape (spec.m,)
         Both sum to 1.
     """
-    (dtype,) = _check_choices([str(np.dtype(dtype))], "dtype", DTYPES)
+    (dtype,) = check_choices([str(np.dtype(dtype))], "dtype", DTYPES)
     rng = np.random.default_rng(_seed_for(spec, seed))
     n, m = (spec.m, spec.n) if spec.transposed else (spec.n, spec.m)
-    M = _cost_matrix(spec.cost, n, m, rng)
+    M = cost_matrix(spec.cost, n, m, rng)
     if spec.marginals == "uniform":
         a, b = np.full(n, 1.0 / n), np.full(m, 1.0 / m)
     else:
@@ -395,7 +342,7 @@ class _Hotalign(_Solver):
     key = "hotalign"
 
     def __init__(self):
-        from . import transport
+        from .. import transport
 
         self._transport = transport
 
@@ -556,21 +503,6 @@ def _load_peers(peers):
 # --------------------------------------------------------------------------------------------
 
 
-def _time_runs(fn, repeats, budget):
-    """One untimed warm-up, then ``repeats`` timed runs (fewer if a budget is exceeded)."""
-    gc.collect()
-    t0 = time.perf_counter()
-    out = fn()
-    warm = time.perf_counter() - t0
-    runs = repeats
-    if budget is not None and warm > 0:
-        runs = max(1, min(repeats, int(budget // warm)))
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, warm, times
 
 
 def _close(x: float, ref: float) -> bool:
@@ -584,69 +516,6 @@ def _record(times, warm, cost, **extra):
     return rec
 
 
-def environment_info(peer_versions=None) -> dict:
-    """Date, machine, library versions, BLAS kernel and OpenBLAS variables, for the record.
-
-    Parameters
-    ----------
-    peer_versions : dict, optional
-        Extra ``{name: version}`` entries (e.g. lapx, which lives outside this interpreter).
-
-    Returns
-    -------
-    dict
-        JSON-serialisable.
-    """
-    def version(dist):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    cpu = None
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        usable = os.cpu_count()
-    try:
-        from threadpoolctl import threadpool_info
-
-        blas = [{k: d.get(k) for k in ("user_api", "internal_api", "version", "architecture",
-                                       "num_threads", "threading_layer", "filepath")}
-                for d in threadpool_info()]
-    except ImportError:
-        blas = None
-    from . import __version__
-
-    versions = {
-        "hotalign": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": version("scipy"),
-        "pot": version("pot") or version("POT"),
-        "lap": version("lap"),
-        "threadpoolctl": version("threadpoolctl"),
-    }
-    versions.update(peer_versions or {})
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": cpu or platform.processor() or None,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "versions": versions,
-        "blas": blas,
-        "env": {k: os.environ.get(k) for k in _OPENBLAS_VARS},
-    }
 
 
 def _fit_slope(sizes, medians):
@@ -698,14 +567,14 @@ def run_problems(specs, *, dtype="float64", repeats=5, peers=PEERS, out_dir=None
     """
     specs = list(specs)
     if not specs or not all(isinstance(s, ProblemSpec) for s in specs):
-        _fail("specs", "expected a non-empty list of ProblemSpec")
-    (dtype,) = _check_choices([str(dtype)], "dtype", DTYPES)
+        fail("specs", "expected a non-empty list of ProblemSpec")
+    (dtype,) = check_choices([str(dtype)], "dtype", DTYPES)
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        _fail("repeats", f"expected a positive integer, got {repeats!r}")
+        fail("repeats", f"expected a positive integer, got {repeats!r}")
     peers = _check_peers(peers, "peers")
     if time_budget is not None and not (isinstance(time_budget, (int, float))
                                         and time_budget > 0):
-        _fail("time_budget", f"expected a positive number of seconds, got {time_budget!r}")
+        fail("time_budget", f"expected a positive number of seconds, got {time_budget!r}")
     say = progress or (lambda message: None)
 
     ours = _Hotalign()
@@ -734,7 +603,7 @@ def run_problems(specs, *, dtype="float64", repeats=5, peers=PEERS, out_dir=None
         solvers = entry["solvers"]
         say(f"{spec.label}: hotalign")
         try:
-            out, warm, times = _time_runs(lambda: ours.solve(M, a, b), repeats, time_budget)
+            out, warm, times = time_runs(lambda: ours.solve(M, a, b), repeats, time_budget)
             ref = ours.cost(out, M64, a, b)
             solvers["hotalign"] = _record(times, warm, ref, **ours.info(out))
             cert = out.certificate(M64, a, b)
@@ -782,7 +651,7 @@ def run_problems(specs, *, dtype="float64", repeats=5, peers=PEERS, out_dir=None
                 else:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
-                        out, warm, times = _time_runs(lambda: peer.solve(M, a, b), repeats,
+                        out, warm, times = time_runs(lambda: peer.solve(M, a, b), repeats,
                                                       time_budget)
                     extra = {"warnings": sorted({str(w.message) for w in caught})}
                     if not extra["warnings"]:
@@ -883,12 +752,6 @@ def run_solvers(sizes, shapes, costs, marginals, dtype="float64", repeats=5, pee
 # --------------------------------------------------------------------------------------------
 
 
-def _fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.3g} µs"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds:.3g} s"
 
 
 def _columns(results):
@@ -909,7 +772,7 @@ def _cell(rec):
         return "—"
     if status == "error":
         return "error"
-    text = _fmt_time(rec["median"])
+    text = fmt_time(rec["median"])
     if "ratio" in rec:
         text += f" ({rec['ratio']:.2f}x)"
     if status == "mismatch":
@@ -917,13 +780,6 @@ def _cell(rec):
     return text
 
 
-def _blas_summary(meta):
-    blas = meta.get("blas")
-    if not blas:
-        return "unknown (threadpoolctl not installed)"
-    parts = [f"{d.get('internal_api')} {d.get('version')} ({d.get('architecture')}, "
-             f"{d.get('num_threads')} threads)" for d in blas if d.get("user_api") == "blas"]
-    return "; ".join(parts) or "none found"
 
 
 def format_markdown(results) -> str:
@@ -950,7 +806,7 @@ def format_markdown(results) -> str:
         f"- machine: {meta['platform']}; CPU {meta['cpu']}; {meta['cores']} cores "
         f"({meta['usable_cores']} usable)",
         f"- versions: {libs}",
-        f"- BLAS: {_blas_summary(meta)}; {env}",
+        f"- BLAS: {blas_summary(meta)}; {env}",
         f"- protocol: {cfg['dtype']}, 1 warm-up then median of {cfg['repeats']} timed runs"
         + (f" (fewer past {cfg['time_budget']} s per solver and problem)"
            if cfg.get("time_budget") else "")
@@ -1088,12 +944,12 @@ def _write_outputs(results, out_dir: Path):
 def add_solvers_arguments(parser):
     """Add the ``hotalign bench solvers`` options to an :class:`argparse.ArgumentParser`.
 
-    Without ``--costs`` the command runs the family suite (:mod:`hotalign.bench_families`:
+    Without ``--costs`` the command runs the family suite (:mod:`hotalign.bench.families`:
     quick by default, ``--full`` for every size and dtype); with ``--costs`` it runs the detailed
     per-problem comparison of this module. Values are parsed and validated by
     :func:`solvers_main` (a bad value raises ValueError naming the option).
     """
-    from .bench_families import FAMILIES
+    from .families import FAMILIES
 
     parser.add_argument("--full", action="store_true",
                         help="family suite: sizes 384..3072, float64 and float32 (slow)")
@@ -1131,14 +987,6 @@ def add_solvers_arguments(parser):
     return parser
 
 
-def _int_option(value, option, minimum):
-    try:
-        v = int(str(value).strip())
-    except ValueError:
-        _fail(option, f"expected an integer, got {value!r}")
-    if v < minimum:
-        _fail(option, f"must be >= {minimum}, got {v}")
-    return v
 
 
 def solvers_main(args) -> int:
@@ -1158,15 +1006,15 @@ def solvers_main(args) -> int:
     """
     if args.costs is None:
         return _families_main(args)
-    sizes = _check_sizes(args.sizes or "256,512,1024", "--sizes")
-    shapes = _as_list(args.shapes or "square,1:2,2:1", "--shapes")
+    sizes = check_sizes(args.sizes or "256,512,1024", "--sizes")
+    shapes = as_list(args.shapes or "square,1:2,2:1", "--shapes")
     for shape in shapes:
         _parse_shape(shape, "--shapes")
-    costs = _check_choices(args.costs, "--costs", COST_TYPES)
-    marginals = _check_choices(args.marginals or "uniform", "--marginals", MARGINALS)
-    (dtype,) = _check_choices([args.dtype or "float64"], "--dtype", DTYPES)
-    repeats = _int_option(args.repeats or "5", "--repeats", 1)
-    seed = _int_option(args.seed, "--seed", 0)
+    costs = check_choices(args.costs, "--costs", COST_TYPES)
+    marginals = check_choices(args.marginals or "uniform", "--marginals", MARGINALS)
+    (dtype,) = check_choices([args.dtype or "float64"], "--dtype", DTYPES)
+    repeats = int_option(args.repeats or "5", "--repeats", 1)
+    seed = int_option(args.seed, "--seed", 0)
     peers = _check_peers(args.peers, "--peers")
     budget = _budget_option(args.time_budget)
 
@@ -1197,29 +1045,29 @@ def _budget_option(value):
     except ValueError:
         budget = -1.0
     if not budget > 0:
-        _fail("--time-budget", f"expected a positive number, got {value!r}")
+        fail("--time-budget", f"expected a positive number, got {value!r}")
     return budget
 
 
 def _families_main(args) -> int:
-    from . import bench_families as fam
+    from . import families as fam
 
     if args.marginals is not None or args.transpose:
-        _fail("--marginals" if args.marginals is not None else "--transpose",
+        fail("--marginals" if args.marginals is not None else "--transpose",
               "only with --costs (the family suite solves assignments: uniform marginals)")
     base = fam.FULL if args.full else fam.QUICK
-    sizes = _check_sizes(args.sizes, "--sizes") if args.sizes else None
-    shapes = _check_choices(args.shapes, "--shapes", fam.SHAPES) if args.shapes else None
-    families = (_check_choices(args.families, "--families", fam.FAMILIES)
+    sizes = check_sizes(args.sizes, "--sizes") if args.sizes else None
+    shapes = check_choices(args.shapes, "--shapes", fam.SHAPES) if args.shapes else None
+    families = (check_choices(args.families, "--families", fam.FAMILIES)
                 if args.families else None)
-    dtypes = _check_choices(args.dtype, "--dtype", fam.DTYPES) if args.dtype else None
-    repeats = _int_option(args.repeats, "--repeats", 1) if args.repeats else None
-    (clock,) = _check_choices([args.clock], "--clock", fam.CLOCKS)
-    seed = _int_option(args.seed, "--seed", 0)
+    dtypes = check_choices(args.dtype, "--dtype", fam.DTYPES) if args.dtype else None
+    repeats = int_option(args.repeats, "--repeats", 1) if args.repeats else None
+    (clock,) = check_choices([args.clock], "--clock", fam.CLOCKS)
+    seed = int_option(args.seed, "--seed", 0)
     peers = _check_peers(args.peers, "--peers")
     budget = _budget_option(args.time_budget)
     if sizes and min(sizes) < 2:
-        _fail("--sizes", "the family suite needs n >= 2")
+        fail("--sizes", "the family suite needs n >= 2")
     results = fam.run_families(families, sizes, shapes, dtypes, full=args.full, repeats=repeats,
                                peers=peers, time_budget=budget or base["time_budget"],
                                seed=seed, clock=clock, out_dir=args.out, progress=_progress)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import _time_runs, environment_info
-from .datasets import make_hierarchy
+from .harness import environment_info, environment_line, plain_two_level, standardize, time_runs
+from ..datasets import make_hierarchy
 
 __all__ = ["run_pipeline", "format_pipeline_markdown", "plain_hot", "plain_two_level",
            "assembly_grid", "add_pipeline_arguments", "pipeline_main"]
@@ -39,34 +39,8 @@ LAPX_ENV = "HOTALIGN_LAPX_PATH"
 
 # -- the alternatives -------------------------------------------------------------------------
 
-def _standardize(A, dtype):
-    A = np.asarray(A, dtype=np.float64)
-    A = A - A.mean(axis=0)
-    A /= np.linalg.norm(A, axis=0)
-    return np.ascontiguousarray(A, dtype=dtype)
 
 
-def plain_two_level(Xtr, Ytr):
-    """The unit and layer levels of docs/method.md in plain NumPy + POT.
-
-    z-score each layer, dense ``1 - Zx.T @ Zy`` and ``ot.emd`` (uniform marginals) per pair,
-    then ``ot.emd`` on the layer costs C. Returns ``(C, Q, P)``: C (L, M), the dense unit plans
-    ``Q[l][m]`` and the dense layer plan P.
-    """
-    import ot
-
-    Zx = [_standardize(A, np.float64) for A in Xtr]
-    Zy = [_standardize(B, np.float64) for B in Ytr]
-    L, M = len(Zx), len(Zy)
-    C = np.empty((L, M))
-    Q = [[None] * M for _ in range(L)]
-    for l in range(L):
-        for m in range(M):
-            K = 1.0 - Zx[l].T @ Zy[m]
-            Q[l][m] = ot.emd([], [], K, numItermax=10_000_000)
-            C[l, m] = np.sum(K * Q[l][m])
-    P = ot.emd([], [], C)
-    return C, Q, P
 
 
 def plain_hot(Xtr, Ytr, Xte, Yte):
@@ -129,10 +103,10 @@ def assembly_grid(Zx, Zy, solver):
 
 def assembly_hot(Xtr, Ytr, Xte, Yte, solver):
     """The assembly pipeline end to end: float32 grid, POT-free layer plan, index gathers."""
-    from .hierarchy import layer_plan, unit_correlations
+    from ..hierarchy import layer_plan, unit_correlations
 
-    Zx = [_standardize(A, np.float32) for A in Xtr]
-    Zy = [_standardize(B, np.float32) for B in Ytr]
+    Zx = [standardize(A, np.float32) for A in Xtr]
+    Zy = [standardize(B, np.float32) for B in Ytr]
     C, plans = assembly_grid(Zx, Zy, solver)
     P = layer_plan(C)
     L = len(Xtr)
@@ -170,7 +144,7 @@ def _median(times):
 def thread_counts(n_max=None):
     """1, 2, 4, ... up to ``n_max`` (default: the usable CPUs), and ``n_max`` itself; always
     including 1 and 2 (the main grid table compares them)."""
-    from .grid import default_threads
+    from ..grid import default_threads
 
     n_max = default_threads() if n_max is None else n_max
     counts, t = {1, 2, n_max}, 4
@@ -184,21 +158,21 @@ def _grid_case(Zx, Zy, peers, repeats, threads=None):
     """Grid medians for one case and dtype: ours at 1..N threads, the floor, the assembly."""
     from threadpoolctl import threadpool_limits
 
-    from .grid import solve_pairs
+    from ..grid import solve_pairs
 
     g = {}
     for threads in (threads or thread_counts()):
-        res, _, times = _time_runs(
+        res, _, times = time_runs(
             lambda: solve_pairs(Zx, Zy, n_threads=threads, keep_plans=True), repeats, None)
         g[f"ours_{threads}t"] = _median(times)
-    _, _, times = _time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
+    _, _, times = time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
     g["floor"] = _median(times)
     with threadpool_limits(limits=1, user_api="blas"):
-        _, _, times = _time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
+        _, _, times = time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)
     g["floor_1t"] = _median(times)
     if Zx[0].dtype == np.float32:
         for pname, solver in peers.items():
-            (C_peer, _), _, times = _time_runs(lambda: assembly_grid(Zx, Zy, solver), repeats,
+            (C_peer, _), _, times = time_runs(lambda: assembly_grid(Zx, Zy, solver), repeats,
                                                None)
             g[f"assembly[{pname}]"] = _median(times)
             g[f"assembly[{pname}]_C_maxdiff"] = float(np.abs(C_peer - res.costs).max())
@@ -207,18 +181,18 @@ def _grid_case(Zx, Zy, peers, repeats, threads=None):
 
 def _hot_case(Xtr, Ytr, Xte, Yte, name, floor, peers, repeats):
     """End-to-end medians for one case and dtype: ours and the assembly (float32)."""
-    from . import HOT
+    from .. import HOT
 
     h = {}
     hot = HOT(dtype=name)
-    (score, P), _, times = _time_runs(
+    (score, P), _, times = time_runs(
         lambda: (hot.fit(Xtr, Ytr).score(Xte, Yte), hot.layer_plan_), repeats, None)
     h["ours"] = _median(times)
     h["ours_score"] = score
     h["floor"] = floor
     if name == "float32":
         for pname, solver in peers.items():
-            (_, P_peer, _), _, times = _time_runs(
+            (_, P_peer, _), _, times = time_runs(
                 lambda: assembly_hot(Xtr, Ytr, Xte, Yte, solver), repeats, None)
             h[f"assembly[{pname}]"] = _median(times)
             h[f"assembly[{pname}]_same_P"] = bool(np.array_equal(P_peer > 0, P > 0))
@@ -227,9 +201,9 @@ def _hot_case(Xtr, Ytr, Xte, Yte, name, floor, peers, repeats):
 
 def _plain_case(Xtr, Ytr, Xte, Yte, repeats):
     """The plain NumPy + POT pipeline, checked against ours in float64."""
-    from . import HOT
+    from .. import HOT
 
-    (C_plain, P_plain, s_plain), _, times = _time_runs(
+    (C_plain, P_plain, s_plain), _, times = time_runs(
         lambda: plain_hot(Xtr, Ytr, Xte, Yte), max(1, repeats - 1), None)
     hot = HOT(dtype="float64").fit(Xtr, Ytr)
     return {
@@ -264,7 +238,7 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
         Worker-thread counts of the grid's thread-scaling table (default
         :func:`thread_counts`: 1, 2, 4, ... up to the usable CPUs).
     """
-    from .costs import ZScore
+    from ..costs import ZScore
 
     say = progress or (lambda s: None)
     peers = load_assignment_peers()
@@ -284,7 +258,7 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
                     f"{k}={v:.3f}" for k, v in g.items() if not k.endswith("maxdiff")))
                 floor = g["floor"]
             else:   # the HOT table still reports the GEMM floor
-                floor = _median(_time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)[2])
+                floor = _median(time_runs(lambda: gemm_floor(Zx, Zy), repeats, None)[2])
             if "hot" in parts:
                 h = rec["hot"][name] = _hot_case(Xtr, Ytr, Xte, Yte, name, floor, peers,
                                                  repeats)
@@ -303,12 +277,6 @@ def run_pipeline(cases=((6, 12, 384), (12, 12, 768)), *, T=2000, repeats=3, incl
     return results
 
 
-def environment_line(env, title) -> str:
-    """``title, date, cpu, cores, BLAS; OPENBLAS env`` from :func:`environment_info`."""
-    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')} "
-                     f"x{b.get('num_threads')}" for b in (env.get("blas") or []))
-    return (f"{title}, {env['date']}, {env.get('cpu')}, {env.get('usable_cores')} cores, "
-            f"BLAS: {blas}; OPENBLAS env: {env.get('env')}")
 
 
 def format_pipeline_markdown(results) -> str:
@@ -425,19 +393,19 @@ def pipeline_main(args) -> int:
     ValueError
         A bad option value, naming the option (the CLI maps it to exit code 2).
     """
-    from .bench import _check_choices, _int_option
-    from .bench_rotation import (
+    from .harness import check_choices, int_option
+    from .rotation import (
         format_rotation_markdown,
         format_trajectory_markdown,
         run_rotation,
         run_trajectory,
     )
 
-    from .bench import _check_sizes
+    from .harness import check_sizes
 
-    parts = _check_choices(args.only, "--only", PARTS)
-    threads = _check_sizes(args.threads, "--threads") if args.threads else None
-    repeats = 1 if args.quick and args.repeats is None else _int_option(
+    parts = check_choices(args.only, "--only", PARTS)
+    threads = check_sizes(args.threads, "--threads") if args.threads else None
+    repeats = 1 if args.quick and args.repeats is None else int_option(
         3 if args.repeats is None else args.repeats, "--repeats", 1)
     quick = args.quick
 
@@ -463,7 +431,7 @@ def pipeline_main(args) -> int:
         print(format_trajectory_markdown(res))
         ok &= res["ok"]
     if "lazy" in parts:
-        from .bench_lazy import format_lazy_markdown, run_lazy
+        from .lazy import format_lazy_markdown, run_lazy
 
         size = dict(L=3, M=4, n=48, T=300, rank=8) if quick else {}
         res = run_lazy(**size, repeats=repeats, progress=progress)

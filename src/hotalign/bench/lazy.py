@@ -24,7 +24,7 @@ REGIMES = ("related", "drifting", "independent")
 
 
 def _systems(regime, L, M, n, T, seed):
-    from .datasets import make_hierarchy
+    from ..datasets import make_hierarchy
 
     if regime == "independent":
         rng = np.random.default_rng(seed)
@@ -49,7 +49,7 @@ def _identical(full, lazy) -> bool:
 def run_lazy(*, L=12, M=12, n=768, T=2000, rank=32, repeats=3, regimes=REGIMES, seed=0,
              progress=None) -> dict:
     """Lazy against full HOT fits (float32) per regime; returns the table rows and ``ok``."""
-    from .estimator import HOT
+    from ..estimator import HOT
 
     rows, ok = [], True
     for regime in regimes:

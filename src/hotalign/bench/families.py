@@ -148,8 +148,8 @@ def family_problem(family, n, m, dtype="float64", seed=0):
     layers : tuple (X (T, n), Y (T, m)) or None
         The activations behind a correlation family (``C = correlation_cost(X, Y)``).
     """
-    from .bench import _cost_matrix
-    from .costs import correlation_cost
+    from .harness import cost_matrix
+    from ..costs import correlation_cost
 
     if family not in FAMILIES:
         raise ValueError(f"families: unknown value {family!r}; choose from {', '.join(FAMILIES)}")
@@ -162,7 +162,7 @@ def family_problem(family, n, m, dtype="float64", seed=0):
     elif family == "independent":
         X, Y = rng.standard_normal((N_STIMULI, n)), rng.standard_normal((N_STIMULI, m))
     else:
-        return np.ascontiguousarray(_cost_matrix(family, n, m, rng), dtype=dtype), None
+        return np.ascontiguousarray(cost_matrix(family, n, m, rng), dtype=dtype), None
     X, Y = X.astype(dtype), Y.astype(dtype)
     return np.ascontiguousarray(correlation_cost(X, Y, dtype=dtype)), (X, Y)
 
@@ -343,7 +343,7 @@ def _best(records):
 
 def _measure_problem(family, n, m, dtype, peers, repeats, budget, seed, with_paths, clock):
     import hotalign
-    from . import _core
+    from .. import _core
 
     C, layers = family_problem(family, n, m, dtype, seed)
     C64 = C.astype(np.float64)
@@ -470,7 +470,7 @@ def run_families(families=None, sizes=None, shapes=None, dtypes=None, *, full=Fa
         solver, ``best_peer``, ``ratio``, ``paths``, ``findings``, ``failures``), ``failures``
         (hotalign's, the only ones that fail a run) and ``findings`` (peer disagreements).
     """
-    from .bench import environment_info
+    from .harness import environment_info
 
     cfg = dict(FULL if full else QUICK)
     for key, value in (("families", families), ("sizes", sizes), ("shapes", shapes),
@@ -533,9 +533,9 @@ def run_families(families=None, sizes=None, shapes=None, dtypes=None, *, full=Fa
 
 
 def _t(seconds):
-    from .bench import _fmt_time
+    from .harness import fmt_time
 
-    return "—" if seconds is None else _fmt_time(seconds)
+    return "—" if seconds is None else fmt_time(seconds)
 
 
 def _med(rec):
@@ -567,7 +567,7 @@ def _summary_matrix(results):
 
 def format_families_markdown(results) -> str:
     """Render :func:`run_families` results as Markdown: both tables, findings, failures."""
-    from .bench import _blas_summary
+    from .harness import blas_summary
 
     meta, cfg = results["meta"], results["config"]
     v = meta["versions"]
@@ -578,7 +578,7 @@ def format_families_markdown(results) -> str:
         f"{meta['usable_cores']} usable cores",
         f"- versions: " + ", ".join(f"{k} {v[k]}" for k in ("hotalign", "numpy", "scipy", "pot",
                                                             "lap") if v.get(k)),
-        f"- BLAS: {_blas_summary(meta)}",
+        f"- BLAS: {blas_summary(meta)}",
         f"- protocol: {cfg.get('clock', 'wall')} clock; round-robin over the solvers, 1 warm-up "
         f"round then median of "
         f"{cfg['repeats']} timed rounds (fewer past {cfg['time_budget']} s per solver); "

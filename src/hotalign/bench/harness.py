@@ -1,0 +1,252 @@
+"""Shared pieces of the benchmarks: option checks, timing, the environment record, cost families
+and the plain NumPy + POT reference implementation of HOT's two levels.
+
+Every benchmark module of :mod:`hotalign.bench` imports these by their public names; none imports
+another's private helpers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gc
+import importlib.metadata
+import os
+import platform
+import time
+
+import numpy as np
+
+__all__ = ["COST_TYPES", "N_STIMULI", "OPENBLAS_VARS", "as_list", "blas_summary", "check_choices",
+           "check_sizes", "cost_matrix", "environment_info", "environment_line", "fail",
+           "fmt_time", "int_option", "plain_two_level", "time_runs"]
+
+
+N_STIMULI = 2000
+
+
+COST_TYPES = (
+    "correlation-related",
+    "correlation-independent",
+    "uniform",
+    "spatial",
+    "logarithmic",
+    "integer",
+    "binary",
+)
+
+
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def fail(option: str, message: str):
+    raise ValueError(f"{option}: {message}")
+
+
+def as_list(value, option: str) -> list:
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    else:
+        try:
+            items = list(value)
+        except TypeError:
+            fail(option, f"expected a list or a comma-separated string, got {value!r}")
+    if not items:
+        fail(option, "must not be empty")
+    return items
+
+
+def check_sizes(sizes, option="sizes") -> list[int]:
+    out = []
+    for s in as_list(sizes, option):
+        try:
+            v = int(s)
+            ok = float(s) == v if not isinstance(s, str) else str(v) == s.strip()
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or v < 1:
+            fail(option, f"expected positive integers, got {s!r}")
+        out.append(v)
+    return out
+
+
+def check_choices(values, option, choices) -> list[str]:
+    out = []
+    for v in as_list(values, option):
+        if v not in choices:
+            fail(option, f"unknown value {v!r}; choose from {', '.join(choices)}")
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def int_option(value, option, minimum):
+    try:
+        v = int(str(value).strip())
+    except ValueError:
+        fail(option, f"expected an integer, got {value!r}")
+    if v < minimum:
+        fail(option, f"must be >= {minimum}, got {v}")
+    return v
+
+
+def cost_matrix(cost: str, n: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    if cost == "correlation-related":
+        from ..costs import correlation_cost
+        from ..datasets import make_activation_pair
+
+        X, Y, _ = make_activation_pair(N_STIMULI, n, m, random_state=rng)
+        return correlation_cost(X, Y)
+    if cost == "correlation-independent":
+        from ..costs import correlation_cost
+
+        return correlation_cost(rng.standard_normal((N_STIMULI, n)),
+                                rng.standard_normal((N_STIMULI, m)))
+    if cost == "uniform":
+        return rng.random((n, m))
+    if cost == "spatial":
+        P, Q = rng.random((n, 2)), rng.random((m, 2))
+        return np.sqrt(((P[:, None, :] - Q[None, :, :]) ** 2).sum(axis=-1))
+    if cost == "logarithmic":
+        return 10.0 ** rng.uniform(-20.0, 20.0, (n, m))
+    if cost == "integer":
+        return rng.integers(0, 100, (n, m)).astype(np.float64)
+    if cost == "binary":
+        return rng.integers(0, 2, (n, m)).astype(np.float64)
+    fail("costs", f"unknown value {cost!r}; choose from {', '.join(COST_TYPES)}")
+
+
+def time_runs(fn, repeats, budget):
+    """One untimed warm-up, then ``repeats`` timed runs (fewer if a budget is exceeded)."""
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn()
+    warm = time.perf_counter() - t0
+    runs = repeats
+    if budget is not None and warm > 0:
+        runs = max(1, min(repeats, int(budget // warm)))
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, warm, times
+
+
+def environment_info(peer_versions=None) -> dict:
+    """Date, machine, library versions, BLAS kernel and OpenBLAS variables, for the record.
+
+    Parameters
+    ----------
+    peer_versions : dict, optional
+        Extra ``{name: version}`` entries (e.g. lapx, which lives outside this interpreter).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable.
+    """
+    def version(dist):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [{k: d.get(k) for k in ("user_api", "internal_api", "version", "architecture",
+                                       "num_threads", "threading_layer", "filepath")}
+                for d in threadpool_info()]
+    except ImportError:
+        blas = None
+    from .. import __version__
+
+    versions = {
+        "hotalign": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": version("scipy"),
+        "pot": version("pot") or version("POT"),
+        "lap": version("lap"),
+        "threadpoolctl": version("threadpoolctl"),
+    }
+    versions.update(peer_versions or {})
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu or platform.processor() or None,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "versions": versions,
+        "blas": blas,
+        "env": {k: os.environ.get(k) for k in OPENBLAS_VARS},
+    }
+
+
+def environment_line(env, title) -> str:
+    """``title, date, cpu, cores, BLAS; OPENBLAS env`` from :func:`environment_info`."""
+    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')} "
+                     f"x{b.get('num_threads')}" for b in (env.get("blas") or []))
+    return (f"{title}, {env['date']}, {env.get('cpu')}, {env.get('usable_cores')} cores, "
+            f"BLAS: {blas}; OPENBLAS env: {env.get('env')}")
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3g} µs"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def blas_summary(meta):
+    blas = meta.get("blas")
+    if not blas:
+        return "unknown (threadpoolctl not installed)"
+    parts = [f"{d.get('internal_api')} {d.get('version')} ({d.get('architecture')}, "
+             f"{d.get('num_threads')} threads)" for d in blas if d.get("user_api") == "blas"]
+    return "; ".join(parts) or "none found"
+
+
+def standardize(A, dtype):
+    A = np.asarray(A, dtype=np.float64)
+    A = A - A.mean(axis=0)
+    A /= np.linalg.norm(A, axis=0)
+    return np.ascontiguousarray(A, dtype=dtype)
+
+
+def plain_two_level(Xtr, Ytr):
+    """The unit and layer levels of docs/method.md in plain NumPy + POT.
+
+    z-score each layer, dense ``1 - Zx.T @ Zy`` and ``ot.emd`` (uniform marginals) per pair,
+    then ``ot.emd`` on the layer costs C. Returns ``(C, Q, P)``: C (L, M), the dense unit plans
+    ``Q[l][m]`` and the dense layer plan P.
+    """
+    import ot
+
+    Zx = [standardize(A, np.float64) for A in Xtr]
+    Zy = [standardize(B, np.float64) for B in Ytr]
+    L, M = len(Zx), len(Zy)
+    C = np.empty((L, M))
+    Q = [[None] * M for _ in range(L)]
+    for l in range(L):
+        for m in range(M):
+            K = 1.0 - Zx[l].T @ Zy[m]
+            Q[l][m] = ot.emd([], [], K, numItermax=10_000_000)
+            C[l, m] = np.sum(K * Q[l][m])
+    P = ot.emd([], [], C)
+    return C, Q, P
