@@ -17,7 +17,7 @@ from ._validation import (
 from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
-from .hierarchy import layer_plan, reconstruct, unit_correlations
+from .hierarchy import layer_plan, plan_distance, reconstruct, unit_correlations
 from .layers import standardize_system
 
 __all__ = ["HOT"]
@@ -258,10 +258,7 @@ class HOT(ParamsMixin):
         self.unit_plans_ = grid.plans
         self.layer_costs_ = grid.costs
         self.layer_plan_ = layer_plan(grid.costs) if plan is None else plan
-        # <C, P> over the plan's support (a lazy fit has no cost elsewhere); the same products,
-        # summed in the same order, as sum(C * P) when every pair is solved.
-        on_support = np.where(self.layer_plan_ > 0, self.layer_costs_, 0.0)
-        self.distance_ = float(np.sum(on_support * self.layer_plan_))
+        self.distance_ = plan_distance(self.layer_costs_, self.layer_plan_)
         self.solved_pairs_ = np.isfinite(grid.costs)
         self.n_pairs_solved_ = int(self.solved_pairs_.sum())
         self.layer_cost_bounds_ = None

@@ -232,11 +232,11 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     want_rot = any(m in ROTATION_METHODS for m in methods)
     plain_est = rot_est = None
     if want_plain:
-        plain_est = estimator if not estimator.rotation else _with_rotation(estimator, False)
+        plain_est = estimator if not estimator.rotation else _with_params(estimator, rotation=False)
         if getattr(plain_est, "lazy", False) and any(m in _NEED_ALL_PAIRS for m in methods):
             plain_est = _with_params(plain_est, lazy=False)  # these baselines need every pair
     if want_rot:
-        rot_est = estimator if estimator.rotation else _with_rotation(estimator, True)
+        rot_est = estimator if estimator.rotation else _with_params(estimator, rotation=True)
         if getattr(rot_est, "lazy", False) and any(m[:-2] in _NEED_ALL_PAIRS for m in methods
                                                    if m in ROTATION_METHODS):
             rot_est = _with_params(rot_est, lazy=False)
@@ -301,10 +301,6 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     }
     return Evaluation(methods, split_scores, layer_scores, plans, costs, distances, left_out,
                       params, rot_plans, rot_costs, rot_distances)
-
-
-def _with_rotation(estimator, rotation):
-    return _with_params(estimator, rotation=rotation)
 
 
 def _with_params(estimator, **params):

@@ -98,7 +98,7 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
     """
     X = check_layers(X, "X", check_finite=False)  # the statistics pass finds NaN/inf
     Y = check_layers(Y, "Y", check_finite=False)
-    _same_stimuli(X, Y)
+    check_same_stimuli(X[0].shape[0], Y[0].shape[0], what="rows")
     dtype = as_float_dtype(dtype)
     n_threads = check_n_threads(n_threads)
     max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
@@ -111,10 +111,6 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
     Sy = standardize_system(Y, "Y", policy=policy, dtype=dtype, marginals=b)
     return solve_systems(Sx, Sy, n_threads=n_threads, keep_plans=keep_plans, max_iter=max_iter,
                          progress=progress)
-
-
-def _same_stimuli(X, Y, what="rows"):
-    check_same_stimuli(X[0].shape[0], Y[0].shape[0], "X", "Y", what)
 
 
 def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_iter=None,

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from .results import TransportResult
 from .transport import solve_transport
 
-__all__ = ["layer_plan", "prescale_columns", "reconstruct", "unit_correlations"]
+__all__ = ["layer_plan", "plan_distance", "prescale_columns", "reconstruct", "unit_correlations"]
 
 
 def layer_plan(C) -> np.ndarray:
@@ -34,6 +34,13 @@ def layer_plan(C) -> np.ndarray:
         Rows sum to 1/L, columns to 1/M; a permutation / L when L == M.
     """
     return solve_transport(np.asarray(C, dtype=np.float64)).to_dense()
+
+
+def plan_distance(C, P) -> float:
+    """``<C, P>`` over the plan's support: cells where P is zero count for nothing, even where C
+    is unknown (NaN, a pair a lazy fit did not solve). Where C is known everywhere this is the
+    same products, summed in the same order, as ``sum(C * P)``."""
+    return float(np.sum(np.where(P > 0, C, 0.0) * P))
 
 
 def plan_operator(plan: TransportResult, row_mass=None) -> sp.csr_matrix:

@@ -28,7 +28,7 @@ from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
 from .layers import StandardizedSystem, standardize_system
-from .hierarchy import layer_plan
+from .hierarchy import layer_plan, plan_distance
 from .transport import solve_transport
 
 __all__ = ["TrajectoryHOT"]
@@ -152,15 +152,14 @@ class TrajectoryHOT(ParamsMixin):
             for k in range(K):
                 for kp in range(Kp):
                     P[k, kp] = layer_plan(C[k, kp])
-                    D[k, kp] = float(np.sum(C[k, kp] * P[k, kp]))
+                    D[k, kp] = plan_distance(C[k, kp], P[k, kp])
             G = solve_transport(D).to_dense()
             greedy_match = np.argmin(D, axis=1)
         self.layer_costs_ = np.ascontiguousarray(C)
         self.layer_plans_ = P
         self.checkpoint_costs_ = D
         self.checkpoint_plan_ = G
-        on_support = np.where(G > 0, D, 0.0)
-        self.distance_ = float(np.sum(on_support * G))
+        self.distance_ = plan_distance(D, G)
         self.solved_checkpoints_ = np.isfinite(D)
         self.n_pairs_solved_ = int(np.isfinite(C).sum())
         self.greedy_match_ = greedy_match
@@ -193,8 +192,7 @@ class TrajectoryHOT(ParamsMixin):
                                   out=grid, **options)
 
                 P[k, kp], _ = certified_layer_plan(C[k, kp], LB[k, kp], solve)
-                on_support = np.where(P[k, kp] > 0, C[k, kp], 0.0)
-                D[k, kp] = float(np.sum(on_support * P[k, kp]))
+                D[k, kp] = plan_distance(C[k, kp], P[k, kp])
 
         G, _ = certified_layer_plan(D, D_bound, fit_checkpoints)
         # Greedy baseline: argmin_k' D[k, k'] is certified once no unfitted bound is below the
