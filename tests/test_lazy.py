@@ -274,3 +274,48 @@ def test_rotation_bounds_hold_on_random_layers(seed, T, ranks):
     LB = rotation_bounds(Sx, Sy)
     C = solve_systems(Sx, Sy, rotation=Rotation(max_rounds=5)).costs
     assert np.all(LB >= 0) and np.all(LB <= C)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), T=st.integers(20, 70), rank=st.integers(1, 6),
+       kind=st.sampled_from(["random", "related", "rotated", "low_rank", "float32"]))
+def test_truncated_rotation_bounds_hold(seed, T, rank, kind):
+    """Layers wider than the subspace (k' = rank + 8 < width): the residual terms of the bound
+    are exercised, on random, related, rotated-copy and low-rank layers."""
+    from hotalign.engine import Rotation
+    from hotalign.grid import solve_systems
+    from hotalign.lazy import rotation_bounds
+
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((T, 4))
+    widths = rng.integers(rank + 10, rank + 24, size=4)
+
+    def layer(n):
+        if kind == "random":
+            return rng.standard_normal((T, n))
+        if kind == "low_rank":
+            return rng.standard_normal((T, 3)) @ rng.standard_normal((3, n)) \
+                + 1e-6 * rng.standard_normal((T, n))
+        return latent @ rng.standard_normal((4, n)) + 0.3 * rng.standard_normal((T, n))
+
+    X = [layer(n) for n in widths[:2]]
+    Y = [layer(n) for n in widths[2:]]
+    if kind == "rotated":  # a rotated copy: the square pair's cost is close to its bound
+        Y[0] = X[0] @ np.linalg.qr(rng.standard_normal((widths[0], widths[0])))[0]
+    Sx, Sy = _systems(X, Y, dtype="float32" if kind == "float32" else "float64")
+    LB = rotation_bounds(Sx, Sy, rank=rank)
+    C = solve_systems(Sx, Sy, rotation=Rotation(max_rounds=5)).costs
+    assert np.all(np.isfinite(LB)) and np.all(LB >= 0) and np.all(LB <= C)
+
+
+def test_lazy_hot_r_prunes_related_networks():
+    """Two networks sharing a drifting hierarchy (noise 0.5): the rank-k nuclear-norm bounds
+    separate distant layer pairs, so only the diagonal support is solved."""
+    X, Y, _ = make_hierarchy(400, (64,) * 4, (64,) * 4, noise=0.5, random_state=0)
+    full = HOT(rotation=True, max_rounds=3).fit(X, Y)
+    lazy = HOT(rotation=True, max_rounds=3, lazy=True, lazy_rank=8).fit(X, Y)
+    assert lazy.distance_ == pytest.approx(full.distance_, rel=0, abs=1e-12)
+    np.testing.assert_allclose(lazy.layer_plan_, full.layer_plan_, rtol=0, atol=1e-15)
+    assert lazy.n_pairs_solved_ == 4
+    solved = lazy.solved_pairs_
+    assert np.all(lazy.layer_cost_bounds_[~solved] <= full.layer_costs_[~solved])

@@ -73,8 +73,9 @@ class HOT(ParamsMixin):
         optimal for the true costs. ``layer_plan_``, ``distance_`` and the unit plans on the
         plan's support are those of a full fit (when the optimal plan is unique; with ties, an
         optimal plan of the same distance). With ``rotation=True`` the bound of a pair is the
-        best-orthogonal-alignment bound (singular values only), and unsolved pairs skip the
-        whole alternation.
+        best-orthogonal-alignment (nuclear-norm) bound on rank-``lazy_rank`` projections
+        (:func:`hotalign.lazy.rotation_bounds`), and unsolved pairs skip the whole
+        alternation.
     lazy_rank : int
         Lazy fits: dimension of the projection subspace of each layer's bound (>= 1).
 
@@ -221,7 +222,7 @@ class HOT(ParamsMixin):
         from .results import GridResult
 
         grid = GridResult.empty(len(Sx), len(Sy), rotation=self.rotation)
-        bounds = (rotation_bounds(Sx, Sy) if self.rotation
+        bounds = (rotation_bounds(Sx, Sy, rank=int(self.lazy_rank)) if self.rotation
                   else projection_bounds(Sx, Sy, rank=int(self.lazy_rank)))
 
         def solve(cells):
