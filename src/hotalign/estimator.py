@@ -222,8 +222,8 @@ class HOT(ParamsMixin):
         from .results import GridResult
 
         grid = GridResult.empty(len(Sx), len(Sy), rotation=self.rotation)
-        bounds = (rotation_bounds(Sx, Sy, rank=int(self.lazy_rank)) if self.rotation
-                  else projection_bounds(Sx, Sy, rank=int(self.lazy_rank)))
+        bound = rotation_bounds if self.rotation else projection_bounds
+        bounds = bound(Sx, Sy, rank=int(self.lazy_rank), n_threads=options["n_threads"])
 
         def solve(cells):
             solve_systems(Sx, Sy, pairs=cells, out=grid, **options)

@@ -78,10 +78,10 @@ def layer_basis_bound(Z, rank, random_state=0):
     return Q
 
 
-def _pair_bound(A, e, nx, Y, ny2, U, a, b, gamma):
-    """Lower bound on the computed cost of one pair (see the module notes); ``Y`` is the layer of
-    the other system in float64 and ``ny2`` its squared column norms."""
-    B = U.T @ Y                                    # k' x m
+def _pair_bound(A, e, nx, B, ny2, a, b, gamma):
+    """Lower bound on the computed cost of one pair (see the module notes); ``B = U^T Y`` is the
+    other system's layer projected on this layer's basis (float64) and ``ny2`` the squared
+    column norms of that layer."""
     f = np.sqrt(np.maximum(0.0, ny2 - np.einsum("ij,ij->j", B, B)))
     H = A.T @ B                                    # n x m
     H += e[:, None] * f[None, :]                   # >= every correlation
@@ -93,7 +93,29 @@ def _pair_bound(A, e, nx, Y, ny2, U, a, b, gamma):
     return lb if np.isfinite(lb) else 0.0
 
 
-def projection_bounds(Sx, Sy, *, rank=32, pairs=None) -> np.ndarray:
+def _map(fn, items, n_threads):
+    """``[fn(i) for i in items]`` on ``n_threads`` worker threads (NumPy releases the GIL in
+    its kernels), with BLAS limited to one thread meanwhile so the pool is the parallelism."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ._blas import single_threaded_blas
+
+    items = list(items)
+    if n_threads <= 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    with single_threaded_blas(), ThreadPoolExecutor(min(n_threads, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def _wanted(L, M, pairs):
+    """The pairs to bound as a set (None: all), and the rows and columns they touch."""
+    if pairs is None:
+        return None, list(range(L)), list(range(M))
+    want = {(int(l), int(m)) for l, m in pairs}
+    return want, sorted({l for l, _ in want}), sorted({m for _, m in want})
+
+
+def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndarray:
     """Certified lower bounds on the layer costs of two standardised systems.
 
     Parameters
@@ -105,6 +127,9 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None) -> np.ndarray:
         costlier.
     pairs : collection of (l, m), optional
         Bound only these pairs (default all); the others are 0.
+    n_threads : int, optional
+        Worker threads (default: every CPU this process may use); the result does not depend
+        on it.
 
     Returns
     -------
@@ -112,33 +137,48 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None) -> np.ndarray:
         ``0 <= LB[l, m] <= C[l, m]``, the cost the grid computes for pair (l, m) (rounding of
         the working dtype included; see the module notes for the proof).
     """
+    from ._validation import resolve_threads
+
+    n_threads = resolve_threads(n_threads)
     L, M = len(Sx), len(Sy)
     LB = np.zeros((L, M))
-    want = None if pairs is None else {(int(l), int(m)) for l, m in pairs}
+    want, rows, cols = _wanted(L, M, pairs)
     u = float(np.finfo(Sx.dtype).eps) / 2
-    bases = {}  # l -> (U, A, e, max ||x||, gamma): once per layer of X
-    for l in range(L):
-        if want is not None and not any((l, m) in want for m in range(M)):
-            continue
+
+    def basis(l):  # once per layer of X: (U, A, e, max ||x||, gamma), or None (LB = 0)
         Zx = np.asarray(Sx.layer(l), dtype=np.float64)
         T, n = Zx.shape
         if rank >= min(T, n):
-            continue  # nothing to gain over the exact solve: LB = 0
+            return None  # nothing to gain over the exact solve
         U = layer_basis_bound(Zx, rank, random_state=l)
         A = U.T @ Zx                                # k' x n
         nx2 = np.einsum("ij,ij->j", Zx, Zx)
         e = np.sqrt(np.maximum(0.0, nx2 - np.einsum("ij,ij->j", A, A)))
-        bases[l] = (U, A, e, float(np.sqrt(nx2.max())), T * u / (1.0 - T * u))
-    for m in range(M):  # each layer of Y read (and converted) once
-        rows = [l for l in bases if want is None or (l, m) in want]
-        if not rows:
-            continue
+        return U, A, e, float(np.sqrt(nx2.max())), T * u / (1.0 - T * u)
+
+    bases = dict(zip(rows, _map(basis, rows, n_threads)))
+    bases = {l: v for l, v in bases.items() if v is not None}
+
+    # every basis side by side: one GEMM projects a layer of Y on all of them
+    order = list(bases)
+    stacked = np.hstack([bases[l][0] for l in order]) if order else None
+    offsets = np.cumsum([0] + [bases[l][0].shape[1] for l in order])
+
+    def column(m):  # each layer of Y read (and converted) once
+        ls = [i for i, l in enumerate(order) if want is None or (l, m) in want]
+        if not ls:
+            return
         Y = np.asarray(Sy.layer(m), dtype=np.float64)
         ny2 = np.einsum("ij,ij->j", Y, Y)
-        for l in rows:
+        Ball = stacked.T @ Y if len(ls) > 1 else None
+        for i in ls:
+            l = order[i]
             U, A, e, nx, gamma = bases[l]
-            LB[l, m] = max(0.0, _pair_bound(A, e, nx, Y, ny2, U, Sx.marginal(l),
+            B = U.T @ Y if Ball is None else Ball[offsets[i]:offsets[i + 1]]   # k' x m
+            LB[l, m] = max(0.0, _pair_bound(A, e, nx, B, ny2, Sx.marginal(l),
                                             Sy.marginal(m), gamma))
+
+    _map(column, cols, n_threads)
     return LB
 
 
@@ -159,7 +199,7 @@ def _rotation_basis(Z, rank, seed):
     return U, A, R, resid, Z.shape[1]
 
 
-def rotation_bounds(Sx, Sy, *, rank=32, pairs=None) -> np.ndarray:
+def rotation_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndarray:
     """Certified lower bounds on the HOT+R layer costs (J / 2 after the alternation).
 
     Let X = Zx (T x n) and Y = Zy (T x m) be the standardised layers and G = X^T Y. For any
@@ -193,28 +233,33 @@ def rotation_bounds(Sx, Sy, *, rank=32, pairs=None) -> np.ndarray:
         Dimension k of the subspaces (k' = k + 8 columns, capped by T and the width).
     pairs : collection of (l, m), optional
         Bound only these pairs (default all); the others are 0.
+    n_threads : int, optional
+        Worker threads (default: every CPU this process may use).
 
     Returns
     -------
     LB : ndarray, shape (L, M)
         ``0 <= LB[l, m] <=`` the HOT+R cost of pair (l, m).
     """
+    from ._validation import resolve_threads
+
+    n_threads = resolve_threads(n_threads)
     L, M = len(Sx), len(Sy)
     LB = np.zeros((L, M))
-    want = None if pairs is None else {(int(l), int(m)) for l, m in pairs}
-    rows = [l for l in range(L) if want is None or any((l, m) in want for m in range(M))]
-    cols = [m for m in range(M) if want is None or any((l, m) in want for l in range(L))]
-    bx = {l: _rotation_basis(Sx.layer(l), rank, l) for l in rows}
-    first = {}   # (l, m) -> ||(U_x^T X)^T (U_x^T Y)||_*, while layer m of Y is in hand
-    by = {}
-    for m in cols:
+    want, rows, cols = _wanted(L, M, pairs)
+    bx = dict(zip(rows, _map(lambda l: _rotation_basis(Sx.layer(l), rank, l), rows,
+                             n_threads)))
+    first, by = {}, {}  # (l, m) -> ||(U_x^T X)^T (U_x^T Y)||_*, while layer m of Y is in hand
+
+    def column(m):
         Y = np.asarray(Sy.layer(m), dtype=np.float64)
         by[m] = _rotation_basis(Y, rank, L + m)
         for l in rows:
             if want is None or (l, m) in want:
                 Ux, _, Rx, _, _ = bx[l]
                 first[l, m] = _nuclear(Rx @ (Ux.T @ Y))
-    for l in rows:
+
+    def row(l):
         X = np.asarray(Sx.layer(l), dtype=np.float64)
         Ux, Ax, _, rx, n = bx[l]
         for m in cols:
@@ -225,6 +270,9 @@ def rotation_bounds(Sx, Sy, *, rank=32, pairs=None) -> np.ndarray:
             nuclear = first[l, m] + _nuclear(XrU @ Ry.T) + rx * ry
             bound = 1.0 - nuclear * (1.0 + 1e-12) / np.sqrt(n * k) - _SLACK
             LB[l, m] = max(0.0, bound) if np.isfinite(bound) else 0.0
+
+    _map(column, cols, n_threads)
+    _map(row, rows, n_threads)
     return LB
 
 

@@ -176,7 +176,8 @@ class TrajectoryHOT(ParamsMixin):
         from .results import GridResult
 
         grid = GridResult.empty(K * L, Kp * M, keep_plans=False)
-        LB = projection_bounds(Sx, Sy, rank=int(self.lazy_rank))
+        LB = projection_bounds(Sx, Sy, rank=int(self.lazy_rank),
+                               n_threads=options["n_threads"])
         LB = LB.reshape(K, L, Kp, M).transpose(0, 2, 1, 3)
         C = grid.costs.reshape(K, L, Kp, M).transpose(0, 2, 1, 3)  # a view: filled by solves
         P = np.full((K, Kp, L, M), np.nan)

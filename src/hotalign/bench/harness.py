@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-__all__ = ["COST_TYPES", "N_STIMULI", "OPENBLAS_VARS", "as_list", "blas_summary", "check_choices",
+__all__ = ["write_results", "COST_TYPES", "N_STIMULI", "OPENBLAS_VARS", "as_list", "blas_summary", "check_choices",
            "check_sizes", "cost_matrix", "environment_info", "environment_line", "fail",
            "fmt_time", "int_option", "plain_two_level", "time_runs"]
 
@@ -250,3 +250,15 @@ def plain_two_level(Xtr, Ytr):
             C[l, m] = np.sum(K * Q[l][m])
     P = ot.emd([], [], C)
     return C, Q, P
+
+
+def write_results(results, out_dir, name, fmt):
+    """Write ``name.json`` and ``name.md`` (``fmt(results)``) into ``out_dir`` (None: nowhere)."""
+    import json
+    from pathlib import Path
+
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+        (out / f"{name}.md").write_text(fmt(results))

@@ -28,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .harness import environment_info, environment_line, plain_two_level, standardize, time_runs
+from .harness import (
+    environment_info,
+    environment_line,
+    plain_two_level,
+    standardize,
+    time_runs,
+    write_results,
+)
 from ..datasets import make_hierarchy
 
 __all__ = ["run_pipeline", "format_pipeline_markdown", "plain_hot", "plain_two_level",
@@ -373,7 +380,8 @@ def add_pipeline_arguments(parser):
                         help="grid: comma-separated worker-thread counts of the thread-scaling "
                              "table (default: 1, 2, 4, ... up to the usable CPUs)")
     parser.add_argument("--llm", action="store_true",
-                        help="rotation: also time one n=3072 pair and extrapolate a 28x28 grid")
+                        help="rotation: also time one n=3072 pair and extrapolate a 28x28 grid; "
+                             "lazy: also fit 28x28 layers of 3072 units (plain HOT and HOT+R)")
     parser.add_argument("--out", default="bench-results",
                         help="output directory for pipeline/rotation/trajectory .md and .json "
                              "(default: %(default)s)")
@@ -436,7 +444,16 @@ def pipeline_main(args) -> int:
         size = dict(L=3, M=4, n=48, T=300, rank=8) if quick else {}
         res = run_lazy(**size, repeats=repeats, progress=progress)
         print(format_lazy_markdown(res))
+        write_results(res, args.out, "lazy", format_lazy_markdown)
         ok &= res["ok"]
+        if args.llm:
+            from .lazy import format_lazy_llm_markdown, run_lazy_llm
+
+            size = dict(L=3, n=64, T=200, rank=8) if quick else {}
+            res = run_lazy_llm(**size, progress=progress)
+            print(format_lazy_llm_markdown(res))
+            write_results(res, args.out, "lazy_llm", format_lazy_llm_markdown)
+            ok &= res["ok"]
     print(f"written to {args.out}/", file=sys.stderr)
     if not ok:
         print("hotalign bench: FAILED: hotalign and the plain implementation disagree",
