@@ -57,12 +57,21 @@ def test_quick_runs_every_part_and_writes_parseable_outputs(tmp_path, capsys):
     assert "llm" not in res
     assert _table_header(md) == ["HOT+R n=32 T=200 3 rounds", "median s"]
 
-    res, md = _load(tmp_path, "trajectory")
-    assert res["ok"] is True and res["check"]["max_D_diff"] < 1e-10
-    assert {"ours", "plain_scaled", "ratio", "monotone", "config"} <= set(res)
-    assert _table_header(md) == ["TrajectoryHOT 3x3 checkpoints, 2 layers, n=24, T=120",
-                                 "median s"]
-    for md in ("HOT+R n=32", "TrajectoryHOT 3x3", "### Grid"):
+    for name, regime in (("trajectory", "gaussian"), ("trajectory_related", "related")):
+        res, md = _load(tmp_path, name)
+        assert res["ok"] is True and res["check"]["max_D_diff"] < 1e-10
+        assert {"ours", "lazy", "plain_scaled", "ratio", "ratio_lazy", "monotone",
+                "config"} <= set(res)
+        assert res["lazy_fit"]["same_distance"] and res["lazy_fit"]["same_greedy"]
+        assert _table_header(md) == [
+            f"TrajectoryHOT 3x3 checkpoints, 2 layers, n=24, T=120, {regime} layers", "median s"]
+
+    res, md = _load(tmp_path, "lazy")
+    assert res["ok"] is True and [r["regime"] for r in res["rows"]] == [
+        "related", "drifting", "independent"]
+    assert all(r["identical"] and r["plain_same_P"] and r["plain_s"] > 0 for r in res["rows"])
+    assert "plain / lazy" in md
+    for md in ("HOT+R n=32", "TrajectoryHOT 3x3", "### Grid", "| related |"):
         assert md in printed
 
 
@@ -71,7 +80,8 @@ def test_only_selects_parts(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     capsys.readouterr()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "pipeline.json", "pipeline.md", "trajectory.json", "trajectory.md"]
+        "pipeline.json", "pipeline.md", "trajectory.json", "trajectory.md",
+        "trajectory_related.json", "trajectory_related.md"]
     res, md = _load(tmp_path, "pipeline")
     assert res["parts"] == ["grid"] and res["cases"][0]["hot"] == {}
     assert "plain" not in res["cases"][0] and "### HOT end to end" not in md
@@ -130,3 +140,23 @@ def test_lazy_part_reports_pairs_and_identity(tmp_path, capsys):
     assert main(["bench", "pipeline", "--quick", "--only", "lazy", "--out",
                  str(tmp_path / "b")]) == 0
     assert "pairs solved" in capsys.readouterr().out
+
+
+def test_lazy_llm_part_tiny(tmp_path, capsys):
+    """``--only lazy --llm`` at a tiny size: plain HOT full and lazy, HOT+R lazy against the
+    extrapolated full grid, results written and identical where compared."""
+    from hotalign.bench.lazy import format_lazy_llm_markdown, run_lazy_llm
+
+    res = run_lazy_llm(L=3, n=40, T=200, rank=8)
+    assert res["ok"]
+    related, independent = res["rows"]
+    assert related["identical"] and "full_s" in related and "full_s" not in independent
+    g = res["rotation"]
+    assert g["pairs_solved"] <= 9 and g["full_extrapolated_s"] > 0 and g["lazy_s"] > 0
+    table = format_lazy_llm_markdown(res)
+    assert "| HOT, related |" in table and "HOT+R, related" in table
+    assert main(["bench", "pipeline", "--quick", "--only", "lazy", "--llm", "--out",
+                 str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert {"lazy.json", "lazy.md", "lazy_llm.json", "lazy_llm.md"} <= {
+        p.name for p in tmp_path.iterdir()}

@@ -558,12 +558,18 @@ def test_bad_memory_budget(bad):
 
 def test_row_subset_reads_rows_on_demand():
     from hotalign._validation import check_layers
-    from hotalign.grid import RowSubset
+    from hotalign.handles import Layer
 
     A = np.arange(20.0).reshape(10, 2)
-    view = RowSubset(A, [1, 3, 5])
+    view = Layer.of(A).take([1, 3, 5])
     assert view.shape == (3, 2) and view.dtype == np.float64 and view.ndim == 2
     np.testing.assert_array_equal(np.asarray(view), A[[1, 3, 5]])
+    np.testing.assert_array_equal(view[[2, 0]], A[[5, 1]])
+    np.testing.assert_array_equal(view.take([0, 2]).read(), A[[1, 5]])  # subsets compose
     assert check_layers([view], "X")[0] is view  # validated without being read
     with pytest.raises(ValueError, match=r"X\[0\] needs at least 3 rows"):
-        check_layers([RowSubset(A, [0, 1])], "X", min_rows=3)
+        check_layers([Layer.of(A).take([0, 1])], "X", min_rows=3)
+    with pytest.raises(IndexError, match="out of range"):
+        view.read([3])
+
+

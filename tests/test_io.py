@@ -298,7 +298,7 @@ def test_write_json_nan_is_null(tmp_path):
 
 def test_hdf5_layers_stay_lazy_and_read_only_requested_rows(tmp_path):
     from hotalign._validation import check_layers
-    from hotalign.io import H5Layer
+    from hotalign.handles import Layer
 
     rng = np.random.default_rng(0)
     layers = [rng.standard_normal((30, 4)), rng.standard_normal((30, 2, 3))]
@@ -308,13 +308,16 @@ def test_hdf5_layers_stay_lazy_and_read_only_requested_rows(tmp_path):
         f["block_2"] = layers[1]
     system = load_system(path)
     lazy = system.layers()
-    assert all(isinstance(A, H5Layer) for A in lazy)
+    assert all(isinstance(A, Layer) and A.on_demand for A in lazy)
     assert [A.shape for A in lazy] == [(30, 6), (30, 4)]  # natural order, flattened
     assert check_layers(lazy, "X")[0] is lazy[0]  # validated without reading
     rows = np.array([1, 4, 9])
     np.testing.assert_array_equal(lazy[1][rows], layers[0][rows])
     np.testing.assert_array_equal(np.asarray(lazy[0]), layers[1].reshape(30, 6))
-    np.testing.assert_array_equal(lazy[1][::2], layers[0][::2])  # any other key: full read
+    np.testing.assert_array_equal(lazy[1][::2], layers[0][::2])
+    # unsorted and repeated rows (an HDF5 selection must be sorted and distinct)
+    np.testing.assert_array_equal(lazy[1].read([9, 1, 9, 4]), layers[0][[9, 1, 9, 4]])
+    np.testing.assert_array_equal(lazy[1][:, 0], layers[0][:, 0])  # any other key: full read
 
 
 def test_hot_on_lazy_hdf5_layers_equals_arrays(tmp_path):
@@ -338,8 +341,6 @@ def test_layer_selection_on_hdf5_stays_lazy(tmp_path):
     """--layers on an HDF5 input keeps the lazy handles (it used to read every layer whole)."""
     import tracemalloc
 
-    from hotalign.io import H5Layer
-
     path = tmp_path / "big.h5"
     rng = np.random.default_rng(1)
     with h5py.File(path, "w") as f:
@@ -354,7 +355,7 @@ def test_layer_selection_on_hdf5_stays_lazy(tmp_path):
     finally:
         tracemalloc.stop()
     assert system.names == ["layer_1", "layer_3"]
-    assert all(isinstance(A, H5Layer) for A in layers)
+    assert all(A.on_demand for A in layers)
     assert peak < 2_000_000  # five rows read, not 2 x 8 MB
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(rows, f["layer_3"][::400])

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from hotalign.io import BF16Layer, ChunkedLayer, InputError, load_system
+from hotalign.handles import Layer
+from hotalign.io import InputError, load_system
 
 ORDER = ["features.0", "features.3", "classifier.1"]  # natural order puts classifier first
 
@@ -86,8 +87,9 @@ def test_bf16_safetensors_decoded_to_float32(tmp_path, rng):
     np.testing.assert_array_equal(s[1], truncated)  # the exact bfloat16 values
     assert s[1].dtype == np.float32 and np.abs(s[1] - a.reshape(12, 6)).max() < 1e-2
     lazy = s.layers()[1]
-    assert isinstance(lazy, BF16Layer) and lazy.shape == (12, 6)
+    assert isinstance(lazy, Layer) and lazy.on_demand and lazy.shape == (12, 6)
     np.testing.assert_array_equal(lazy[np.array([1, 5, 7])], truncated[[1, 5, 7]])
+    np.testing.assert_array_equal(lazy.read([7, 1, 7]), truncated[[7, 1, 7]])
     raw = (tmp_path / "x.safetensors").read_bytes()
     (tmp_path / "t.safetensors").write_bytes(raw[:-10])
     with pytest.raises(InputError, match="truncated safetensors file"):
@@ -119,13 +121,13 @@ def test_thingsvision_per_module_chunks_read_lazily(tmp_path, rng):
     np.testing.assert_array_equal(s[1], conv.reshape(50, 16))
     assert s.stimulus_ids[-1] == "img49.jpg"
     lazy = s.layers()[1]
-    assert isinstance(lazy, ChunkedLayer)
+    assert isinstance(lazy, Layer) and lazy.on_demand
     rows = np.array([0, 15, 16, 33, 49])
     np.testing.assert_array_equal(lazy[rows], conv.reshape(50, 16)[rows])
     np.testing.assert_array_equal(lazy[40:45], conv.reshape(50, 16)[40:45])
     (tmp_path / "layers.json").write_text(json.dumps(["features.3", "classifier.1"]))
     assert load_system(tmp_path).names == ["features.3", "classifier.1"]
-    assert isinstance(load_system(tmp_path, "features*").layers()[0], ChunkedLayer)
+    assert load_system(tmp_path, "features*").layers()[0].on_demand
 
 
 def test_thingsvision_flat_and_split_layouts(tmp_path, rng):

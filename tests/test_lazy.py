@@ -110,6 +110,30 @@ def test_certified_plan_is_optimal_for_the_true_costs_even_with_ties(seed, L, M,
     assert np.all(cert["solved"][P > 0])
 
 
+@pytest.mark.parametrize("give_up", [True, False])
+def test_loose_bounds_give_up_into_one_batch(give_up):
+    """Bounds that prune nothing (all 0, below every cost): with give_up the outer loop solves
+    every remaining pair in one batch after the first round, instead of many small rounds; the
+    plan is the same optimum either way."""
+    rng = np.random.default_rng(0)
+    C = 0.5 + rng.random((10, 10))
+    costs = np.full((10, 10), np.nan)
+    batches = []
+
+    def solve(cells):
+        batches.append(len(cells))
+        for l, m in cells:
+            costs[l, m] = C[l, m]
+
+    P, cert = certified_layer_plan(costs, np.zeros((10, 10)), solve, give_up=give_up)
+    assert float(np.sum(C * P)) == pytest.approx(solve_transport(C).cost, abs=1e-12)
+    assert sum(batches) <= 100 and np.all(cert["solved"][P > 0])
+    if give_up:
+        assert len(batches) == 2 and sum(batches) == 100 and cert["rounds"] == 3
+    else:
+        assert len(batches) > 2 and max(batches[1:]) < 50  # many small rounds
+
+
 def test_an_invalid_bound_is_caught():
     C = np.array([[0.1, 0.9], [0.9, 0.1]])
     costs = np.full((2, 2), np.nan)

@@ -323,12 +323,9 @@ def as_layer(X, name: str = "X", *, min_rows: int = 2, check_finite: bool = True
 
 
 def check_lazy_layer(A, name, min_rows):
-    """Shape and dtype checks of a lazy layer handle (``shape``, ``dtype``), without reading
-    its data."""
-    base = getattr(A, "base", None)
-    shape = tuple(getattr(base, "shape", A.shape)) if getattr(base, "ndim", 2) != 2 else \
-        tuple(A.shape)
-    _check_layer_shape(shape, name, min_rows)
+    """Shape and dtype checks of a layer handle (:class:`hotalign.handles.Layer`), without
+    reading its data."""
+    _check_layer_shape(tuple(A.raw_shape if len(A.raw_shape) < 2 else A.shape), name, min_rows)
     check_real_kind(A, name)
     return A
 
@@ -338,18 +335,18 @@ def check_layers(layers, name: str, *, min_rows: int = MIN_FIT_ROWS,
     """Validate a system: a non-empty list of 2-D real layers with the same number of rows.
 
     ``check_finite=False`` leaves the NaN/inf scan to the C++ statistics or standardisation
-    pass that follows (it reports the layer by name), so the data is not read twice. Lazy
-    layer handles (:class:`hotalign.handles.LazyLayer`: row subsets, HDF5 datasets) are checked by
-    shape and dtype only and stay unread.
+    pass that follows (it reports the layer by name), so the data is not read twice. Layer
+    handles (:class:`hotalign.handles.Layer`: row subsets, HDF5 datasets, chunked files) are
+    checked by shape and dtype only and stay unread.
     """
-    from .handles import LazyLayer
+    from .handles import Layer
 
     if isinstance(layers, np.ndarray) and layers.ndim == 2:
         raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")
     layers = as_sequence(layers, name, "a list of layers (2-D arrays, one per layer)")
     if not layers:
         raise ValueError(f"{name} is empty: it needs at least one layer")
-    out = [check_lazy_layer(A, f"{name}[{k}]", min_rows) if isinstance(A, LazyLayer)
+    out = [check_lazy_layer(A, f"{name}[{k}]", min_rows) if isinstance(A, Layer)
            else as_layer(A, f"{name}[{k}]", min_rows=min_rows, check_finite=check_finite)
            for k, A in enumerate(layers)]
     T = out[0].shape[0]

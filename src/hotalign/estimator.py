@@ -59,7 +59,7 @@ class HOT(ParamsMixin):
         in ``dtype``) are held at once, plus one raw layer being read and one cost tile per
         thread; Y's layers are standardised again for every block of X's. Results are
         identical to an unlimited fit. With :func:`hotalign.evaluate` a split's training rows
-        are also read layer by layer (:class:`hotalign.handles.RowSubset`), so with memory-mapped
+        are also read layer by layer (:meth:`hotalign.handles.Layer.take`), so with memory-mapped
         inputs only the layers the current pairs need are in memory. HOT+R holds all
         standardised layers.
     memory : str, os.PathLike or hotalign.cache.Memory, optional

@@ -12,7 +12,7 @@ from ._validation import (check_callable, check_choice, check_float, check_int, 
                           check_random_state)
 from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
-from .handles import RowSubset
+from .handles import Layer
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -256,8 +256,8 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         order = rng.permutation(T)
         test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
         if lazy:  # gather a layer's training rows only when the fit standardises it
-            X_train = [RowSubset(A, train) for A in X]
-            Y_train = [RowSubset(B, train) for B in Y]
+            X_train = [Layer.of(A).take(train) for A in X]
+            Y_train = [Layer.of(B).take(train) for B in Y]
         else:
             X_train = [A[train] for A in X]
             Y_train = [B[train] for B in Y]

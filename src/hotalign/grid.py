@@ -30,7 +30,7 @@ from ._validation import (
 )
 from .costs import as_float_dtype
 from .engine import current_progress, solve_pairs, use_backend
-from .handles import LazyLayer, RowSubset
+from .handles import Layer
 from .layers import (
     kept_units,
     layer_marginals,
@@ -39,7 +39,7 @@ from .layers import (
 )
 from .results import GridResult
 
-__all__ = ["GridResult", "LazyLayer", "RowSubset", "solve_grid", "solve_pairs", "solve_systems",
+__all__ = ["GridResult", "Layer", "solve_grid", "solve_pairs", "solve_systems",
            "use_backend"]
 
 

@@ -10,16 +10,17 @@ inputs:
   :func:`hotalign.capture.capture` writes: ``{"order": [...]}``, or just the list) gives the
   layer order. thingsvision's per-module layout is read too: one subfolder per module holding
   ``features.npy``, or chunks ``features[_suffix]_<a>-<b>.npy`` / ``features_01.npy``, ...,
-  which are concatenated in row order lazily (:class:`ChunkedLayer`). A folder holding only
+  which are concatenated in row order lazily (a :class:`~hotalign.handles.Layer` that reads
+  only the chunks holding the rows asked for). A folder holding only
   ``features_<a>-<b>.npy`` chunks is one layer, named after the folder.
 - ``.npy``: a single layer; memory-mapped.
 - ``.safetensors``: one tensor per layer; the header is parsed here and tensors are
   memory-mapped (float16/32/64, integer types). bfloat16 tensors are decoded here to float32,
-  only the rows asked for (:class:`BF16Layer`). A ``layer_order`` entry in the header's
+  only the rows asked for. A ``layer_order`` entry in the header's
   ``__metadata__`` (a JSON list) gives the order.
 - HDF5 (``.h5``, ``.hdf5``, ``.hdf``): every dataset of the file, at any depth (groups give
-  ``group/name``); :meth:`System.layers` gives :class:`H5Layer` objects that read only the
-  rows asked for (HDF5 selections), when they are asked for. A ``layer_order`` attribute of the
+  ``group/name``); :meth:`System.layers` gives :class:`~hotalign.handles.Layer` handles that
+  read only the rows asked for (HDF5 selections), when they are asked for. A ``layer_order`` attribute of the
   root group (a list of names, or a JSON list) gives the order.
 - NetCDF (``.nc``, Brain-Score / xarray assemblies, through xarray in the ``io`` extra): one
   ``presentation x neuroid`` variable split into layers by its ``layer`` (or ``region``)
@@ -57,7 +58,6 @@ is given.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import hashlib
 import json
 import math
@@ -71,11 +71,9 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import REAL_KINDS, as_array, as_sequence, describe
-from .handles import LazyLayer
+from .handles import Layer
 
 __all__ = [
-    "BF16Layer",
-    "ChunkedLayer",
     "InputError",
     "System",
     "check_stimuli",
@@ -112,8 +110,9 @@ class System:
         The file or folder it came from, or ``"<python>"``.
     names : list of str
         Layer names, in order.
-    shapes : list of tuple
-        ``(T, n)`` of every layer (known without reading the data).
+    handles : list of hotalign.handles.Layer
+        One handle per layer: its shape and dtype (known without reading the data) and
+        ``read(rows=None)``.
     stimulus_ids : ndarray or None
         Optional ids of the T stimuli.
     digest : str
@@ -122,11 +121,14 @@ class System:
 
     source: str
     names: list
-    shapes: list
-    loaders: list = field(repr=False)
+    handles: list = field(repr=False)
     stimulus_ids: np.ndarray | None = None
     digest: str = ""
-    lazy: list | None = field(default=None, repr=False)
+
+    @property
+    def shapes(self) -> list:
+        """``(T, n)`` of every layer (known without reading the data)."""
+        return [h.shape for h in self.handles]
 
     def __len__(self):
         return len(self.names)
@@ -134,23 +136,16 @@ class System:
     def __getitem__(self, k):
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(len(self)))]
-        try:
-            arr = self.loaders[k]()
-        except InputError:
-            raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-            raise InputError(f"{self.source}: cannot read layer {self.names[k]!r}: {exc}") from None
-        return _as_2d(arr, self.source, self.names[k])
+        return _as_2d(self.handles[k].read(), self.source, self.names[k])
 
     def __iter__(self):
         return (self[k] for k in range(len(self)))
 
     def layers(self) -> list:
-        """The layers for a fit, read as late as possible: memory-mapped arrays where the format
-        allows, :class:`H5Layer` for HDF5 datasets (rows read on demand), arrays otherwise."""
-        if self.lazy is None:
-            return list(self)
-        return [lazy() if lazy is not None else self[k] for k, lazy in enumerate(self.lazy)]
+        """The layers for a fit, read as late as possible: the handle where reading some rows
+        costs less than reading the layer (HDF5 datasets, thingsvision chunks, bfloat16
+        tensors), memory-mapped arrays where the format allows, arrays otherwise."""
+        return [h if h.on_demand else self[k] for k, h in enumerate(self.handles)]
 
     @property
     def n_stimuli(self) -> int:
@@ -159,9 +154,29 @@ class System:
     def select(self, spec) -> System:
         """A system with only the layers named by ``spec`` (see :func:`select_layers`)."""
         idx = select_layers(self.names, spec, self.source)
-        return System(self.source, [self.names[i] for i in idx], [self.shapes[i] for i in idx],
-                      [self.loaders[i] for i in idx], self.stimulus_ids, self.digest,
-                      None if self.lazy is None else [self.lazy[i] for i in idx])
+        return System(self.source, [self.names[i] for i in idx], [self.handles[i] for i in idx],
+                      self.stimulus_ids, self.digest)
+
+
+def _layer(source, name, shape, dtype, reader, *, on_demand) -> Layer:
+    """The handle of layer ``name`` of ``source``: ``reader`` as :class:`Layer` wants it, with
+    read errors (corrupt or truncated files) reported as :class:`InputError` naming both."""
+
+    def read(rows):
+        try:
+            return reader(rows)
+        except InputError:
+            raise
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise InputError(f"{source}: cannot read layer {name!r}: {exc}") from None
+
+    return Layer(shape, dtype, read, on_demand=on_demand, name=f"{source}:{name}")
+
+
+def _array_layer(source, name, arr) -> Layer:
+    """The handle of an array (or memory map) that is already open."""
+    return _layer(source, name, arr.shape, arr.dtype,
+                  lambda rows: arr if rows is None else arr[rows], on_demand=False)
 
 
 def select_layers(names, spec, source="input") -> list[int]:
@@ -285,8 +300,7 @@ def _from_arrays(arrays: dict, name: str, sort: bool) -> System:
         h.update(np.ascontiguousarray(arr).data)
     if ids is not None:
         h.update(b"ids|" + np.ascontiguousarray(ids).astype(str).tobytes())
-    return System(name, keys, [mats[k].shape for k in keys],
-                  [(lambda a=mats[k]: a) for k in keys], ids, h.hexdigest())
+    return System(name, keys, [_array_layer(name, k, mats[k]) for k in keys], ids, h.hexdigest())
 
 
 def _as_2d(arr, source, layer):
@@ -313,11 +327,11 @@ def _check_ids(ids, source):
 
 
 def _check_lengths(system: System):
-    for k, shape in enumerate(system.shapes):
+    for k, h in enumerate(system.handles):
+        shape = h.raw_shape
         if len(shape) < 2 or shape[0] == 0 or int(np.prod(shape[1:])) == 0:
             raise InputError(f"{system.source}: layer {system.names[k]!r} is empty or not 2-D "
                              f"(shape {tuple(shape)})")
-    system.shapes = [(int(s[0]), int(np.prod(s[1:]))) for s in system.shapes]
     T = system.shapes[0][0]
     for k, shape in enumerate(system.shapes):
         if shape[0] != T:
@@ -341,8 +355,8 @@ def _load_path(path: Path) -> System:
     if suffix == ".npz":
         return _load_npz(path)
     if suffix == ".npy":
-        arr = _open_npy(path)
-        return System(str(path), [path.stem], [arr.shape], [lambda a=arr: a], None,
+        return System(str(path), [path.stem], [_array_layer(str(path), path.stem,
+                                                             _open_npy(path))], None,
                       _file_digest(path))
     if suffix == ".safetensors":
         return _load_safetensors(path)
@@ -454,62 +468,52 @@ def _thingsvision_files(files, where, top=False):
     return [p for _, _, p in ranged], [(a, b) for a, b, _ in ranged]
 
 
-class ChunkedLayer(LazyLayer):
+def _chunked_layer(files, ranges=None, where="input", name=None) -> Layer:
     """One layer stored as ``.npy`` chunks of consecutive rows (thingsvision's
     ``features_<a>-<b>.npy``), read only when and as far as needed.
 
-    ``layer[rows]`` reads just those rows from the chunks that hold them; ``np.asarray(layer)``
-    concatenates every chunk. Only headers are read on construction; chunks are memory-mapped
-    one at a time on access.
+    Reading rows touches only the chunks that hold them; reading the layer concatenates every
+    chunk. Only headers are read here; chunks are memory-mapped one at a time on access.
     """
+    files = [Path(p) for p in files]
+    shapes, dtypes = [], set()
+    for p in files:
+        if p.stat().st_size == 0:
+            raise InputError(f"{p}: file is empty")
+        arr = _open_npy(p)
+        shapes.append(arr.shape)
+        dtypes.add(arr.dtype)
+        del arr
+    if any(len(s) < 2 or s[1:] != shapes[0][1:] for s in shapes) or len(dtypes) != 1:
+        raise InputError(f"{where}: chunks differ in shape past the first axis or in dtype "
+                         f"({', '.join(f'{p.name} {s}' for p, s in zip(files, shapes))})")
+    counts = [s[0] for s in shapes]
+    if ranges is not None:
+        for p, (a, b), r in zip(files, ranges, counts):
+            if b - a != r:
+                raise InputError(f"{p}: named for rows {a}-{b} but holds {r} rows")
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    dtype = dtypes.pop()
+    width = int(np.prod(shapes[0][1:], dtype=np.int64))
 
-    def __init__(self, files, ranges=None, where="input"):
-        self.files = [Path(p) for p in files]
-        shapes, dtypes = [], set()
-        for p in self.files:
-            if p.stat().st_size == 0:
-                raise InputError(f"{p}: file is empty")
-            arr = _open_npy(p)
-            shapes.append(arr.shape)
-            dtypes.add(arr.dtype)
-            del arr
-        if any(len(s) < 2 or s[1:] != shapes[0][1:] for s in shapes) or len(dtypes) != 1:
-            raise InputError(f"{where}: chunks differ in shape past the first axis or in dtype "
-                             f"({', '.join(f'{p.name} {s}' for p, s in zip(self.files, shapes))})")
-        rows = [s[0] for s in shapes]
-        if ranges is not None:
-            for p, (a, b), r in zip(self.files, ranges, rows):
-                if b - a != r:
-                    raise InputError(f"{p}: named for rows {a}-{b} but holds {r} rows")
-        self.starts = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
-        self.raw_shape = (int(self.starts[-1]), *shapes[0][1:])
-        self.shape = (int(self.starts[-1]), int(np.prod(shapes[0][1:], dtype=np.int64)))
-        self.dtype = dtypes.pop()
+    def chunk(k):
+        return _open_npy(files[k]).reshape(-1, width)
 
-    def _chunk(self, k):
-        return _open_npy(self.files[k]).reshape(-1, self.shape[1])
-
-    def __array__(self, dtype=None, copy=None):
-        out = np.empty(self.shape, self.dtype if dtype is None else dtype)
-        for k in range(len(self.files)):
-            out[self.starts[k]:self.starts[k + 1]] = self._chunk(k)
-        return out
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            key = np.arange(self.shape[0])[key]
-        rows = np.asarray(key)
-        if rows.ndim != 1 or rows.dtype.kind not in "iu":
-            return np.asarray(self)[key]
-        rows = np.where(rows < 0, rows + self.shape[0], rows)
-        if rows.size and (rows.min() < 0 or rows.max() >= self.shape[0]):
-            raise IndexError(f"row index out of range for {self.shape[0]} rows")
-        which = np.searchsorted(self.starts, rows, side="right") - 1
-        out = np.empty((rows.size, self.shape[1]), self.dtype)
+    def read(rows):
+        if rows is None:
+            out = np.empty((int(starts[-1]), width), dtype)
+            for k in range(len(files)):
+                out[starts[k]:starts[k + 1]] = chunk(k)
+            return out
+        which = np.searchsorted(starts, rows, side="right") - 1
+        out = np.empty((rows.size, width), dtype)
         for k in np.unique(which):
             sel = which == k
-            out[sel] = self._chunk(k)[rows[sel] - self.starts[k]]
+            out[sel] = chunk(k)[rows[sel] - starts[k]]
         return out
+
+    return _layer(where, name or Path(where).name, (int(starts[-1]), *shapes[0][1:]), dtype,
+                  read, on_demand=True)
 
 
 def _load_folder(path: Path) -> System:
@@ -526,15 +530,15 @@ def _load_folder(path: Path) -> System:
     if ids is None and (path / "file_names.txt").is_file():  # thingsvision's stimulus list
         ids = np.array((path / "file_names.txt").read_text().split("\n"))
         ids = ids[ids != ""]
-    entries = {}  # name -> (files, array or ChunkedLayer)
+    entries = {}  # name -> (files, Layer)
     chunks = _thingsvision_files(layer_files, str(path), top=True)
     if chunks is not None:
-        entries[path.name] = (chunks[0], ChunkedLayer(*chunks, where=str(path)))
+        entries[path.name] = (chunks[0], _chunked_layer(*chunks, where=str(path)))
     else:
         for p in layer_files:
             if p.stat().st_size == 0:
                 raise InputError(f"{p}: file is empty")
-            entries[p.stem] = ([p], _open_npy(p))
+            entries[p.stem] = ([p], _array_layer(str(path), p.stem, _open_npy(p)))
     for sub in sorted((d for d in path.iterdir() if d.is_dir()), key=lambda d: natural_key(d.name)):
         feats = sorted((p for p in sub.iterdir() if p.is_file() and p.suffix.lower() == ".npy"),
                        key=lambda p: natural_key(p.name))
@@ -542,7 +546,7 @@ def _load_folder(path: Path) -> System:
         if chunks is not None:  # thingsvision: one folder per module
             if sub.name in entries:
                 raise InputError(f"{path}: layer {sub.name!r} is both a file and a folder")
-            entries[sub.name] = (chunks[0], ChunkedLayer(*chunks, where=str(sub)))
+            entries[sub.name] = (chunks[0], _chunked_layer(*chunks, where=str(sub)))
     if not entries:
         raise InputError(f"{path}: folder holds no .npy layer files (nor thingsvision module "
                          "folders of features*.npy)")
@@ -562,12 +566,7 @@ def _load_folder(path: Path) -> System:
             _file_digest(p, h)
     if ids is not None:
         h.update(b"ids|" + ids.astype(str).tobytes())
-    layers = [entries[n][1] for n in names]
-    lazy = [(lambda a=a: a) if isinstance(a, ChunkedLayer) else None for a in layers]
-    return System(str(path), names, [tuple(a.shape) for a in layers],
-                  [(lambda a=a: np.asarray(a) if isinstance(a, ChunkedLayer) else a)
-                   for a in layers], ids, h.hexdigest(),
-                  lazy if any(x is not None for x in lazy) else None)
+    return System(str(path), names, [entries[n][1] for n in names], ids, h.hexdigest())
 
 
 def _load_npz(path: Path) -> System:
@@ -607,15 +606,23 @@ def _load_npz(path: Path) -> System:
         raise InputError(f"{path}: .npz holds no layer arrays")
     keys = sorted(members, key=natural_key)
     size = path.stat().st_size
-    loaders = []
-    for k in keys:
-        shape, fortran, dtype, info, header_len, nbytes = members[k]
-        loaders.append(_npz_loader(path, k, shape, fortran, dtype, info, header_len, nbytes, size))
-    return System(str(path), keys, [members[k][0] for k in keys], loaders, ids,
-                  _file_digest(path))
+    handles = [_npz_layer(path, k, *members[k], size) for k in keys]
+    return System(str(path), keys, handles, ids, _file_digest(path))
 
 
-def _npz_loader(path, key, shape, fortran, dtype, info, header_len, nbytes, size):
+def _npz_layer(path, key, shape, fortran, dtype, info, header_len, nbytes, size) -> Layer:
+    """A member of an ``.npz``: memory-mapped in place when stored uncompressed, else read
+    (decompressed) whole when asked for."""
+    reader = _npz_reader(path, key, shape, fortran, dtype, info, header_len, nbytes, size)
+
+    def read(rows):
+        A = reader()
+        return A if rows is None else A[rows]
+
+    return _layer(str(path), key, shape, dtype, read, on_demand=False)
+
+
+def _npz_reader(path, key, shape, fortran, dtype, info, header_len, nbytes, size):
     if info.compress_type == zipfile.ZIP_STORED and header_len is not None and nbytes > 0:
         # Uncompressed member: memory-map it in place (offset = local header + npy header).
         with open(path, "rb") as f:
@@ -698,25 +705,23 @@ def _load_safetensors(path: Path) -> System:
                              f"{base + stop}, file has {size})")
         entries[key] = (dtype, shape, base + start, dt == "BF16")
 
-    def loader(dtype, shape, offset, bf16):
+    def tensor(key, dtype, shape, offset, bf16) -> Layer:
         if int(np.prod(shape)) == 0:
-            return lambda: np.empty(shape, np.float32 if bf16 else dtype)
+            return _array_layer(str(path), key, np.empty(shape, np.float32 if bf16 else dtype))
         if bf16:
-            return lambda: np.asarray(BF16Layer(path, offset, shape))
-        return lambda: np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+            return _bf16_layer(path, key, offset, shape)
+        return _array_layer(str(path), key, np.memmap(path, dtype=dtype, mode="r",
+                                                      offset=offset, shape=shape))
 
     ids = None
     if STIMULUS_KEY in entries:
-        ids = _check_ids(np.array(loader(*entries.pop(STIMULUS_KEY))()), str(path))
+        ids = _check_ids(np.array(tensor(STIMULUS_KEY, *entries.pop(STIMULUS_KEY)).read()),
+                         str(path))
     if not entries:
         raise InputError(f"{path}: safetensors file holds no layer tensors")
     keys = _ordered(list(entries), order, f"{path} (__metadata__ {ORDER_KEY})")
-    lazy = [functools.partial(BF16Layer, path, entries[k][2], entries[k][1])
-            if entries[k][3] and len(entries[k][1]) >= 2 and int(np.prod(entries[k][1])) else
-            None for k in keys]
-    return System(str(path), keys, [entries[k][1] for k in keys],
-                  [loader(*entries[k]) for k in keys], ids, _file_digest(path),
-                  lazy if any(x is not None for x in lazy) else None)
+    return System(str(path), keys, [tensor(k, *entries[k]) for k in keys], ids,
+                  _file_digest(path))
 
 
 def _bf16_to_float32(raw):
@@ -724,28 +729,17 @@ def _bf16_to_float32(raw):
     return (np.asarray(raw, dtype=np.uint32) << 16).view(np.float32)
 
 
-class BF16Layer(LazyLayer):
+def _bf16_layer(path, key, offset, shape) -> Layer:
     """A bfloat16 tensor of a ``.safetensors`` file as a float32 ``(T, n)`` layer, decoded from
     the memory-mapped bytes only for the rows asked for (NumPy has no bfloat16 type)."""
+    flat = (int(shape[0]), int(np.prod(shape[1:], dtype=np.int64))) if len(shape) >= 2 else \
+        tuple(shape)
 
-    def __init__(self, path, offset, shape):
-        self.path, self.offset, self.raw_shape = str(path), int(offset), tuple(shape)
-        self.shape = (int(shape[0]), int(np.prod(shape[1:], dtype=np.int64)))
-        self.dtype = np.dtype(np.float32)
+    def read(rows):
+        raw = np.memmap(path, dtype="<u2", mode="r", offset=int(offset), shape=flat)
+        return _bf16_to_float32(raw if rows is None else raw[rows])
 
-    def _raw(self):
-        return np.memmap(self.path, dtype="<u2", mode="r", offset=self.offset,
-                         shape=self.shape)
-
-    def __array__(self, dtype=None, copy=None):
-        A = _bf16_to_float32(self._raw())
-        return A if dtype is None else A.astype(dtype, copy=False)
-
-    def __getitem__(self, key):
-        rows = np.asarray(key)
-        if rows.ndim == 1 and rows.dtype.kind in "iu":
-            return _bf16_to_float32(self._raw()[rows])
-        return np.asarray(self)[key]
+    return _layer(str(path), key, shape, np.float32, read, on_demand=len(shape) >= 2)
 
 
 def _load_hdf5(path: Path) -> System:
@@ -776,17 +770,10 @@ def _load_hdf5(path: Path) -> System:
             raise InputError(f"{path}: dataset {key!r} has dtype {dtype}; layers must be float "
                              "or integer arrays")
 
-    def loader(key):
-        def read():
-            with h5py.File(path, "r") as f:
-                return f[key][()]
-        return read
-
     order = None if order is None else _parse_order(order, f"{path} (attribute {ORDER_KEY})")
     keys = _ordered(list(found), order, f"{path} (attribute {ORDER_KEY})")
-    lazy = [functools.partial(H5Layer, path, k, *found[k]) for k in keys]
-    return System(str(path), keys, [found[k][0] for k in keys], [loader(k) for k in keys], ids,
-                  _file_digest(path), lazy)
+    return System(str(path), keys, [_h5_layer(path, k, *found[k]) for k in keys], ids,
+                  _file_digest(path))
 
 
 def _load_netcdf(path: Path) -> System:
@@ -836,48 +823,33 @@ def _load_netcdf(path: Path) -> System:
             raise InputError(f"{path}: variable {v!r} has dtype {kind}; layers must be float or "
                              "integer arrays")
 
-    def loader(v, dim, idx):
-        def read():
+    def variable(key, v, dim, idx, width) -> Layer:
+        def read(rows):
             with xr.open_dataset(path) as d:
                 da = d[v].isel({dim: idx}).squeeze(
                     [x for x in d[v].dims if x not in ("presentation", dim)])
-                return np.asarray(da.transpose("presentation", dim).values)
-        return read
+                A = np.asarray(da.transpose("presentation", dim).values)
+            return A if rows is None else A[rows]
+
+        return _layer(str(path), key, (T, width), kinds[v], read, on_demand=False)
 
     keys = list(views)
-    return System(str(path), keys, [(T, views[k][3]) for k in keys],
-                  [loader(*views[k][:3]) for k in keys], ids, _file_digest(path))
+    return System(str(path), keys, [variable(k, *views[k]) for k in keys], ids,
+                  _file_digest(path))
 
 
-class H5Layer(LazyLayer):
-    """One HDF5 dataset as a ``(T, n)`` layer, read only when (and as far as) needed.
+def _h5_layer(path, key, shape, dtype) -> Layer:
+    """One HDF5 dataset as a ``(T, n)`` layer, read only when (and as far as) needed: rows are
+    an HDF5 selection (h5py wants them sorted and distinct, which :class:`Layer` ensures).
+    Datasets of more than two dimensions are flattened to ``(T, n)`` as the other readers do."""
 
-    ``layer[rows]`` reads just those rows (an HDF5 selection; rows in increasing order, as
-    :func:`hotalign.evaluate` passes them), ``np.asarray(layer)`` the whole dataset. Datasets
-    of more than two dimensions are flattened to ``(T, n)`` as the other loaders do.
-    """
-
-    def __init__(self, path, key, shape, dtype):
-        self.path, self.key = str(path), key
-        self.shape = (int(shape[0]), int(np.prod(shape[1:], dtype=np.int64)))
-        self.dtype = np.dtype(dtype)
-
-    def _read(self, rows=()):
+    def read(rows):
         import h5py
 
-        with h5py.File(self.path, "r") as f:
-            data = f[self.key][rows]
-        return np.asarray(data).reshape(-1, self.shape[1])
+        with h5py.File(path, "r") as f:
+            return np.asarray(f[key][() if rows is None else rows])
 
-    def __array__(self, dtype=None, copy=None):
-        A = self._read()
-        return A if dtype is None else A.astype(dtype, copy=False)
-
-    def __getitem__(self, key):
-        rows = np.asarray(key)
-        if rows.ndim == 1 and rows.dtype.kind in "iu" and np.all(np.diff(rows) > 0):
-            return self._read(rows)
-        return np.asarray(self)[key]
+    return _layer(str(path), key, shape, dtype, read, on_demand=True)
 
 
 def check_stimuli(x: System, y: System) -> None:

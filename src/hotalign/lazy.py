@@ -276,7 +276,7 @@ def rotation_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndarra
     return LB
 
 
-def certified_layer_plan(costs, bounds, solve, *, tol=1e-12):
+def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
     """The exact layer plan from bounds, solving only the pairs its support needs.
 
     Parameters
@@ -290,6 +290,11 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12):
         ``costs``.
     tol : float
         Tolerance of the reduced-cost check, relative to ``max |C'|``.
+    give_up : bool
+        When every bound left is below every exact cost found so far, the bounds cannot prune:
+        each outer round would only move the support onto more unsolved pairs. Then every
+        remaining pair is solved in one call (one parallel batch instead of many small rounds).
+        The plan stays exact and certified; only the number of outer rounds changes.
 
     Returns
     -------
@@ -319,6 +324,8 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12):
                    if P[l, m] > 0 and not solved[l, m]]
         if not missing:
             break
+        if give_up and solved.any() and bounds[~solved].max() < costs[solved].min():
+            missing = [(int(l), int(m)) for l, m in zip(*np.nonzero(~solved))]
         solve(missing)
         if not all(np.isfinite(costs[l, m]) for l, m in missing):
             raise ValueError("solve() did not fill the costs of the pairs it was given")

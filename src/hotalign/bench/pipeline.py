@@ -403,6 +403,7 @@ def pipeline_main(args) -> int:
     """
     from .harness import check_choices, int_option
     from .rotation import (
+        TRAJECTORY_REGIMES,
         format_rotation_markdown,
         format_trajectory_markdown,
         run_rotation,
@@ -435,9 +436,11 @@ def pipeline_main(args) -> int:
         ok &= res["ok"]
     if "trajectory" in parts:
         size = dict(K=3, L=2, n=24, T=120, plain_pairs=3) if quick else {}
-        res = run_trajectory(**size, repeats=repeats, out_dir=args.out, progress=progress)
-        print(format_trajectory_markdown(res))
-        ok &= res["ok"]
+        for regime in TRAJECTORY_REGIMES:
+            res = run_trajectory(**size, repeats=repeats, out_dir=args.out, progress=progress,
+                                 regime=regime)
+            print(format_trajectory_markdown(res))
+            ok &= res["ok"]
     if "lazy" in parts:
         from .lazy import format_lazy_markdown, run_lazy
 

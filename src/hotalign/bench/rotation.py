@@ -299,23 +299,38 @@ def format_rotation_markdown(results) -> str:
 
 # -- TrajectoryHOT ----------------------------------------------------------------------------
 
-def trajectory_layers(K, L, n, T, seed):
-    """K checkpoints of L layers drifting along a circle between two random bases."""
-    rng = np.random.default_rng(seed)
-    P = [rng.standard_normal((T, n)) for _ in range(L)]
-    S = [rng.standard_normal((T, n)) for _ in range(L)]
+TRAJECTORY_REGIMES = ("gaussian", "related")
+
+
+def trajectory_layers(K, L, n, T, seed, regime="gaussian"):
+    """K checkpoints of L layers drifting along a circle between two bases: independent
+    Gaussian layers (``"gaussian"``: full-rank, no shared structure), or two networks of
+    :func:`hotalign.datasets.make_hierarchy` (``"related"``: layers reading out a latent
+    hierarchy, as trained networks do)."""
+    if regime == "related":
+        from ..datasets import make_hierarchy
+
+        P = make_hierarchy(T, (n,) * L, (n,) * L, random_state=seed)[0]
+        S = make_hierarchy(T, (n,) * L, (n,) * L, random_state=seed + 1)[0]
+    else:
+        rng = np.random.default_rng(seed)
+        P = [rng.standard_normal((T, n)) for _ in range(L)]
+        S = [rng.standard_normal((T, n)) for _ in range(L)]
     return [[np.cos(t) * p + np.sin(t) * s for p, s in zip(P, S)]
             for t in np.linspace(0, 1.2, K)]
 
 
 def run_trajectory(*, K=8, L=6, n=384, T=2000, plain_pairs=8, repeats=3, out_dir=None,
-                   progress=print):
-    """``TrajectoryHOT`` against a plain two-level HOT per checkpoint pair; a JSON-able dict.
+                   progress=print, regime="gaussian"):
+    """``TrajectoryHOT`` (full and lazy) against a plain two-level HOT per checkpoint pair; a
+    JSON-able dict.
 
     Parameters
     ----------
     K, L, n, T : int
         Checkpoints per trajectory, layers per checkpoint, units per layer, rows.
+    regime : {"gaussian", "related"}
+        The layers (:func:`trajectory_layers`).
     plain_pairs : int
         The plain baseline is timed on this many of the K x K checkpoint pairs (evenly spread)
         and scaled to K x K (every pair costs the same).
@@ -331,9 +346,9 @@ def run_trajectory(*, K=8, L=6, n=384, T=2000, plain_pairs=8, repeats=3, out_dir
     from .. import TrajectoryHOT
 
     say = progress or (lambda s: None)
-    A = trajectory_layers(K, L, n, T, 0)
+    A = trajectory_layers(K, L, n, T, 0, regime)
     B = [[X + 0.3 * np.random.default_rng(k).standard_normal(X.shape) for X in ck]
-         for k, ck in enumerate(trajectory_layers(K, L, n, T, 0))]
+         for k, ck in enumerate(trajectory_layers(K, L, n, T, 0, regime))]
     pairs = [(k, kp) for k in range(K) for kp in range(K)][:: max(1, K * K // plain_pairs)]
     pairs = pairs[:plain_pairs]
 
@@ -356,7 +371,7 @@ def run_trajectory(*, K=8, L=6, n=384, T=2000, plain_pairs=8, repeats=3, out_dir
             say(f"trajectory: max |D_ours - D_plain| over {len(pairs)} pairs: {err:.2e}")
     results = {
         "environment": environment_info(),
-        "config": {"K": K, "L": L, "n": n, "T": T, "plain_pairs": len(pairs),
+        "config": {"K": K, "L": L, "n": n, "T": T, "regime": regime, "plain_pairs": len(pairs),
                    "repeats": repeats},
         "check": {"max_D_diff": err, "tol": TOL, "ok": err < TOL},
         "ours": _med(ours),
@@ -379,7 +394,8 @@ def run_trajectory(*, K=8, L=6, n=384, T=2000, plain_pairs=8, repeats=3, out_dir
                      and results["lazy_fit"]["same_greedy"])
     say(f"trajectory: ours {results['ours']:.3f} s, lazy {results['lazy']:.3f} s, plain (scaled) "
         f"{results['plain_scaled']:.3f} s")
-    write_results(results, out_dir, "trajectory", format_trajectory_markdown)
+    write_results(results, out_dir, "trajectory" if regime == "gaussian" else
+                  f"trajectory_{regime}", format_trajectory_markdown)
     return results
 
 
@@ -390,7 +406,7 @@ def format_trajectory_markdown(results) -> str:
     lines = [environment_line(results["environment"], "TrajectoryHOT benchmark")
              + f"; medians of {c['repeats']} interleaved runs.", "",
              f"| TrajectoryHOT {c['K']}x{c['K']} checkpoints, {c['L']} layers, n={c['n']}, "
-             f"T={c['T']} | median s |", "|---|---|",
+             f"T={c['T']}, {c.get('regime', 'gaussian')} layers | median s |", "|---|---|",
              f"| hotalign TrajectoryHOT.fit | {results['ours']:.2f} |",
              f"| hotalign TrajectoryHOT(lazy=True).fit | {results['lazy']:.2f} |",
              f"| plain NumPy+POT two-level HOT x {KK} (timed on {c['plain_pairs']}, scaled) | "
