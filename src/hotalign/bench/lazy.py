@@ -56,12 +56,12 @@ def _split(X, Y):
 def run_lazy(*, L=12, M=12, n=768, T=2000, rank=32, repeats=3, regimes=REGIMES, seed=0,
              plain=True, progress=None) -> dict:
     """Lazy against full HOT (float32, fit on 80% + score on 20%) per regime, and against the
-    plain NumPy + POT pipeline (:func:`hotalign.bench.pipeline.plain_hot`) in the same run.
+    plain NumPy + POT pipeline (:func:`hotalign.bench.harness.plain_hot`) in the same run.
 
     Returns the table rows and ``ok`` (every lazy fit identical to its full fit).
     """
     from ..estimator import HOT
-    from .pipeline import plain_hot
+    from .harness import plain_hot
 
     say = progress or (lambda s: None)
     rows, ok = [], True

@@ -31,6 +31,7 @@ import numpy as np
 from .harness import (
     environment_info,
     environment_line,
+    plain_hot,
     plain_two_level,
     standardize,
     time_runs,
@@ -45,33 +46,6 @@ LAPX_ENV = "HOTALIGN_LAPX_PATH"
 
 
 # -- the alternatives -------------------------------------------------------------------------
-
-
-
-
-
-def plain_hot(Xtr, Ytr, Xte, Yte):
-    """docs/method.md in plain NumPy + POT: dense costs, ``ot.emd`` per pair, dense reconstruction.
-
-    Returns ``(C, P, score)``.
-    """
-    C, Q, P = plain_two_level(Xtr, Ytr)
-    L, M = C.shape
-    scores = []
-    for l in range(L):
-        Xhat = 0.0
-        for m in range(M):
-            if P[l, m] > 0:
-                B = Ytr[m]
-                Zte = (Yte[m] - B.mean(axis=0)) / B.std(axis=0)
-                W = Q[l][m] * Q[l][m].shape[0]
-                Xhat = Xhat + L * P[l, m] * (Zte @ W.T)
-        A = Xte[l] - Xte[l].mean(axis=0)
-        Bh = Xhat - Xhat.mean(axis=0)
-        r = (A * Bh).sum(axis=0) / np.sqrt((A * A).sum(axis=0) * (Bh * Bh).sum(axis=0))
-        scores.append(np.nanmean(r))
-    return C, P, float(np.mean(scores))
-
 
 def load_assignment_peers():
     """Square assignment peers installed here: ``{name: fn(C) -> col_of_row}``."""
