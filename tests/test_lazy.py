@@ -343,3 +343,31 @@ def test_lazy_hot_r_prunes_related_networks():
     assert lazy.n_pairs_solved_ == 4
     solved = lazy.solved_pairs_
     assert np.all(lazy.layer_cost_bounds_[~solved] <= full.layer_costs_[~solved])
+
+
+def test_align_rotation_lazy_records_both_certificates(tmp_path, monkeypatch):
+    """``align --rotation --lazy``: the HOT+R fit on all rows is lazy too, results.json records
+    its solved pairs and certificate, and its distance equals the full run's."""
+    import json
+
+    from hotalign.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    X, Y, _ = make_hierarchy(300, (40,) * 4, (40,) * 4, random_state=1)
+    np.savez("x.npz", **{f"l{i}": A for i, A in enumerate(X)})
+    np.savez("y.npz", **{f"l{i}": A for i, A in enumerate(Y)})
+    argv = ["align", "x.npz", "y.npz", "--splits", "1", "--rotation", "--quiet",
+            "--figure-format", "svg"]
+    assert main(argv + ["--out", "lazy", "--lazy"]) == 0
+    assert main(argv + ["--out", "full"]) == 0
+    lazy, full = (json.loads((tmp_path / d / "results.json").read_text())["rotation"]
+                  for d in ("lazy", "full"))
+    assert lazy["distance"]["all_rows"] == pytest.approx(full["distance"]["all_rows"],
+                                                        abs=1e-12)
+    record = lazy["lazy"]
+    assert record["n_pairs_solved"] < record["n_pairs"] == 16
+    assert record["support_solved"] and record["min_reduced_cost"] >= -1e-12
+    solved = np.array(record["solved_pairs"])
+    C_full = np.array(full["C"]["all_rows"])
+    assert np.all(np.array(record["bounds"], dtype=float)[~solved] <= C_full[~solved])
+    assert "lazy" not in full

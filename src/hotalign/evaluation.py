@@ -116,16 +116,7 @@ class Evaluation:
                 None if full is None else full.layer_plan_.tolist()),
         }
         if full is not None and getattr(full, "lazy_certificate_", None) is not None:
-            out["lazy"] = {
-                "meaning": "certified lazy layer grid: only solved_pairs were solved; C is "
-                           "null elsewhere, where bounds holds a certified lower bound; P is "
-                           "optimal for the true C (min_reduced_cost >= -1e-12)",
-                "n_pairs_solved": full.n_pairs_solved_,
-                "n_pairs": int(full.solved_pairs_.size),
-                "solved_pairs": full.solved_pairs_.tolist(),
-                "bounds": full.layer_cost_bounds_.tolist(),
-                **full.lazy_certificate_,
-            }
+            out["lazy"] = _lazy_record(full)
         if full is not None:
             out["constant_units"] = {
                 "meaning": "units constant on all rows, excluded from transport and scores",
@@ -150,6 +141,8 @@ class Evaluation:
             if rot is not None:
                 out["rotation"]["reconstruction_error"] = rot.reconstruction_errors_.tolist()
                 out["rotation"]["n_rounds"] = rot.n_rounds_.tolist()
+                if getattr(rot, "lazy_certificate_", None) is not None:
+                    out["rotation"]["lazy"] = _lazy_record(rot)
         return out
 
     def to_json(self, **kwargs) -> str:
@@ -310,6 +303,21 @@ def _with_params(estimator, **params):
 #: Baselines whose layer weights reach pairs outside HOT's layer plan (a lazy fit would not
 #: have solved them): Perm-P's permuted rows and Pairwise-Best's argmin over all of C.
 _NEED_ALL_PAIRS = ("perm_p", "pairwise_best")
+
+
+def _lazy_record(fit) -> dict:
+    """results.json's record of a lazy fit on all rows: which pairs were solved, the bounds of
+    the others and the certificate."""
+    return {
+        "meaning": "certified lazy layer grid: only solved_pairs were solved; C is null "
+                   "elsewhere, where bounds holds a certified lower bound; P is optimal for "
+                   "the true C (min_reduced_cost >= -1e-12)",
+        "n_pairs_solved": fit.n_pairs_solved_,
+        "n_pairs": int(fit.solved_pairs_.size),
+        "solved_pairs": fit.solved_pairs_.tolist(),
+        "bounds": fit.layer_cost_bounds_.tolist(),
+        **fit.lazy_certificate_,
+    }
 
 
 def _mean_solved(values):

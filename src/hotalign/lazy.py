@@ -37,8 +37,10 @@ correlation GEMM, and no transport solve.
 Rounding. The grid computes the tile in the working dtype (float32 or float64): each computed
 correlation differs from the dot product of the stored standardised columns by at most
 gamma_T ||x|| ||y|| (gamma_T = T u / (1 - T u), u the unit roundoff, for any summation order),
-and the clamp to [0, 2] only raises costs. The bound is computed in float64 from the stored
-columns, so ``LB = 1 - UB - gamma_T max||x|| max||y|| - 1e-9`` is below the computed C as well.
+and the clamp to [0, 2] only raises costs. The projections are computed in float64 from the
+stored columns and the n x m tile H in float32, whose rounding adds at most
+delta = (gamma_k' (1 + u32)^2 + 7 u32) max||x|| max||y|| (see :func:`_pair_bound`), so
+``LB = 1 - UB - delta - gamma_T max||x|| max||y|| - 1e-9`` is below the computed C as well.
 A bound that is not finite, or a layer too small to bound (k >= T or n <= k), falls back to
 ``LB = 0`` (always valid, never prunes): a pair is then solved whenever the outer plan needs it,
 never skipped.
@@ -78,18 +80,33 @@ def layer_basis_bound(Z, rank, random_state=0):
     return Q
 
 
-def _pair_bound(A, e, nx, B, ny2, a, b, gamma):
-    """Lower bound on the computed cost of one pair (see the module notes); ``B = U^T Y`` is the
-    other system's layer projected on this layer's basis (float64) and ``ny2`` the squared
-    column norms of that layer."""
+#: Unit roundoff of float32, in which the n x m tile H of the bound is formed.
+_U32 = 2.0 ** -24
+
+
+def _pair_bound(A32, e32, nx, B, ny2, a, b, gamma):
+    """Lower bound on the computed cost of one pair (see the module notes). ``A32`` is
+    ``(U^T X)^T`` (n x k') and ``e32`` the residual norms of X's columns, both in float32;
+    ``B = U^T Y`` is the other system's layer projected on this layer's basis (float64) and
+    ``ny2`` the squared column norms of that layer.
+
+    The tile H (n x m) is formed in float32: with |A_i| <= nx and |B_j|, f_j <= ny, rounding
+    the inputs and the k'-term dot products moves each entry by at most
+    (gamma_k' (1 + u)^2 + 2u + u^2) nx ny, and the rank-one update and its sum by at most
+    5u nx ny more (u = 2^-24), so ``delta = (gamma_k' (1 + u)^2 + 7u) nx ny`` is added to the
+    upper bound: H computed + delta >= the exact H >= every correlation.
+    """
     f = np.sqrt(np.maximum(0.0, ny2 - np.einsum("ij,ij->j", B, B)))
-    H = A.T @ B                                    # n x m
-    H += e[:, None] * f[None, :]                   # >= every correlation
-    rows = H.max(axis=1)
-    cols = H.max(axis=0)
+    H = A32 @ B.astype(np.float32)                 # n x m
+    H += e32[:, None] * f.astype(np.float32)[None, :]
+    rows = H.max(axis=1).astype(np.float64)
+    cols = H.max(axis=0).astype(np.float64)
     ub = min(float(rows.mean() if a is None else rows @ a),
              float(cols.mean() if b is None else cols @ b))
-    lb = 1.0 - ub - gamma * nx * float(np.sqrt(ny2.max())) - _SLACK
+    ny = float(np.sqrt(ny2.max()))
+    k = A32.shape[1]
+    delta = (k * _U32 / (1.0 - k * _U32) * (1.0 + _U32) ** 2 + 7.0 * _U32) * nx * ny
+    lb = 1.0 - ub - delta - gamma * nx * ny - _SLACK
     return lb if np.isfinite(lb) else 0.0
 
 
@@ -145,7 +162,8 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndar
     want, rows, cols = _wanted(L, M, pairs)
     u = float(np.finfo(Sx.dtype).eps) / 2
 
-    def basis(l):  # once per layer of X: (U, A, e, max ||x||, gamma), or None (LB = 0)
+    def basis(l):  # once per layer of X: (U, (U^T X)^T and e in float32, max ||x||, gamma),
+        # or None (LB = 0)
         Zx = np.asarray(Sx.layer(l), dtype=np.float64)
         T, n = Zx.shape
         if rank >= min(T, n):
@@ -154,7 +172,8 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndar
         A = U.T @ Zx                                # k' x n
         nx2 = np.einsum("ij,ij->j", Zx, Zx)
         e = np.sqrt(np.maximum(0.0, nx2 - np.einsum("ij,ij->j", A, A)))
-        return U, A, e, float(np.sqrt(nx2.max())), T * u / (1.0 - T * u)
+        return (U, np.ascontiguousarray(A.T, dtype=np.float32), e.astype(np.float32),
+                float(np.sqrt(nx2.max())), T * u / (1.0 - T * u))
 
     bases = dict(zip(rows, _map(basis, rows, n_threads)))
     bases = {l: v for l, v in bases.items() if v is not None}
@@ -173,9 +192,9 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndar
         Ball = stacked.T @ Y if len(ls) > 1 else None
         for i in ls:
             l = order[i]
-            U, A, e, nx, gamma = bases[l]
+            U, A32, e32, nx, gamma = bases[l]
             B = U.T @ Y if Ball is None else Ball[offsets[i]:offsets[i + 1]]   # k' x m
-            LB[l, m] = max(0.0, _pair_bound(A, e, nx, B, ny2, Sx.marginal(l),
+            LB[l, m] = max(0.0, _pair_bound(A32, e32, nx, B, ny2, Sx.marginal(l),
                                             Sy.marginal(m), gamma))
 
     _map(column, cols, n_threads)
