@@ -167,20 +167,26 @@ def test_lazy_fit_through_the_cache_round_trips(tmp_path):
     assert again.distance_ == first.distance_
 
 
-def test_align_lazy_records_the_certificate(tmp_path, monkeypatch):
+def _align_lazy_and_full(tmp_path, monkeypatch, case, *options):
+    """results.json of ``hotalign align`` with and without --lazy on make_hierarchy(*case)."""
     import json
 
     from hotalign.cli import main
 
     monkeypatch.chdir(tmp_path)
-    X, Y, _ = make_hierarchy(400, (48,) * 5, (48,) * 6, random_state=2)
+    T, x_widths, y_widths, seed = case
+    X, Y, _ = make_hierarchy(T, x_widths, y_widths, random_state=seed)
     np.savez("x.npz", **{f"l{i}": A for i, A in enumerate(X)})
     np.savez("y.npz", **{f"l{i}": A for i, A in enumerate(Y)})
-    argv = ["align", "x.npz", "y.npz", "--splits", "1", "--quiet", "--figure-format", "svg"]
+    argv = ["align", "x.npz", "y.npz", "--splits", "1", *options, "--quiet",
+            "--figure-format", "svg"]
     assert main(argv + ["--out", "lazy", "--lazy"]) == 0
     assert main(argv + ["--out", "full"]) == 0
-    lazy, full = (json.loads((tmp_path / d / "results.json").read_text())
-                  for d in ("lazy", "full"))
+    return [json.loads((tmp_path / d / "results.json").read_text()) for d in ("lazy", "full")]
+
+
+def test_align_lazy_records_the_certificate(tmp_path, monkeypatch):
+    lazy, full = _align_lazy_and_full(tmp_path, monkeypatch, (400, (48,) * 5, (48,) * 6, 2))
     assert lazy["distance"]["all_rows"] == pytest.approx(full["distance"]["all_rows"],
                                                         abs=1e-15)
     record = lazy["lazy"]
@@ -348,20 +354,8 @@ def test_lazy_hot_r_prunes_related_networks():
 def test_align_rotation_lazy_records_both_certificates(tmp_path, monkeypatch):
     """``align --rotation --lazy``: the HOT+R fit on all rows is lazy too, results.json records
     its solved pairs and certificate, and its distance equals the full run's."""
-    import json
-
-    from hotalign.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    X, Y, _ = make_hierarchy(300, (40,) * 4, (40,) * 4, random_state=1)
-    np.savez("x.npz", **{f"l{i}": A for i, A in enumerate(X)})
-    np.savez("y.npz", **{f"l{i}": A for i, A in enumerate(Y)})
-    argv = ["align", "x.npz", "y.npz", "--splits", "1", "--rotation", "--quiet",
-            "--figure-format", "svg"]
-    assert main(argv + ["--out", "lazy", "--lazy"]) == 0
-    assert main(argv + ["--out", "full"]) == 0
-    lazy, full = (json.loads((tmp_path / d / "results.json").read_text())["rotation"]
-                  for d in ("lazy", "full"))
+    lazy, full = (r["rotation"] for r in _align_lazy_and_full(
+        tmp_path, monkeypatch, (300, (40,) * 4, (40,) * 4, 1), "--rotation"))
     assert lazy["distance"]["all_rows"] == pytest.approx(full["distance"]["all_rows"],
                                                         abs=1e-12)
     record = lazy["lazy"]
