@@ -365,3 +365,26 @@ def test_align_rotation_lazy_records_both_certificates(tmp_path, monkeypatch):
     C_full = np.array(full["C"]["all_rows"])
     assert np.all(np.array(record["bounds"], dtype=float)[~solved] <= C_full[~solved])
     assert "lazy" not in full
+
+
+@pytest.mark.parametrize("regime", ["related", "independent"])
+def test_probe_skips_bounds_only_where_they_cannot_prune(regime):
+    """The one-column probe: on independent layers every bound is below the probed exact cost,
+    so the lazy fit solves every pair at once (one outer round); on related layers it bounds
+    the grid and prunes. Both give the full fit's plan and distance."""
+    rng = np.random.default_rng(4)
+    if regime == "related":
+        X, Y, _ = make_hierarchy(400, (48,) * 5, (48,) * 5, random_state=4)
+    else:
+        X = [rng.standard_normal((400, 48)) for _ in range(5)]
+        Y = [rng.standard_normal((400, 48)) for _ in range(5)]
+    full = HOT().fit(X, Y)
+    lazy = HOT(lazy=True, lazy_rank=8).fit(X, Y)
+    assert lazy.distance_ == pytest.approx(full.distance_, rel=0, abs=1e-15)
+    np.testing.assert_allclose(lazy.layer_plan_, full.layer_plan_, rtol=0, atol=1e-15)
+    cert = lazy.lazy_certificate_
+    if regime == "related":
+        assert not cert["bounds_skipped"] and lazy.n_pairs_solved_ < 25
+    else:
+        assert cert["bounds_skipped"] and lazy.n_pairs_solved_ == 25 and cert["rounds"] == 1
+        np.testing.assert_array_equal(lazy.layer_costs_, full.layer_costs_)

@@ -673,8 +673,12 @@ def _check_hot_state(state, est, X, Y):
     if lazy:
         _array(state["layer_cost_bounds_"], "layer_cost_bounds_", np.float64, (L, M))
         certificate = state["lazy_certificate_"]
-        _fields(certificate, ("rounds", "min_reduced_cost", "support_solved"),
+        optional = ("bounds_skipped",) if isinstance(certificate, dict) and \
+            "bounds_skipped" in certificate else ()  # entries of earlier versions lack it
+        _fields(certificate, ("rounds", "min_reduced_cost", "support_solved") + optional,
                 "lazy_certificate_")
+        if optional and not isinstance(certificate["bounds_skipped"], bool):
+            _fail("lazy_certificate_.bounds_skipped must be a bool")
         _int(certificate["rounds"], "lazy_certificate_.rounds", minimum=1)
         _real(certificate["min_reduced_cost"], "lazy_certificate_.min_reduced_cost")
         if certificate["support_solved"] is not True:

@@ -119,7 +119,9 @@ class HOT(ParamsMixin):
         Lazy fits: the certified lower bounds of the unsolved pairs' costs (NaN where solved).
     lazy_certificate_ : dict or None
         Lazy fits: outer ``rounds``, ``min_reduced_cost`` of the outer duals over every cell
-        (>= -1e-12: the plan is optimal for the true costs) and ``support_solved``.
+        (>= -1e-12: the plan is optimal for the true costs), ``support_solved`` and
+        ``bounds_skipped`` (True when a probe found the bounds unable to prune and every pair
+        was solved instead; :func:`hotalign.lazy.probed_projection_bounds`).
 
     Examples
     --------
@@ -218,17 +220,22 @@ class HOT(ParamsMixin):
 
     def _fit_lazy(self, Sx, Sy, options):
         """Level 2 from certified bounds, solving only the pairs the layer plan needs."""
-        from .lazy import certified_layer_plan, projection_bounds, rotation_bounds
+        from .lazy import certified_layer_plan, probed_projection_bounds, rotation_bounds
         from .results import GridResult
 
         grid = GridResult.empty(len(Sx), len(Sy), rotation=self.rotation)
-        bound = rotation_bounds if self.rotation else projection_bounds
-        bounds = bound(Sx, Sy, rank=int(self.lazy_rank), n_threads=options["n_threads"])
 
         def solve(cells):
             solve_systems(Sx, Sy, pairs=cells, out=grid, **options)
 
+        rank, n_threads = int(self.lazy_rank), options["n_threads"]
+        if self.rotation:  # the alternation dwarfs its bounds: no probe
+            bounds, skipped = rotation_bounds(Sx, Sy, rank=rank, n_threads=n_threads), False
+        else:
+            bounds, skipped = probed_projection_bounds(Sx, Sy, grid.costs, solve, rank=rank,
+                                                       n_threads=n_threads)
         plan, certificate = certified_layer_plan(grid.costs, bounds, solve)
+        certificate["bounds_skipped"] = skipped
         solved = certificate.pop("solved")
         self._set_fitted(Sx, Sy, grid, plan=plan)
         self.layer_cost_bounds_ = np.where(solved, np.nan, bounds)

@@ -60,7 +60,8 @@ import numpy as np
 
 from .transport import solve_transport
 
-__all__ = ["certified_layer_plan", "layer_basis_bound", "projection_bounds", "rotation_bounds"]
+__all__ = ["certified_layer_plan", "layer_basis_bound", "probed_projection_bounds",
+           "projection_bounds", "rotation_bounds"]
 
 #: Slack for the float64 arithmetic of the bound itself and of the solver's cost sums.
 _SLACK = 1e-9
@@ -132,7 +133,8 @@ def _wanted(L, M, pairs):
     return want, sorted({l for l, _ in want}), sorted({m for _, m in want})
 
 
-def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndarray:
+def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None,
+                      _bases=None) -> np.ndarray:
     """Certified lower bounds on the layer costs of two standardised systems.
 
     Parameters
@@ -175,30 +177,84 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndar
         return (U, np.ascontiguousarray(A.T, dtype=np.float32), e.astype(np.float32),
                 float(np.sqrt(nx2.max())), T * u / (1.0 - T * u))
 
-    bases = dict(zip(rows, _map(basis, rows, n_threads)))
-    bases = {l: v for l, v in bases.items() if v is not None}
+    cache = {} if _bases is None else _bases  # l -> basis (or None), shared across calls
+    todo = [l for l in rows if l not in cache]
+    cache.update(zip(todo, _map(basis, todo, n_threads)))
+    bases = {l: cache[l] for l in rows if cache[l] is not None}
 
     # every basis side by side: one GEMM projects a layer of Y on all of them
     order = list(bases)
     stacked = np.hstack([bases[l][0] for l in order]) if order else None
     offsets = np.cumsum([0] + [bases[l][0].shape[1] for l in order])
 
-    def column(m):  # each layer of Y read (and converted) once
+    def column(m, threads=1):  # each layer of Y read (and converted) once
         ls = [i for i, l in enumerate(order) if want is None or (l, m) in want]
         if not ls:
             return
         Y = np.asarray(Sy.layer(m), dtype=np.float64)
         ny2 = np.einsum("ij,ij->j", Y, Y)
         Ball = stacked.T @ Y if len(ls) > 1 else None
-        for i in ls:
+
+        def cell(i):
             l = order[i]
             U, A32, e32, nx, gamma = bases[l]
             B = U.T @ Y if Ball is None else Ball[offsets[i]:offsets[i + 1]]   # k' x m
             LB[l, m] = max(0.0, _pair_bound(A32, e32, nx, B, ny2, Sx.marginal(l),
                                             Sy.marginal(m), gamma))
 
-    _map(column, cols, n_threads)
+        _map(cell, ls, threads)
+
+    if len(cols) == 1:  # one column (a probe): its pairs on the threads
+        column(cols[0], n_threads)
+    else:
+        _map(column, cols, n_threads)
     return LB
+
+
+def probed_projection_bounds(Sx, Sy, costs, solve, *, rank=32, n_threads=None):
+    """:func:`projection_bounds` for a lazy fit, after a probe that skips them where they
+    cannot prune.
+
+    The probe bounds one column of the grid (layer ``M // 2`` of Y against every layer of X)
+    and solves its pair of smallest bound exactly. If every bound of the column is below half
+    that exact cost, the bounds are far too loose to exclude anything (unrelated or very noisy
+    layers: the column's most promising pair costs more than twice the bound of its least
+    promising one), so the other bounds are not computed and every pair is solved in one batch; the outer plan is then certified on exact
+    costs alone. Otherwise the other columns are bounded, reusing the probe's per-layer bases.
+    Either way the result is exact; the probe only decides how much bounding to pay for.
+
+    Parameters
+    ----------
+    Sx, Sy : StandardizedSystem
+    costs : ndarray, shape (L, M)
+        Exact costs found so far (NaN elsewhere), filled by ``solve``.
+    solve : callable
+        ``solve(cells)`` solves the listed pairs and writes their costs into ``costs``.
+    rank, n_threads
+        As for :func:`projection_bounds`.
+
+    Returns
+    -------
+    LB : ndarray, shape (L, M)
+        Certified lower bounds (0 where not computed).
+    skipped : bool
+        True when the probe found the bounds useless and every pair was solved.
+    """
+    L, M = len(Sx), len(Sy)
+    m0 = M // 2
+    bases = {}
+    LB = projection_bounds(Sx, Sy, rank=rank, pairs=[(l, m0) for l in range(L)],
+                           n_threads=n_threads, _bases=bases)
+    l0 = int(np.argmin(LB[:, m0]))
+    solve([(l0, m0)])
+    if L > 1 and LB[:, m0].max() < 0.5 * costs[l0, m0]:
+        solve([(l, m) for l in range(L) for m in range(M) if (l, m) != (l0, m0)])
+        return LB, True
+    rest = [(l, m) for l in range(L) for m in range(M) if m != m0]
+    if rest:
+        LB += projection_bounds(Sx, Sy, rank=rank, pairs=rest, n_threads=n_threads,
+                                _bases=bases)
+    return LB, False
 
 
 def _nuclear(M) -> float:
@@ -310,7 +366,8 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
     tol : float
         Tolerance of the reduced-cost check, relative to ``max |C'|``.
     give_up : bool
-        When every bound left is below every exact cost found so far, the bounds cannot prune:
+        When, after the first round, every bound left is below every exact cost found so
+        far, the bounds cannot prune:
         each outer round would only move the support onto more unsolved pairs. Then every
         remaining pair is solved in one call (one parallel batch instead of many small rounds).
         The plan stays exact and certified; only the number of outer rounds changes.
@@ -343,7 +400,7 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
                    if P[l, m] > 0 and not solved[l, m]]
         if not missing:
             break
-        if give_up and solved.any() and bounds[~solved].max() < costs[solved].min():
+        if give_up and rounds > 1 and bounds[~solved].max() < costs[solved].min():
             missing = [(int(l), int(m)) for l, m in zip(*np.nonzero(~solved))]
         solve(missing)
         if not all(np.isfinite(costs[l, m]) for l, m in missing):
