@@ -185,19 +185,26 @@ def _align_lazy_and_full(tmp_path, monkeypatch, case, *options):
     return [json.loads((tmp_path / d / "results.json").read_text()) for d in ("lazy", "full")]
 
 
-def test_align_lazy_records_the_certificate(tmp_path, monkeypatch):
-    lazy, full = _align_lazy_and_full(tmp_path, monkeypatch, (400, (48,) * 5, (48,) * 6, 2))
-    assert lazy["distance"]["all_rows"] == pytest.approx(full["distance"]["all_rows"],
-                                                        abs=1e-15)
+def _check_lazy_record(lazy, full, n_pairs, tol):
+    """A results.json section of a lazy run against the full run's: the same distance, fewer
+    pairs solved, a certificate, and bounds below the full costs; returns the solved mask."""
+    assert lazy["distance"]["all_rows"] == pytest.approx(full["distance"]["all_rows"], abs=tol)
     record = lazy["lazy"]
-    assert record["n_pairs_solved"] < record["n_pairs"] == 30
+    assert record["n_pairs_solved"] < record["n_pairs"] == n_pairs
     assert record["support_solved"] and record["min_reduced_cost"] >= -1e-12
     solved = np.array(record["solved_pairs"])
+    C_full = np.array(full["C"]["all_rows"])
+    assert np.all(np.array(record["bounds"], dtype=float)[~solved] <= C_full[~solved])
+    return solved
+
+
+def test_align_lazy_records_the_certificate(tmp_path, monkeypatch):
+    lazy, full = _align_lazy_and_full(tmp_path, monkeypatch, (400, (48,) * 5, (48,) * 6, 2))
+    solved = _check_lazy_record(lazy, full, n_pairs=30, tol=1e-15)
     C_lazy = np.array(lazy["C"]["all_rows"], dtype=float)  # null -> nan where unsolved
     C_full = np.array(full["C"]["all_rows"])
     np.testing.assert_array_equal(C_lazy[solved], C_full[solved])
     assert np.all(np.isnan(C_lazy[~solved]))
-    assert np.all(np.array(record["bounds"], dtype=float)[~solved] <= C_full[~solved])
     assert "lazy" not in full
 
 
@@ -356,14 +363,7 @@ def test_align_rotation_lazy_records_both_certificates(tmp_path, monkeypatch):
     its solved pairs and certificate, and its distance equals the full run's."""
     lazy, full = (r["rotation"] for r in _align_lazy_and_full(
         tmp_path, monkeypatch, (300, (40,) * 4, (40,) * 4, 1), "--rotation"))
-    assert lazy["distance"]["all_rows"] == pytest.approx(full["distance"]["all_rows"],
-                                                        abs=1e-12)
-    record = lazy["lazy"]
-    assert record["n_pairs_solved"] < record["n_pairs"] == 16
-    assert record["support_solved"] and record["min_reduced_cost"] >= -1e-12
-    solved = np.array(record["solved_pairs"])
-    C_full = np.array(full["C"]["all_rows"])
-    assert np.all(np.array(record["bounds"], dtype=float)[~solved] <= C_full[~solved])
+    _check_lazy_record(lazy, full, n_pairs=16, tol=1e-12)
     assert "lazy" not in full
 
 

@@ -20,8 +20,8 @@ inputs:
   ``__metadata__`` (a JSON list) gives the order.
 - HDF5 (``.h5``, ``.hdf5``, ``.hdf``): every dataset of the file, at any depth (groups give
   ``group/name``); :meth:`System.layers` gives :class:`~hotalign.handles.Layer` handles that
-  read only the rows asked for (HDF5 selections), when they are asked for. A ``layer_order`` attribute of the
-  root group (a list of names, or a JSON list) gives the order.
+  read only the rows asked for (HDF5 selections), when they are asked for. A ``layer_order``
+  attribute of the root group (a list of names, or a JSON list) gives the order.
 - NetCDF (``.nc``, Brain-Score / xarray assemblies, through xarray in the ``io`` extra): one
   ``presentation x neuroid`` variable split into layers by its ``layer`` (or ``region``)
   coordinate in order of first appearance, or several ``presentation x ...`` variables, one per

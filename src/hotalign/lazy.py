@@ -125,6 +125,12 @@ def _map(fn, items, n_threads):
         return list(pool.map(fn, items))
 
 
+def _stack(Us):
+    """Orthonormal bases side by side, so that one GEMM projects a layer on all of them:
+    ``(stacked, offsets)``, basis i being ``stacked[:, offsets[i]:offsets[i + 1]]``."""
+    return np.hstack(Us), np.cumsum([0] + [U.shape[1] for U in Us])
+
+
 def _wanted(L, M, pairs):
     """The pairs to bound as a set (None: all), and the rows and columns they touch."""
     if pairs is None:
@@ -182,10 +188,8 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None,
     cache.update(zip(todo, _map(basis, todo, n_threads)))
     bases = {l: cache[l] for l in rows if cache[l] is not None}
 
-    # every basis side by side: one GEMM projects a layer of Y on all of them
     order = list(bases)
-    stacked = np.hstack([bases[l][0] for l in order]) if order else None
-    offsets = np.cumsum([0] + [bases[l][0].shape[1] for l in order])
+    stacked, offsets = _stack([bases[l][0] for l in order]) if order else (None, None)
 
     def column(m, threads=1):  # each layer of Y read (and converted) once
         ls = [i for i, l in enumerate(order) if want is None or (l, m) in want]
@@ -219,9 +223,10 @@ def probed_projection_bounds(Sx, Sy, costs, solve, *, rank=32, n_threads=None):
     and solves its pair of smallest bound exactly. If every bound of the column is below half
     that exact cost, the bounds are far too loose to exclude anything (unrelated or very noisy
     layers: the column's most promising pair costs more than twice the bound of its least
-    promising one), so the other bounds are not computed and every pair is solved in one batch; the outer plan is then certified on exact
-    costs alone. Otherwise the other columns are bounded, reusing the probe's per-layer bases.
-    Either way the result is exact; the probe only decides how much bounding to pay for.
+    promising one), so the other bounds are not computed and every pair is solved in one
+    batch; the outer plan is then certified on exact costs alone. Otherwise the other columns
+    are bounded, reusing the probe's per-layer bases. Either way the result is exact; the probe
+    only decides how much bounding to pay for.
 
     Parameters
     ----------
@@ -322,31 +327,36 @@ def rotation_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndarra
     L, M = len(Sx), len(Sy)
     LB = np.zeros((L, M))
     want, rows, cols = _wanted(L, M, pairs)
+    if not rows:
+        return LB
     bx = dict(zip(rows, _map(lambda l: _rotation_basis(Sx.layer(l), rank, l), rows,
                              n_threads)))
+    sx, ox = _stack([bx[l][0] for l in rows])
     first, by = {}, {}  # (l, m) -> ||(U_x^T X)^T (U_x^T Y)||_*, while layer m of Y is in hand
 
     def column(m):
         Y = np.asarray(Sy.layer(m), dtype=np.float64)
         by[m] = _rotation_basis(Y, rank, L + m)
-        for l in rows:
+        UY = sx.T @ Y                                 # every U_x^T Y at once
+        for i, l in enumerate(rows):
             if want is None or (l, m) in want:
-                Ux, _, Rx, _, _ = bx[l]
-                first[l, m] = _nuclear(Rx @ (Ux.T @ Y))
+                first[l, m] = _nuclear(bx[l][2] @ UY[ox[i]:ox[i + 1]])
 
-    def row(l):
-        X = np.asarray(Sx.layer(l), dtype=np.float64)
+    _map(column, cols, n_threads)
+    sy, oy = _stack([by[m][0] for m in cols])
+
+    def row(l):  # the second pass over X: its residual against every U_y
         Ux, Ax, _, rx, n = bx[l]
-        for m in cols:
+        XU = np.asarray(Sx.layer(l), dtype=np.float64).T @ sy
+        XrU = XU - Ax.T @ (Ux.T @ sy)                 # X_r^T U_y for every m, n x (M k')
+        for j, m in enumerate(cols):
             if want is not None and (l, m) not in want:
                 continue
-            Uy, _, Ry, ry, k = by[m]
-            XrU = X.T @ Uy - Ax.T @ (Ux.T @ Uy)       # X_r^T U_y, n x k'
-            nuclear = first[l, m] + _nuclear(XrU @ Ry.T) + rx * ry
+            _, _, Ry, ry, k = by[m]
+            nuclear = first[l, m] + _nuclear(XrU[:, oy[j]:oy[j + 1]] @ Ry.T) + rx * ry
             bound = 1.0 - nuclear * (1.0 + 1e-12) / np.sqrt(n * k) - _SLACK
             LB[l, m] = max(0.0, bound) if np.isfinite(bound) else 0.0
 
-    _map(column, cols, n_threads)
     _map(row, rows, n_threads)
     return LB
 
@@ -366,11 +376,11 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
     tol : float
         Tolerance of the reduced-cost check, relative to ``max |C'|``.
     give_up : bool
-        When, after the first round, every bound left is below every exact cost found so
-        far, the bounds cannot prune:
-        each outer round would only move the support onto more unsolved pairs. Then every
-        remaining pair is solved in one call (one parallel batch instead of many small rounds).
-        The plan stays exact and certified; only the number of outer rounds changes.
+        When, after the first round, every bound left is below every exact cost found so far,
+        the bounds cannot prune: each outer round would only move the support onto more
+        unsolved pairs. Then every remaining pair is solved in one call (one parallel batch
+        instead of many small rounds). The plan stays exact and certified; only the number of
+        outer rounds changes.
 
     Returns
     -------
