@@ -11,7 +11,8 @@ import pytest
 from hotalign import HOT
 from hotalign.cache import FitCache, Memory, prune, usage
 from hotalign.cache.store import _HOST
-from hotalign.cli import _duration, main
+from hotalign.cli import main
+from hotalign.cli.cache import _duration
 from hotalign.datasets import make_hierarchy
 
 
