@@ -278,7 +278,6 @@ class HOT(ParamsMixin):
             sum(c.size for c in self.constant_units_["X"] + self.constant_units_["Y"]))
         self.n_layers_x_, self.n_layers_y_ = L, M
 
-    # -- prediction and scoring ----------------------------------------------------------------
     def check_fitted_state(self, state, X, Y):
         """Check a stored fitted state of this estimator on layers ``X`` and ``Y`` (lists of
         ``(T, n)`` arrays) before the fit cache (:mod:`hotalign.cache`) restores it.
@@ -287,8 +286,7 @@ class HOT(ParamsMixin):
         value) is a complete fitted state of these parameters on these layers: names, types,
         dtypes and shapes.
         """
-        est = self
-        _fields(state, type(est).FITTED_ATTRIBUTES, "HOT state")
+        _fields(state, type(self).FITTED_ATTRIBUTES, "HOT state")
         L, M = len(X), len(Y)
         wx, wy = [A.shape[1] for A in X], [A.shape[1] for A in Y]
         T = X[0].shape[0] if L else 0
@@ -313,7 +311,7 @@ class HOT(ParamsMixin):
         costs = _array(state["layer_costs_"], "layer_costs_", np.float64, (L, M))
         if not np.array_equal(np.isfinite(costs), solved):
             _fail("layer_costs_ must be finite exactly on the solved pairs")
-        lazy = bool(getattr(est, "lazy", False))
+        lazy = bool(getattr(self, "lazy", False))
         if lazy:
             _array(state["layer_cost_bounds_"], "layer_cost_bounds_", np.float64, (L, M))
             certificate = state["lazy_certificate_"]
@@ -347,7 +345,7 @@ class HOT(ParamsMixin):
                 != (L, M):
             _fail("n_layers_x_ / n_layers_y_ do not match the layers")
         rotation = ("rotations_", "objective_traces_", "reconstruction_errors_", "n_rounds_")
-        if not est.rotation:
+        if not self.rotation:
             if any(state[name] is not None for name in rotation):
                 _fail("rotation results in a fit without rotation")
             return
@@ -360,6 +358,7 @@ class HOT(ParamsMixin):
         _array(state["reconstruction_errors_"], "reconstruction_errors_", np.float64, (L, M))
         _array(state["n_rounds_"], "n_rounds_", np.int64, (L, M))
 
+    # -- prediction and scoring ----------------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "layer_plan_"):
             raise ValueError("this HOT instance is not fitted yet: call fit(X, Y) first")

@@ -54,9 +54,10 @@ models) use ``"flatten"`` on a small layer or pool them in ``forward``.
 """
 
 from .errors import CaptureError
-from .hooks import list_layers
+from .hooks import MAX_UNITS, list_layers
 from .models import load_model
 from .runner import capture
-from .stimuli import read_stimuli
+from .stimuli import IMAGE_SUFFIXES, read_stimuli
+from .writer import FORMAT
 
 __all__ = ["CaptureError", "capture", "list_layers", "load_model", "read_stimuli"]

@@ -39,6 +39,7 @@ Exit codes: 0 success; 2 bad input or arguments (one line on stderr naming the f
 """
 
 from .main import build_parser, main
-from .shared import TqdmProgress
+from .options import HelpFormatter, add_command
+from .shared import FIGURES_SKIPPED, TqdmProgress, UsageError
 
 __all__ = ["TqdmProgress", "build_parser", "main"]
