@@ -14,15 +14,9 @@ import pytest
 
 import hotalign
 from hotalign import HOT, evaluate
-from hotalign.cache import (
-    _HOST,
-    CacheWarning,
-    InvalidEntry,
-    Memory,
-    PairCache,
-    _decode,
-    _encode,
-)
+from hotalign.cache import CacheWarning, InvalidEntry, Memory, PairCache
+from hotalign.cache.codec import _decode, _encode
+from hotalign.cache.store import _HOST
 from hotalign.costs import ZScore
 from hotalign.datasets import make_hierarchy
 from hotalign.engine import LocalBackend, solve_pairs
@@ -90,7 +84,7 @@ def test_changed_parameter_or_input_is_a_miss(tmp_path, data, change, monkeypatc
     elif change == "rows":
         X2, Y = [A[:-1] for A in X], [B[:-1] for B in Y]
     else:
-        monkeypatch.setattr(hotalign, "__version__", "0.0.0-other")
+        monkeypatch.setattr(hotalign._version, "__version__", "0.0.0-other")
     est.set_params(memory=memory).fit(X2, Y)
     assert (cache.hits, cache.misses, len(cache)) == (0, 2, 2)
 
@@ -343,7 +337,7 @@ def test_pair_of_other_inputs_is_a_miss(tmp_path, layers, change, monkeypatch):
     elif change == "max_iter":
         kwargs["max_iter"] = 10**6
     else:
-        monkeypatch.setattr(hotalign, "__version__", "0.0.0-other")
+        monkeypatch.setattr(hotalign._version, "__version__", "0.0.0-other")
     _cached_pairs(cache, Zx, Zy, **kwargs)
     assert (cache.hits, cache.misses, len(cache)) == (0, 12, 12)
 

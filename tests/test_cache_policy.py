@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from hotalign import HOT
-from hotalign.cache import _HOST, FitCache, Memory, prune, usage
-from hotalign.cli import _duration, main
+from hotalign.cache import FitCache, Memory, prune, usage
+from hotalign.cache.store import _HOST
+from hotalign.cli import main
+from hotalign.cli.cache import _duration
 from hotalign.datasets import make_hierarchy
 
 

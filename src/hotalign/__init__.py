@@ -45,3 +45,13 @@ __all__ = [
     "solve_transport",
     "zscore",
 ]
+
+
+def __getattr__(name):
+    """``hotalign.capture`` on first use: PyTorch stays optional, and ``import hotalign`` does
+    not import it."""
+    if name == "capture":
+        import importlib
+
+        return importlib.import_module(".capture", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -44,7 +44,8 @@ def system_info() -> dict:
         ``architecture``, ``filepath``); ``assignment_simd_path``: ``"avx2"``, ``"sse2"`` or
         ``"scalar"``; ``threads``: the default worker threads of the grids and the CPU count.
     """
-    from . import __version__, _core
+    from . import _core
+    from ._version import __version__
     from ._blas import _controller, blas_threads
     from .grid import default_threads
 

@@ -14,11 +14,13 @@ from ._validation import (
     check_n_threads,
     check_same_stimuli,
 )
-from .cache import as_memory
-from .costs import as_float_dtype, check_constant_policy
+from .cache.codec import _array, _fail, _fields, _int, _nested, _real
+from .cache.memory import as_memory
+from .costs import ZScore, as_float_dtype, check_constant_policy
 from .grid import solve_systems
 from .hierarchy import layer_plan, plan_distance, reconstruct, unit_correlations
 from .layers import standardize_system
+from .results import TransportResult
 
 __all__ = ["HOT"]
 
@@ -275,6 +277,86 @@ class HOT(ParamsMixin):
         self.n_constant_units_ = int(
             sum(c.size for c in self.constant_units_["X"] + self.constant_units_["Y"]))
         self.n_layers_x_, self.n_layers_y_ = L, M
+
+    def check_fitted_state(self, state, X, Y):
+        """Check a stored fitted state of this estimator on layers ``X`` and ``Y`` (lists of
+        ``(T, n)`` arrays) before the fit cache (:mod:`hotalign.cache`) restores it.
+
+        Raises :class:`hotalign.cache.InvalidEntry` unless ``state`` (a dict: attribute name ->
+        value) is a complete fitted state of these parameters on these layers: names, types,
+        dtypes and shapes.
+        """
+        _fields(state, type(self).FITTED_ATTRIBUTES, "HOT state")
+        L, M = len(X), len(Y)
+        wx, wy = [A.shape[1] for A in X], [A.shape[1] for A in Y]
+        T = X[0].shape[0] if L else 0
+        for name, widths in (("x_scalers_", wx), ("y_scalers_", wy)):
+            scalers = state[name]
+            if not isinstance(scalers, list) or len(scalers) != len(widths) or any(
+                    not isinstance(z, ZScore) or z.mean_.shape != (w,) or z.n_rows_ != T
+                    for z, w in zip(scalers, widths)):
+                _fail(f"{name} does not match the layers")
+
+        solved = _array(state["solved_pairs_"], "solved_pairs_", np.bool_, (L, M))
+        if _int(state["n_pairs_solved_"], "n_pairs_solved_") != int(solved.sum()):
+            _fail("n_pairs_solved_ does not match solved_pairs_")
+
+        def plan(p, l, m):
+            if not solved[l, m] and p is None:
+                return
+            if not isinstance(p, TransportResult) or p.shape != (wx[l], wy[m]):
+                _fail(f"unit_plans_[{l}][{m}] does not match the layers")
+
+        _nested(state["unit_plans_"], "unit_plans_", L, M, plan)
+        costs = _array(state["layer_costs_"], "layer_costs_", np.float64, (L, M))
+        if not np.array_equal(np.isfinite(costs), solved):
+            _fail("layer_costs_ must be finite exactly on the solved pairs")
+        lazy = bool(getattr(self, "lazy", False))
+        if lazy:
+            _array(state["layer_cost_bounds_"], "layer_cost_bounds_", np.float64, (L, M))
+            certificate = state["lazy_certificate_"]
+            optional = ("bounds_skipped",) if isinstance(certificate, dict) and \
+                "bounds_skipped" in certificate else ()  # entries of earlier versions lack it
+            _fields(certificate, ("rounds", "min_reduced_cost", "support_solved") + optional,
+                    "lazy_certificate_")
+            if optional and not isinstance(certificate["bounds_skipped"], bool):
+                _fail("lazy_certificate_.bounds_skipped must be a bool")
+            _int(certificate["rounds"], "lazy_certificate_.rounds", minimum=1)
+            _real(certificate["min_reduced_cost"], "lazy_certificate_.min_reduced_cost")
+            if certificate["support_solved"] is not True:
+                _fail("lazy_certificate_.support_solved must be True")
+        elif state["layer_cost_bounds_"] is not None or state["lazy_certificate_"] is not None \
+                or not solved.all():
+            _fail("lazy results in a fit without lazy=True")
+        _array(state["layer_plan_"], "layer_plan_", np.float64, (L, M))
+        _real(state["distance_"], "distance_")
+        constant = state["constant_units_"]
+        _fields(constant, ("X", "Y"), "constant_units_")
+        for tag, widths in (("X", wx), ("Y", wy)):
+            units = constant[tag]
+            if not isinstance(units, list) or len(units) != len(widths):
+                _fail(f"constant_units_[{tag!r}] does not match the layers")
+            for k, (u, w) in enumerate(zip(units, widths)):
+                _array(u, f"constant_units_[{tag!r}][{k}]", np.int64, (None,))
+                if u.size and (u.min() < 0 or u.max() >= w):
+                    _fail(f"constant_units_[{tag!r}][{k}] names units outside the layer")
+        _int(state["n_constant_units_"], "n_constant_units_")
+        if (_int(state["n_layers_x_"], "n_layers_x_"), _int(state["n_layers_y_"], "n_layers_y_")) \
+                != (L, M):
+            _fail("n_layers_x_ / n_layers_y_ do not match the layers")
+        rotation = ("rotations_", "objective_traces_", "reconstruction_errors_", "n_rounds_")
+        if not self.rotation:
+            if any(state[name] is not None for name in rotation):
+                _fail("rotation results in a fit without rotation")
+            return
+        _nested(state["rotations_"], "rotations_", L, M,
+                lambda R, l, m: None if R is None and not solved[l, m] else
+                _array(R, f"rotations_[{l}][{m}]", np.float64, (wx[l], wx[l])))
+        _nested(state["objective_traces_"], "objective_traces_", L, M,
+                lambda t, l, m: None if t is None and not solved[l, m] else
+                _array(t, f"objective_traces_[{l}][{m}]", np.float64, (None,)))
+        _array(state["reconstruction_errors_"], "reconstruction_errors_", np.float64, (L, M))
+        _array(state["n_rounds_"], "n_rounds_", np.int64, (L, M))
 
     # -- prediction and scoring ----------------------------------------------------------------
     def _check_fitted(self):

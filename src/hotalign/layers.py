@@ -20,16 +20,16 @@ The constant-unit policies (docs/method.md, "Constant units"):
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._digest import content_key
 from ._validation import MASS_RTOL, as_marginal
 from .costs import ZScore
 from .results import TransportResult
 
-__all__ = ["StandardizedSystem", "content_key", "hash_array", "kept_units", "standardize_system",
+__all__ = ["StandardizedSystem", "kept_units", "standardize_system",
            "to_original_units"]
 
 
@@ -222,16 +222,3 @@ def to_original_units(res: TransportResult, kept_x, kept_y, n, m) -> TransportRe
                            cost=res.cost, u=u, v=v, status=res.status, n_iter=res.n_iter,
                            shape=(n, m), method=res.method)
 
-
-def hash_array(h, A):
-    """Feed the dtype, shape and bytes of ``A`` to the hash ``h``."""
-    A = np.ascontiguousarray(A)
-    h.update(f"|{A.dtype.str}|{A.shape}|".encode())
-    h.update(A.data)
-
-
-def content_key(A) -> str:
-    """A content key of one array: BLAKE2b of its dtype, shape and bytes."""
-    h = hashlib.blake2b(digest_size=20)
-    hash_array(h, A)
-    return h.hexdigest()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
 from ._validation import as_array, as_sequence, describe
 from .baselines import LABELS
 from .results import TransportResult
@@ -239,6 +240,7 @@ def save(fig, path, formats=("png",), dpi=120) -> list[Path]:
             raise ValueError(f"figure format must be one of {list(FORMATS)}, got "
                              f"{describe(fmt)}")
         target = path.with_suffix(f".{fmt}")
-        fig.savefig(target, format=fmt, dpi=dpi)
+        # a new file renamed onto target: a link named like a figure is replaced, not followed
+        atomic_write(target, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=dpi), sync=False)
         out.append(target)
     return out

@@ -24,7 +24,7 @@ from ._validation import (
     check_n_threads,
     check_same_stimuli,
 )
-from .cache import as_memory
+from .cache.memory import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
 from .layers import StandardizedSystem, standardize_system

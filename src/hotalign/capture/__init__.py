@@ -1,0 +1,63 @@
+"""Layer activations of a PyTorch model, captured with forward hooks and streamed to disk.
+
+``capture(model, batches, out)`` runs ``model`` on every batch, keeps the output of the selected
+modules (``named_modules()`` paths), pools each to ``(N, units)`` on the model's device and
+writes the rows into one preallocated ``.npy`` memory map per layer. The result is a folder that
+:func:`hotalign.io.load_system` (and ``hotalign align``) reads with no conversion, in the order in
+which the layers ran::
+
+    OUT/
+      layers.json          order, raw and pooled shapes, pooling, model class, versions, dtype,
+                           state-dict fingerprint, stimulus count
+      <module path>.npy    (T, units) float32 (or float64) per layer
+      stimulus_ids.npy     the T stimulus ids, when the batches or the caller name them
+
+PyTorch is imported when a function here is called, not when :mod:`hotalign` is imported
+(``pip install 'hotalign[torch]'``). Forward hooks work for any ``nn.Module``: torchvision, timm
+and Hugging Face models included. No torch.fx tracing, no extra dependency.
+
+Memory and crashes
+------------------
+Peak host memory is one pooled batch: rows go straight to the memory maps, whose pages belong to
+the operating system's file cache. The capture is written to ``OUT.partial/`` and renamed to
+``OUT`` only when complete; ``resume=True`` continues an interrupted capture from its last
+complete batch (the batches must come in the same order). ``stop_after_last=True`` ends each
+forward pass as soon as the last selected module has produced its output.
+
+Pooling (per layer, ``pool=``)
+------------------------------
+``"auto"``
+    4-D ``(N, C, H, W)`` -> spatial mean (C units); 3-D ``(N, tokens, D)`` -> mean over the
+    tokens, counting only tokens whose ``attention_mask`` is 1 when the batch has one; 2-D as is;
+    5-D and more -> mean over every axis after the channels.
+``"mean"``
+    The same as ``"auto"``.
+``"spatial_max"``
+    Maximum over the spatial axes (over the unmasked tokens for 3-D outputs).
+``"avg<k>"``
+    Adaptive average pooling of a 4-D output to ``k x k`` (``C k^2`` units).
+``"cls"`` / ``"last"``
+    First token / last unmasked token of a 3-D output.
+``"flatten"``
+    Every value a unit; refused above ``max_units`` units, since a layer's cost matrix grows with
+    the square of its units.
+a dict ``{glob: mode}``
+    The first glob that matches a module path gives its mode; ``"auto"`` for the others.
+
+2-D outputs are kept as they are whatever the mode. Tuple and list outputs take element 0
+(Hugging Face blocks return tuples), mappings their first value. bfloat16 and float16 outputs
+are upcast before pooling. A module that runs several times in one forward pass contributes its
+last output; its place in the order is its first run. Sequence-first 3-D outputs ``(tokens, N,
+D)`` (``nn.MultiheadAttention`` without ``batch_first``) are recognised by their second axis.
+4-D outputs are taken as channels first; for channels-last ones ``(N, H, W, C)`` (some timm
+models) use ``"flatten"`` on a small layer or pool them in ``forward``.
+"""
+
+from .errors import CaptureError
+from .hooks import MAX_UNITS, list_layers
+from .models import load_model
+from .runner import capture
+from .stimuli import IMAGE_SUFFIXES, read_stimuli
+from .writer import FORMAT
+
+__all__ = ["CaptureError", "capture", "list_layers", "load_model", "read_stimuli"]

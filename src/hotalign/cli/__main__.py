@@ -1,0 +1,8 @@
+"""``python -m hotalign.cli``: the ``hotalign`` command."""
+
+import sys
+
+from .main import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The help layout of every subcommand, and the options several of them take."""
+
+from __future__ import annotations
+
+import argparse
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with every option's default shown (unless it is None or a False flag) and the
+    examples of the epilog kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("%(default)" in text or not action.option_strings
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _examples(*lines):
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def add_command(sub, name, summary, *examples, **kw):
+    """A subcommand parser with the package's help layout: ``summary`` is the one line shown in
+    ``hotalign --help`` and atop ``hotalign NAME --help``; ``examples`` are shell lines."""
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                          epilog=_examples(*examples) if examples else None,
+                          formatter_class=HelpFormatter, **kw)
+
+
+def _add_cache_options(p, what):
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help=f"cache the {what} in DIR instead of OUT/cache (DIR may be shared by "
+                        "runs: entries are keyed by content and written atomically)")
+    p.add_argument("--no-cache", action="store_true",
+                   help=f"do not store the {what} (no --resume possible)")
+
+
+def _add_common(p, out_default):
+    p.add_argument("--out", default=out_default, help="output folder")
+    p.add_argument("--figure-format", default="png",
+                   help="comma-separated figure formats: png, svg, pdf")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")

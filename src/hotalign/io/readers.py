@@ -1,0 +1,87 @@
+"""Which reader opens which input: a suffix -> reader registry, and :func:`load_system`.
+
+Adding a format is one module under :mod:`hotalign.io` with a ``load(path) -> System`` and one
+line in :data:`READERS`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import hdf5, netcdf, npy, npz, safetensors
+from .system import InputError, System, _check_lengths, _from_arrays
+
+__all__ = ["READERS", "load_system"]
+
+#: File suffix (lower case) -> ``load(path) -> System``. A folder is read by
+#: :func:`hotalign.io.npy.load_folder`.
+READERS = {
+    ".npz": npz.load,
+    ".npy": npy.load,
+    ".safetensors": safetensors.load,
+    ".h5": hdf5.load,
+    ".hdf5": hdf5.load,
+    ".hdf": hdf5.load,
+    ".nc": netcdf.load,
+    ".nc4": netcdf.load,
+    ".netcdf": netcdf.load,
+}
+HDF5_SUFFIXES = tuple(s for s, reader in READERS.items() if reader is hdf5.load)
+
+
+def load_system(source, layers=None, *, name="input") -> System:
+    """Open a system from a path or a Python object, reading headers only.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, dict, list or System
+        A ``.npz``/``.npy``/``.safetensors``/HDF5/NetCDF file, a folder of ``.npy`` files (or
+        thingsvision's per-module folders), a dict name -> array (kept in insertion order), or
+        a list of arrays (named ``layer_0``, ``layer_1``, ...). Arrays may be
+        NumPy arrays or tensors with ``.detach().cpu().numpy()``.
+    layers : str or list, optional
+        Layer selection (see :func:`select_layers`); default all layers in the recorded order.
+    name : str
+        What to call a Python input in error messages.
+
+    Returns
+    -------
+    System
+
+    Raises
+    ------
+    InputError
+        Missing file, unsupported extension, empty/truncated/mislabelled file, object arrays,
+        layers of different lengths T, non-numeric layers; the message names the file.
+    """
+    if isinstance(source, System):
+        system = source
+    elif isinstance(source, (str, os.PathLike)):
+        system = _load_path(Path(source))
+    elif isinstance(source, dict):
+        system = _from_arrays({str(k): v for k, v in source.items()}, name, sort=False)
+    elif isinstance(source, (list, tuple)):
+        system = _from_arrays({f"layer_{k}": v for k, v in enumerate(source)}, name, sort=False)
+    else:
+        raise InputError(f"{name}: expected a path, a dict of arrays or a list of arrays, got "
+                         f"{type(source).__name__}")
+    if layers is not None:
+        system = system.select(layers)
+    _check_lengths(system)
+    return system
+
+
+def _load_path(path: Path) -> System:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_dir():
+        return npy.load_folder(path)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    reader = READERS.get(path.suffix.lower())
+    if reader is not None:
+        return reader(path)
+    raise InputError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; "
+                     "expected .npz, .npy, .safetensors, .h5/.hdf5, .nc or a folder of .npy "
+                     "files")
