@@ -8,9 +8,12 @@ anyway and raises ``ValueError`` naming the argument, so no array is read twice.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Mapping, Set
 
 import numpy as np
+
+from .handles import Layer
 
 #: Relative tolerance on the difference of the total masses of two float64 marginals.
 MASS_RTOL = 1e-9
@@ -232,9 +235,11 @@ def check_names(value, name: str, choices, what: str = "name") -> tuple:
 
 
 def check_bool(value, name: str) -> bool:
-    """A bool (Python or NumPy), returned as bool."""
+    """A bool (Python or NumPy), returned as bool: the one bool rule of the package (no 0/1,
+    no strings, no arrays)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {describe(value)}")
+        raise ValueError(f"{name} must be True or False, got {describe(value)} ({name} must "
+                         f"be a bool, not {type(value).__name__})")
     return bool(value)
 
 
@@ -283,8 +288,6 @@ def resolve_threads(n_threads, name: str = "n_threads") -> int:
     n_threads = check_n_threads(n_threads, name)
     if n_threads is not None:
         return n_threads
-    import os
-
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
@@ -339,7 +342,6 @@ def check_layers(layers, name: str, *, min_rows: int = MIN_FIT_ROWS,
     handles (:class:`hotalign.handles.Layer`: row subsets, HDF5 datasets, chunked files) are
     checked by shape and dtype only and stay unread.
     """
-    from .handles import Layer
 
     if isinstance(layers, np.ndarray) and layers.ndim == 2:
         raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")

@@ -82,7 +82,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .layers import hash_array, content_key
+from .kinds import PLAIN, Rotation, pair_kind
+from .systems import hash_array, content_key
 
 __all__ = ["CacheWarning", "FitCache", "InvalidEntry", "Memory", "OutLocked", "PairCache",
            "locked", "prune", "usage"]
@@ -499,34 +500,30 @@ class PairCache(_Entries):
     def resolve(self, node):
         """The plan a reference node of a fit entry names (validated like any pair entry), or
         None."""
-        rotation = node.get("p") == "plan"
-        if node.get("p") not in (None, "plan"):
+        kind = _PART_KINDS.get(node.get("p"))
+        if kind is None:
             _fail("a reference to an unknown part of a layer-pair entry")
-        result = self.load(node.get("k"), rotation=rotation)
-        return None if result is None else (result.plan if rotation else result)
+        result = self.load(node.get("k"), kind=kind)
+        return None if result is None else kind.plan_of(result)
 
-    def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None, rotation=None) -> str:
+    def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None, kind=None) -> str:
         """The entry key of one pair from the :func:`content_key` of its standardised layers
-        and of its marginals (None: uniform), its pivot limit (None or 0: none) and, for a
-        HOT+R pair, its :class:`~hotalign.engine.Rotation` options."""
-        kind = "plain" if rotation is None else (
-            f"rotation:{int(rotation.max_rounds)}:{float(rotation.tol)!r}:"
-            f"{bool(rotation.warm_start)}")
+        and of its marginals (None: uniform), its pivot limit (None or 0: none) and its pair
+        kind's :meth:`~hotalign.kinds.PairKind.cache_tag` (None: plain)."""
         parts = (_PAIR_FORMAT, _version(), x_key, y_key, a_key or "uniform", b_key or "uniform",
-                 str(int(max_iter or 0)), kind)
+                 str(int(max_iter or 0)), pair_kind(kind).cache_tag())
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
-    def load(self, key, shape=None, rotation=False):
-        """The result stored under ``key`` (a TransportResult, or a PairRotation when
-        ``rotation``), or None when there is no valid entry (``shape``: the plan's ``(n, m)``)."""
-        from .results import PairRotation, TransportResult
+    def load(self, key, shape=None, kind=None):
+        """The result stored under ``key`` (of the pair kind's ``result_type``; None: plain),
+        or None when there is no valid entry (``shape``: the plan's ``(n, m)``)."""
+        kind = pair_kind(kind)
 
         def validate(state):
             item = state.get("plan")
-            kind = PairRotation if rotation else TransportResult
-            if set(state) != {"plan"} or not isinstance(item, kind):
+            if set(state) != {"plan"} or not isinstance(item, kind.result_type):
                 _fail("not a layer-pair entry of this kind")
-            plan = item.plan if rotation else item
+            plan = kind.plan_of(item)
             if shape is not None and plan.shape != tuple(shape):
                 _fail(f"plan of shape {plan.shape}, expected {tuple(shape)}")
 
@@ -546,7 +543,7 @@ class PairCache(_Entries):
             self._remember(result, key)
         return stored
 
-    def plan_block(self, x_keys, y_keys, a, b, widths_x, widths_y, max_iter, rotation, on_pair,
+    def plan_block(self, x_keys, y_keys, a, b, widths_x, widths_y, max_iter, kind, on_pair,
                    pairs=None):
         """Load the cached pairs of a block and plan the rest.
 
@@ -566,10 +563,9 @@ class PairCache(_Entries):
         if pairs is None:
             pairs = [(i, j) for i in range(len(x_keys)) for j in range(len(y_keys))]
         for i, j in pairs:
-            key = self.key(x_keys[i], y_keys[j], ak[i], bk[j], max_iter, rotation)
+            key = self.key(x_keys[i], y_keys[j], ak[i], bk[j], max_iter, kind)
             keys[i, j] = key
-            hit = None if key in missing else self.load(
-                key, (widths_x[i], widths_y[j]), rotation is not None)
+            hit = None if key in missing else self.load(key, (widths_x[i], widths_y[j]), kind)
             if hit is None:
                 missing.setdefault(key, []).append((i, j))
             else:
@@ -585,6 +581,10 @@ class PairCache(_Entries):
 
         return [shared[0] for shared in missing.values()], on_solved
 
+
+#: The pair kind of each part a fit entry's reference may name (``"p"``): the whole entry
+#: (a plain plan), or the plan of a HOT+R entry (any Rotation's: the options are in the key).
+_PART_KINDS = {None: PLAIN, "plan": Rotation()}
 
 _PAIR_KEY = re.compile(r"[0-9a-f]{64}")
 
@@ -702,19 +702,8 @@ def _check_hot_state(state, est, X, Y):
     if (_int(state["n_layers_x_"], "n_layers_x_"), _int(state["n_layers_y_"], "n_layers_y_")) \
             != (L, M):
         _fail("n_layers_x_ / n_layers_y_ do not match the layers")
-    rotation = ("rotations_", "objective_traces_", "reconstruction_errors_", "n_rounds_")
-    if not est.rotation:
-        if any(state[name] is not None for name in rotation):
-            _fail("rotation results in a fit without rotation")
-        return
-    _nested(state["rotations_"], "rotations_", L, M,
-            lambda R, l, m: None if R is None and not solved[l, m] else
-            _array(R, f"rotations_[{l}][{m}]", np.float64, (wx[l], wx[l])))
-    _nested(state["objective_traces_"], "objective_traces_", L, M,
-            lambda t, l, m: None if t is None and not solved[l, m] else
-            _array(t, f"objective_traces_[{l}][{m}]", np.float64, (None,)))
-    _array(state["reconstruction_errors_"], "reconstruction_errors_", np.float64, (L, M))
-    _array(state["n_rounds_"], "n_rounds_", np.int64, (L, M))
+    est._pair_kind().check_fitted_state(state, L, M, wx, solved, array=_array, nested=_nested,
+                                        fail=_fail)
 
 
 # -- a pickle-free encoding with an allow-list of types ----------------------------------------

@@ -18,7 +18,10 @@ from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
 from .hierarchy import layer_plan, plan_distance, reconstruct, unit_correlations
-from .layers import standardize_system
+from .kinds import PLAIN, ROTATION_ATTRIBUTES, Rotation
+from .lazy import certified_layer_plan
+from .results import GridResult
+from .systems import standardize_system
 
 __all__ = ["HOT"]
 
@@ -168,8 +171,7 @@ class HOT(ParamsMixin):
         check_int(self.max_rounds, "max_rounds", minimum=1, maximum=2**62)
         check_tol(self.tol)
         check_int(self.max_layers_in_memory, "max_layers_in_memory", minimum=2, allow_none=True)
-        if not isinstance(self.lazy, (bool, np.bool_)):
-            raise ValueError(f"lazy must be a bool, got {self.lazy!r}")
+        check_bool(self.lazy, "lazy")
         check_int(self.lazy_rank, "lazy_rank", minimum=1)
         return policy, n_threads, dtype
 
@@ -187,6 +189,12 @@ class HOT(ParamsMixin):
         -------
         self
         """
+        return self._fit(X, Y)
+
+    def _fit(self, X, Y, systems=None):
+        """:meth:`fit`; ``systems`` (a dict) shares the standardised systems between fits of
+        the same rows (:func:`hotalign.evaluate`'s plain and HOT+R fits of one split): each
+        (policy, dtype, hold) is standardised, and its layers hashed, once."""
         policy, n_threads, dtype = self._check_params()
         X, Y = _check_systems(X, Y)
         memory = as_memory(self.memory)
@@ -194,13 +202,17 @@ class HOT(ParamsMixin):
             key, restored = memory.fits.restore(self, X, Y)
             if restored:
                 return self
-        if self.rotation:
-            dtype = np.float64  # HOT+R works in float64
-        hold = self.rotation or self.max_layers_in_memory is None
-        Sx = standardize_system(X, "X", policy=policy, dtype=dtype, hold=hold)
-        Sy = standardize_system(Y, "Y", policy=policy, dtype=dtype, hold=hold)
-        options = dict(n_threads=n_threads, rotation=self._rotation(),
-                       max_layers_in_memory=None if self.rotation else self.max_layers_in_memory,
+        kind = self._pair_kind()
+        dtype = dtype if kind.dtype is None else kind.dtype
+        budget = self.max_layers_in_memory if kind.budgeted else None
+        how = (policy, np.dtype(dtype), budget is None)
+        systems = {} if systems is None else systems
+        if how not in systems:
+            systems[how] = tuple(standardize_system(A, name, policy=policy, dtype=dtype,
+                                                    hold=budget is None)
+                                 for A, name in ((X, "X"), (Y, "Y")))
+        Sx, Sy = systems[how]
+        options = dict(n_threads=n_threads, kind=kind, max_layers_in_memory=budget,
                        cache=None if memory is None else memory.pairs)
         if self.lazy:
             self._fit_lazy(Sx, Sy, options)
@@ -210,30 +222,22 @@ class HOT(ParamsMixin):
             memory.fits.store(key, self)
         return self
 
-    def _rotation(self):
-        """The pair kind of this fit: None (plain) or HOT+R's options."""
+    def _pair_kind(self):
+        """The pair kind of this fit (:mod:`hotalign.kinds`): plain, or HOT+R's options."""
         if not self.rotation:
-            return None
-        from .engine import Rotation
-
+            return PLAIN
         return Rotation(max_rounds=int(self.max_rounds), tol=float(self.tol))
 
     def _fit_lazy(self, Sx, Sy, options):
         """Level 2 from certified bounds, solving only the pairs the layer plan needs."""
-        from .lazy import certified_layer_plan, probed_projection_bounds, rotation_bounds
-        from .results import GridResult
-
-        grid = GridResult.empty(len(Sx), len(Sy), rotation=self.rotation)
+        kind = options["kind"]
+        grid = GridResult.empty(len(Sx), len(Sy), rotation=kind.keeps_results)
 
         def solve(cells):
             solve_systems(Sx, Sy, pairs=cells, out=grid, **options)
 
-        rank, n_threads = int(self.lazy_rank), options["n_threads"]
-        if self.rotation:  # the alternation dwarfs its bounds: no probe
-            bounds, skipped = rotation_bounds(Sx, Sy, rank=rank, n_threads=n_threads), False
-        else:
-            bounds, skipped = probed_projection_bounds(Sx, Sy, grid.costs, solve, rank=rank,
-                                                       n_threads=n_threads)
+        bounds, skipped = kind.lazy_bounds(Sx, Sy, grid.costs, solve, rank=int(self.lazy_rank),
+                                           n_threads=options["n_threads"])
         plan, certificate = certified_layer_plan(grid.costs, bounds, solve)
         certificate["bounds_skipped"] = skipped
         solved = certificate.pop("solved")
@@ -246,23 +250,10 @@ class HOT(ParamsMixin):
         layer plan, when a lazy fit has certified it)."""
         self.x_scalers_, self.y_scalers_ = Sx.scalers, Sy.scalers
         L, M = len(Sx), len(Sy)
-        if grid.rotations is not None:
-            pairs = grid.rotations  # None where a lazy fit did not solve the pair
-            self.rotations_ = [[None if pairs[l][m] is None else
-                                _embed_rotation(pairs[l][m].rotation, Sx.kept[l], Sx.widths[l])
-                                for m in range(M)] for l in range(L)]
-            self.objective_traces_ = [[None if p is None else p.objective for p in row]
-                                      for row in pairs]
-            self.reconstruction_errors_ = np.array(
-                [[np.nan if p is None else p.reconstruction_error for p in row]
-                 for row in pairs])
-            self.n_rounds_ = np.array([[0 if p is None else p.n_rounds for p in row]
-                                       for row in pairs])
-        else:
-            self.rotations_ = None
-            self.objective_traces_ = None
-            self.reconstruction_errors_ = None
-            self.n_rounds_ = None
+        # the attributes a pair kind adds: None unless this fit's kind sets them
+        for name, value in {**dict.fromkeys(ROTATION_ATTRIBUTES),
+                            **self._pair_kind().fitted(Sx, Sy, grid)}.items():
+            setattr(self, name, value)
         self.unit_plans_ = grid.plans
         self.layer_costs_ = grid.costs
         self.layer_plan_ = layer_plan(grid.costs) if plan is None else plan
@@ -428,11 +419,3 @@ def check_tol(tol, name="tol"):
     """Validate a nonnegative finite tolerance."""
     return check_float(tol, name, low=0.0)
 
-
-def _embed_rotation(R, kept, n):
-    """An (n, n) rotation acting as R on the kept units and as the identity on the others."""
-    if len(kept) == n:
-        return R
-    full = np.eye(n)
-    full[np.ix_(kept, kept)] = R
-    return full

@@ -43,7 +43,7 @@ def plan_distance(C, P) -> float:
     return float(np.sum(np.where(P > 0, C, 0.0) * P))
 
 
-def plan_operator(plan: TransportResult, row_mass=None) -> sp.csr_matrix:
+def plan_operator(plan: TransportResult) -> sp.csr_matrix:
     """Sparse ``W^T`` (shape (n_m, n_l)) of a unit plan, rows of W normalised to sum 1.
 
     ``Y @ plan_operator(plan)`` is ``Y W^T``: column i is the plan-weighted average of the
@@ -51,8 +51,7 @@ def plan_operator(plan: TransportResult, row_mass=None) -> sp.csr_matrix:
     get an all-zero column.
     """
     n_l, n_m = plan.shape
-    if row_mass is None:
-        row_mass = np.bincount(plan.rows, weights=plan.weights, minlength=n_l)
+    row_mass = np.bincount(plan.rows, weights=plan.weights, minlength=n_l)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = plan.weights / row_mass[plan.rows]
     return sp.csr_matrix((w, (plan.cols, plan.rows)), shape=(n_m, n_l))
