@@ -308,7 +308,7 @@ class HOT(ParamsMixin):
         self._check_fitted()
         return self._reconstruct(self._standardize_y(Y), layer_weights)
 
-    def _reconstruct(self, Zy, layer_weights):
+    def _reconstruct(self, Zy, layer_weights, terms=None):
         if layer_weights is None:
             weights = self.n_layers_x_ * self.layer_plan_
         else:
@@ -323,7 +323,7 @@ class HOT(ParamsMixin):
                 )
             if not np.isfinite(weights).all():
                 raise ValueError("layer_weights contains NaN or infinity")
-        return reconstruct(Zy, self.unit_plans_, weights, rotations=self.rotations_)
+        return reconstruct(Zy, self.unit_plans_, weights, rotations=self.rotations_, terms=terms)
 
     def layer_scores(self, X, Y, layer_weights=None, return_counts=False):
         """Per-layer reconstruction scores: mean Pearson over units of X[l] and Xhat_l.
@@ -371,7 +371,9 @@ class HOT(ParamsMixin):
             pairs), as :meth:`layer_scores` gives them for one weighting.
         """
         X, Zy = self._held_out(X, Y)
-        return {name: self._scores(X, Zy, w, return_counts) for name, w in weightings.items()}
+        terms = {}  # each pair's reconstruction term, computed once for every weighting
+        return {name: self._scores(X, Zy, w, return_counts, terms)
+                for name, w in weightings.items()}
 
     def _held_out(self, X, Y):
         """Validated held-out X and standardised held-out Y, shared by every method's score."""
@@ -383,8 +385,8 @@ class HOT(ParamsMixin):
         check_same_stimuli(X[0].shape[0], Y[0].shape[0], what="held-out rows")
         return X, self._standardize_y(Y)
 
-    def _scores(self, X, Zy, layer_weights=None, return_counts=False):
-        Xhat = self._reconstruct(Zy, layer_weights)
+    def _scores(self, X, Zy, layer_weights=None, return_counts=False, terms=None):
+        Xhat = self._reconstruct(Zy, layer_weights, terms)
         scores = np.empty(len(X))
         left_out = np.zeros(len(X), dtype=np.int64)
         for l, (A, B) in enumerate(zip(X, Xhat)):

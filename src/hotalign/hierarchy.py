@@ -57,7 +57,7 @@ def plan_operator(plan: TransportResult) -> sp.csr_matrix:
     return sp.csr_matrix((w, (plan.cols, plan.rows)), shape=(n_m, n_l))
 
 
-def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
+def reconstruct(Y, plans, weights, rotations=None, terms=None) -> list[np.ndarray]:
     """Reconstruct every layer of X from the layers of Y.
 
     Parameters
@@ -72,6 +72,10 @@ def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
     rotations : list of list of ndarray, optional
         ``rotations[l][m]`` (n_l x n_l orthogonal) for HOT+R: the term becomes
         ``Y_m W^T R^T``.
+    terms : dict, optional
+        ``terms[l, m]``, the pair terms already computed (``Y_m W^T``, or ``Y_m W^T R^T``),
+        filled with those computed here: several weightings of the same fit and rows share
+        one dict, so each pair's term is computed once.
 
     Returns
     -------
@@ -90,12 +94,21 @@ def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
             if plans[l][m] is None:
                 raise ValueError(f"layer pair ({l}, {m}) has weight {w} but was not solved (a "
                                  "lazy fit solves only the pairs its layer plan needs)")
-            term = np.asarray(Y[m] @ plan_operator(plans[l][m]), dtype=np.float64)
-            if rotations is not None:
-                term = term @ rotations[l][m].T
+            term = terms.get((l, m)) if terms is not None else None
+            if term is None:
+                R = None if rotations is None else rotations[l][m]
+                term = _pair_term(Y[m], plans[l][m], R)
+                if terms is not None:
+                    terms[l, m] = term
             Xhat += w * term
         out.append(Xhat)
     return out
+
+
+def _pair_term(Ym, plan, R):
+    """``Y_m W^T`` of one pair, times ``R^T`` when the pair has a rotation R."""
+    term = np.asarray(Ym @ plan_operator(plan), dtype=np.float64)
+    return term if R is None else term @ R.T
 
 
 def unit_correlations(A, B) -> np.ndarray:
