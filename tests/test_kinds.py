@@ -14,7 +14,7 @@ from hotalign.datasets import make_hierarchy
 from hotalign.engine import solve_pairs
 from hotalign.evaluation import Evaluation
 from hotalign.grid import solve_systems
-from hotalign.hierarchy import reconstruct
+from hotalign.hierarchy import reconstruct, reconstruct_layer
 from hotalign.kinds import PLAIN, Plain, Rotation, pair_kind
 from hotalign.results import MaxIterError, TransportResult, raise_for_status
 from hotalign.systems import StandardizedSystem
@@ -182,15 +182,22 @@ def test_evaluate_standardises_each_split_once(monkeypatch):
     assert calls == ["X", "Y", "X", "Y"] * 2
 
 
-def test_shared_reconstruction_terms_are_identical():
+def test_one_reconstruction_serves_every_weighting(monkeypatch):
+    import hotalign.hierarchy as hierarchy
+
     X, Y, _ = make_hierarchy(60, (5, 6), (6, 4), random_state=4)
     fit = HOT().fit(X, Y)
     Zy = [zscore(B) for B in Y]
-    terms = {}
-    w1, w2 = 2 * fit.layer_plan_, np.ones((2, 2))
-    a = reconstruct(Zy, fit.unit_plans_, w1, terms=terms)
-    b = reconstruct(Zy, fit.unit_plans_, w2, terms=terms)
-    assert set(terms) == {(l, m) for l in range(2) for m in range(2)}
-    for got, want in zip(a + b, reconstruct(Zy, fit.unit_plans_, w1)
-                         + reconstruct(Zy, fit.unit_plans_, w2)):
-        np.testing.assert_array_equal(got, want)
+    weightings = [2 * fit.layer_plan_, np.ones((2, 2)), np.array([[0.0, 1.0], [0.0, 0.0]])]
+    calls = []
+    real = hierarchy._pair_term
+    monkeypatch.setattr(hierarchy, "_pair_term", lambda *a: calls.append(1) or real(*a))
+    got = [reconstruct_layer(Zy, fit.unit_plans_, weightings, l) for l in range(2)]
+    assert len(calls) == 4  # each of the 2 x 2 pair terms once for the three weightings
+    for l in range(2):
+        for w, Xhat in zip(weightings, got[l]):
+            np.testing.assert_array_equal(Xhat, reconstruct(Zy, fit.unit_plans_, w)[l])
+    scores = fit.layer_scores_by_weighting([A[:20] for A in X], [B[:20] for B in Y],
+                                           {"a": weightings[0], "b": weightings[1]})
+    assert scores["b"].tolist() == fit.layer_scores([A[:20] for A in X], [B[:20] for B in Y],
+                                                    weightings[1]).tolist()

@@ -17,7 +17,8 @@ from ._validation import (
 from .cache import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
-from .hierarchy import layer_plan, plan_distance, reconstruct, unit_correlations
+from .hierarchy import (layer_plan, plan_distance, reconstruct, reconstruct_layer,
+                        unit_correlations)
 from .kinds import PLAIN, ROTATION_ATTRIBUTES, Rotation
 from .lazy import certified_layer_plan
 from .results import GridResult
@@ -308,7 +309,12 @@ class HOT(ParamsMixin):
         self._check_fitted()
         return self._reconstruct(self._standardize_y(Y), layer_weights)
 
-    def _reconstruct(self, Zy, layer_weights, terms=None):
+    def _reconstruct(self, Zy, layer_weights):
+        return reconstruct(Zy, self.unit_plans_, self._weights(layer_weights),
+                           rotations=self.rotations_)
+
+    def _weights(self, layer_weights):
+        """Validated (L, M) float64 layer weights (None: HOT's ``L * layer_plan_``)."""
         if layer_weights is None:
             weights = self.n_layers_x_ * self.layer_plan_
         else:
@@ -323,7 +329,7 @@ class HOT(ParamsMixin):
                 )
             if not np.isfinite(weights).all():
                 raise ValueError("layer_weights contains NaN or infinity")
-        return reconstruct(Zy, self.unit_plans_, weights, rotations=self.rotations_, terms=terms)
+        return weights
 
     def layer_scores(self, X, Y, layer_weights=None, return_counts=False):
         """Per-layer reconstruction scores: mean Pearson over units of X[l] and Xhat_l.
@@ -348,7 +354,7 @@ class HOT(ParamsMixin):
         """
         check_bool(return_counts, "return_counts")
         X, Zy = self._held_out(X, Y)
-        return self._scores(X, Zy, layer_weights, return_counts)
+        return self._scores(X, Zy, {None: layer_weights}, return_counts)[None]
 
     def layer_scores_by_weighting(self, X, Y, weightings, return_counts=False) -> dict:
         """Per-layer reconstruction scores of several layer weightings on the same held-out
@@ -371,9 +377,7 @@ class HOT(ParamsMixin):
             pairs), as :meth:`layer_scores` gives them for one weighting.
         """
         X, Zy = self._held_out(X, Y)
-        terms = {}  # each pair's reconstruction term, computed once for every weighting
-        return {name: self._scores(X, Zy, w, return_counts, terms)
-                for name, w in weightings.items()}
+        return self._scores(X, Zy, weightings, return_counts)
 
     def _held_out(self, X, Y):
         """Validated held-out X and standardised held-out Y, shared by every method's score."""
@@ -385,23 +389,30 @@ class HOT(ParamsMixin):
         check_same_stimuli(X[0].shape[0], Y[0].shape[0], what="held-out rows")
         return X, self._standardize_y(Y)
 
-    def _scores(self, X, Zy, layer_weights=None, return_counts=False, terms=None):
-        Xhat = self._reconstruct(Zy, layer_weights, terms)
-        scores = np.empty(len(X))
-        left_out = np.zeros(len(X), dtype=np.int64)
-        for l, (A, B) in enumerate(zip(X, Xhat)):
-            if A.shape[1] != B.shape[1]:
-                raise ValueError(f"X[{l}] must have {B.shape[1]} units as in fit, got {A.shape[1]}")
-            r = unit_correlations(A, B)
-            ok = np.isfinite(r)
-            if not ok.any():
-                raise ValueError(
-                    f"no unit of X[{l}] can be scored: every unit is constant on these rows "
-                    "or was excluded as constant in training"
-                )
-            scores[l] = r[ok].mean()
-            left_out[l] = r.size - ok.sum()
-        return (scores, left_out) if return_counts else scores
+    def _scores(self, X, Zy, weightings, return_counts=False) -> dict:
+        """Scores of each weighting, layer by layer: each pair's reconstruction term is
+        computed once for all the weightings (:func:`hotalign.hierarchy.reconstruct_layer`)."""
+        names = list(weightings)
+        ws = [self._weights(weightings[name]) for name in names]
+        scores = np.empty((len(names), len(X)))
+        left_out = np.zeros((len(names), len(X)), dtype=np.int64)
+        for l, A in enumerate(X):
+            for k, B in enumerate(reconstruct_layer(Zy, self.unit_plans_, ws, l,
+                                                    self.rotations_)):
+                if A.shape[1] != B.shape[1]:
+                    raise ValueError(f"X[{l}] must have {B.shape[1]} units as in fit, got "
+                                     f"{A.shape[1]}")
+                r = unit_correlations(A, B)
+                ok = np.isfinite(r)
+                if not ok.any():
+                    raise ValueError(
+                        f"no unit of X[{l}] can be scored: every unit is constant on these "
+                        "rows or was excluded as constant in training"
+                    )
+                scores[k, l] = r[ok].mean()
+                left_out[k, l] = r.size - ok.sum()
+        return {name: (scores[k], left_out[k]) if return_counts else scores[k]
+                for k, name in enumerate(names)}
 
     def score(self, X, Y):
         """HOT score: mean over layers of :meth:`layer_scores` (higher is better)."""

@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from .results import TransportResult
 from .transport import solve_transport
 
-__all__ = ["layer_plan", "plan_distance", "prescale_columns", "reconstruct", "unit_correlations"]
+__all__ = ["layer_plan", "plan_distance", "prescale_columns", "reconstruct", "reconstruct_layer",
+           "unit_correlations"]
 
 
 def layer_plan(C) -> np.ndarray:
@@ -57,7 +58,7 @@ def plan_operator(plan: TransportResult) -> sp.csr_matrix:
     return sp.csr_matrix((w, (plan.cols, plan.rows)), shape=(n_m, n_l))
 
 
-def reconstruct(Y, plans, weights, rotations=None, terms=None) -> list[np.ndarray]:
+def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
     """Reconstruct every layer of X from the layers of Y.
 
     Parameters
@@ -72,36 +73,48 @@ def reconstruct(Y, plans, weights, rotations=None, terms=None) -> list[np.ndarra
     rotations : list of list of ndarray, optional
         ``rotations[l][m]`` (n_l x n_l orthogonal) for HOT+R: the term becomes
         ``Y_m W^T R^T``.
-    terms : dict, optional
-        ``terms[l, m]``, the pair terms already computed (``Y_m W^T``, or ``Y_m W^T R^T``),
-        filled with those computed here: several weightings of the same fit and rows share
-        one dict, so each pair's term is computed once.
 
     Returns
     -------
     list of ndarray, shapes (T, n_l)
     """
-    L, M = weights.shape
-    T = Y[0].shape[0]
-    out = []
-    for l in range(L):
-        n_l = next(p.shape[0] for p in plans[l] if p is not None)
-        Xhat = np.zeros((T, n_l))
-        for m in range(M):
-            w = weights[l, m]
-            if w == 0.0:
-                continue
-            if plans[l][m] is None:
-                raise ValueError(f"layer pair ({l}, {m}) has weight {w} but was not solved (a "
-                                 "lazy fit solves only the pairs its layer plan needs)")
-            term = terms.get((l, m)) if terms is not None else None
-            if term is None:
-                R = None if rotations is None else rotations[l][m]
-                term = _pair_term(Y[m], plans[l][m], R)
-                if terms is not None:
-                    terms[l, m] = term
-            Xhat += w * term
-        out.append(Xhat)
+    return [reconstruct_layer(Y, plans, [weights], l, rotations)[0]
+            for l in range(weights.shape[0])]
+
+
+def reconstruct_layer(Y, plans, weightings, l, rotations=None) -> list[np.ndarray]:
+    """Layer l of X reconstructed under each of several layer weightings, each pair's term
+    ``Y_m W^T`` (``R^T``) computed once and shared by every weighting that uses it (how HOT's
+    score and its baselines' share one fit's reconstruction).
+
+    Parameters
+    ----------
+    Y, plans, rotations
+        As in :func:`reconstruct`.
+    weightings : list of ndarray, shape (L, M)
+        Layer weights of each method.
+    l : int
+        The layer of X.
+
+    Returns
+    -------
+    list of ndarray, shape (T, n_l)
+        One reconstruction per weighting, each the sum :func:`reconstruct` computes.
+    """
+    n_l = next(p.shape[0] for p in plans[l] if p is not None)
+    out = [np.zeros((Y[0].shape[0], n_l)) for _ in weightings]
+    for m in range(len(Y)):
+        ws = [weights[l, m] for weights in weightings]
+        if all(w == 0.0 for w in ws):
+            continue
+        if plans[l][m] is None:
+            w = next(w for w in ws if w != 0.0)
+            raise ValueError(f"layer pair ({l}, {m}) has weight {w} but was not solved (a "
+                             "lazy fit solves only the pairs its layer plan needs)")
+        term = _pair_term(Y[m], plans[l][m], None if rotations is None else rotations[l][m])
+        for Xhat, w in zip(out, ws):
+            if w != 0.0:
+                Xhat += w * term
     return out
 
 
