@@ -39,15 +39,18 @@ ROTATION_ATTRIBUTES = ("rotations_", "objective_traces_", "reconstruction_errors
 
 
 class PairKind(Protocol):
-    """What a pair kind provides (see the module notes)."""
+    """What a pair kind provides (see the module notes).
 
-    #: Type of one solved pair's result when plans are kept.
+    Besides the methods below, a kind has four class attributes: ``result_type`` (the type of
+    one solved pair's result when plans are kept), ``dtype`` (the precision the kind forces on
+    the standardised layers, or None for the caller's), ``keeps_results`` (whether a grid keeps
+    each pair's whole result in ``GridResult.rotations``) and ``budgeted`` (whether the kind
+    runs under a memory budget, layers standardised block by block).
+    """
+
     result_type: type
-    #: Precision the kind forces on the standardised layers (None: the caller's dtype).
-    dtype: np.dtype | None
-    #: Whether the kind keeps each pair's whole result in ``GridResult.rotations``.
+    dtype: object
     keeps_results: bool
-    #: Whether the kind runs under a memory budget (layers standardised block by block).
     budgeted: bool
 
     def check_marginals(self, a, b) -> None:
