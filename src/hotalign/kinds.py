@@ -106,8 +106,28 @@ class Plain:
         with single_threaded_blas():
             if not on_main:
                 job.run()
-            else:
-                _run_polled(job, deliver)
+            else:  # a helper thread runs the grid; this one delivers and takes Ctrl-C
+                errors = []
+
+                def target():
+                    try:
+                        job.run()
+                    except BaseException as exc:  # re-raised on the calling thread below
+                        errors.append(exc)
+
+                worker = threading.Thread(target=target, name="hotalign-grid", daemon=True)
+                worker.start()
+                try:
+                    while worker.is_alive():
+                        worker.join(0.05)
+                        deliver(job.take_finished())
+                except BaseException:
+                    job.cancel()
+                    worker.join()
+                    raise
+                if errors:
+                    raise errors[0]
+                deliver(job.take_finished())
                 return
         costs, statuses, n_iter, plans, _cancelled = job.result()
         for k, (l, m) in enumerate(todo):
@@ -241,32 +261,6 @@ def pair_kind(kind=None, rotation=None):
         raise ValueError(f"kind must be a pair kind (hotalign.kinds.PairKind), got "
                          f"{type(kind).__name__} without {', '.join(missing)}")
     return kind
-
-
-def _run_polled(job, deliver):
-    """Run a C++ grid job in a helper thread while this (main) thread delivers finished pairs
-    in short intervals, so Ctrl-C cancels the remaining pairs."""
-    errors = []
-
-    def target():
-        try:
-            job.run()
-        except BaseException as exc:  # re-raised on the calling thread below
-            errors.append(exc)
-
-    worker = threading.Thread(target=target, name="hotalign-grid", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.05)
-            deliver(job.take_finished())
-    except BaseException:
-        job.cancel()
-        worker.join()
-        raise
-    if errors:
-        raise errors[0]
-    deliver(job.take_finished())
 
 
 def _item(plan, cost, status, n_iter, n, m):
