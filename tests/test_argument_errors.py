@@ -9,7 +9,7 @@ import pytest
 import hotalign
 from hotalign import HOT, TrajectoryHOT, ZScore, datasets, evaluate, plotting, solve_grid
 from hotalign._validation import MAX_THREADS
-from hotalign.grid import solve_pairs
+from hotalign.engine import solve_pairs
 from hotalign.io import select_layers
 from hotalign.rotation import align_pair
 

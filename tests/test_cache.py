@@ -21,7 +21,7 @@ from hotalign.costs import ZScore
 from hotalign.datasets import make_hierarchy
 from hotalign.engine import LocalBackend, solve_pairs
 from hotalign.grid import solve_systems
-from hotalign.layers import StandardizedSystem
+from hotalign.systems import StandardizedSystem
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from hotalign.cache import CacheWarning, FitCache, Memory, PairCache
 from hotalign.cli import main
 from hotalign.datasets import make_hierarchy
 from hotalign.grid import solve_systems
-from hotalign.layers import StandardizedSystem
+from hotalign.systems import StandardizedSystem
 
 
 @pytest.fixture(scope="module")

@@ -93,14 +93,14 @@ def test_info_text(capsys):
 
 def test_info_json(capsys):
     from hotalign import _core
-    from hotalign.grid import default_threads
+    from hotalign._validation import resolve_threads
 
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["hotalign"] == hotalign.__version__
     assert info["dependencies"]["numpy"] == np.__version__
     assert info["assignment_simd_path"] == _core.assignment_simd_path()
-    assert info["threads"]["default_worker_threads"] == default_threads()
+    assert info["threads"]["default_worker_threads"] == resolve_threads(None)
     assert info["blas"], "scipy's BLAS must be found"
     assert all(lib["num_threads"] >= 1 and lib["filepath"] for lib in info["blas"])
     assert set(info["optional"]) >= {"io", "plot", "distributed"}

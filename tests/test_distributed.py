@@ -7,6 +7,7 @@ from dask.distributed import Client, LocalCluster
 
 from hotalign import HOT, distributed, evaluate, solve_grid
 from hotalign.datasets import make_hierarchy
+from hotalign.engine import solve_pairs
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,8 @@ def test_local_scheduler_string(data):
 def test_worker_error_reaches_the_caller(client):
     # standardised layers go straight to the workers; the worker's ValueError is re-raised here
     with pytest.raises(ValueError, match="must have 5 rows"):
-        distributed.solve_pairs_dask([np.zeros((5, 2))], [np.zeros((6, 2))], client)
+        solve_pairs([np.zeros((5, 2))], [np.zeros((6, 2))],
+                    backend=distributed.DaskBackend(client))
 
 
 def test_cli_scheduler_address_identical(client, data, tmp_path):
@@ -153,7 +155,7 @@ def test_hot_r_on_the_cluster_is_identical(client, data):
 
 def test_dask_backend_takes_a_subset_of_pairs(client, data):
     from hotalign.engine import solve_pairs
-    from hotalign.layers import standardize_system
+    from hotalign.systems import standardize_system
 
     X, Y = data
     Zx = standardize_system(X, "X").layers()

@@ -558,7 +558,7 @@ def test_bad_memory_budget(bad):
 
 def test_row_subset_reads_rows_on_demand():
     from hotalign._validation import check_layers
-    from hotalign.handles import Layer
+    from hotalign.layer import Layer
 
     A = np.arange(20.0).reshape(10, 2)
     view = Layer.of(A).take([1, 3, 5])

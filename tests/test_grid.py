@@ -8,7 +8,8 @@ import pytest
 import hotalign
 from hotalign.costs import ZScore
 from hotalign.datasets import make_hierarchy
-from hotalign.grid import solve_grid, solve_pairs
+from hotalign.engine import solve_pairs
+from hotalign.grid import solve_grid
 
 
 @pytest.fixture

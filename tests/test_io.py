@@ -298,7 +298,7 @@ def test_write_json_nan_is_null(tmp_path):
 
 def test_hdf5_layers_stay_lazy_and_read_only_requested_rows(tmp_path):
     from hotalign._validation import check_layers
-    from hotalign.handles import Layer
+    from hotalign.layer import Layer
 
     rng = np.random.default_rng(0)
     layers = [rng.standard_normal((30, 4)), rng.standard_normal((30, 2, 3))]

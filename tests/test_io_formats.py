@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from hotalign.handles import Layer
+from hotalign.layer import Layer
 from hotalign.io import InputError, load_system
 
 ORDER = ["features.0", "features.3", "classifier.1"]  # natural order puts classifier first

@@ -10,7 +10,7 @@ import hotalign
 from hotalign import HOT
 from hotalign.datasets import make_hierarchy
 from hotalign.lazy import certified_layer_plan, projection_bounds
-from hotalign.layers import standardize_system
+from hotalign.systems import standardize_system
 from hotalign.transport import solve_transport
 
 
@@ -259,7 +259,7 @@ def test_trajectory_cli_lazy(tmp_path, monkeypatch):
 
 
 def test_rotation_bounds_never_exceed_the_hot_r_costs():
-    from hotalign.engine import Rotation
+    from hotalign.kinds import Rotation
     from hotalign.grid import solve_systems
 
     rng = np.random.default_rng(5)
@@ -299,7 +299,7 @@ def test_lazy_hot_r_equals_the_full_fit():
 @given(seed=st.integers(0, 2**31 - 1), T=st.integers(6, 40),
        ranks=st.lists(st.integers(1, 8), min_size=3, max_size=3))
 def test_rotation_bounds_hold_on_random_layers(seed, T, ranks):
-    from hotalign.engine import Rotation
+    from hotalign.kinds import Rotation
     from hotalign.grid import solve_systems
     from hotalign.lazy import rotation_bounds
 
@@ -319,7 +319,7 @@ def test_rotation_bounds_hold_on_random_layers(seed, T, ranks):
 def test_truncated_rotation_bounds_hold(seed, T, rank, kind):
     """Layers wider than the subspace (k' = rank + 8 < width): the residual terms of the bound
     are exercised, on random, related, rotated-copy and low-rank layers."""
-    from hotalign.engine import Rotation
+    from hotalign.kinds import Rotation
     from hotalign.grid import solve_systems
     from hotalign.lazy import rotation_bounds
 

@@ -10,7 +10,7 @@ from .costs import ZScore, correlation_cost, zscore
 from .estimator import HOT
 from .evaluation import Evaluation, evaluate
 from .grid import GridResult, solve_grid
-from .handles import Layer
+from .layer import Layer
 from .results import TransportResult
 from .trajectory import TrajectoryHOT
 from .transport import (

@@ -3,7 +3,8 @@
 // No algorithmic logic lives here: arrays are checked for dtype/layout (the Python layer has
 // already converted them, so nothing is copied), the GIL is released around every solve, and
 // std::invalid_argument from the core becomes ValueError (pybind11's standard translation).
-// Solver outcomes come back as integer status codes; hotalign.transport maps them to exceptions.
+// Solver outcomes come back as integer status codes; hotalign.results.raise_for_status maps them
+// to exceptions.
 #define HOTALIGN_C_API_IMPLEMENTATION
 #include <hotalign/c_api.h>
 #include <hotalign/hotalign.hpp>

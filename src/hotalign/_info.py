@@ -47,7 +47,7 @@ def system_info() -> dict:
     from . import _core
     from ._version import __version__
     from ._blas import _controller, blas_threads
-    from .grid import default_threads
+    from ._validation import resolve_threads
 
     blas = [
         {key: lib.get(key) for key in ("internal_api", "version", "num_threads",
@@ -64,7 +64,7 @@ def system_info() -> dict:
                      for extra, names in OPTIONAL.items()},
         "blas": blas,
         "assignment_simd_path": _core.assignment_simd_path(),
-        "threads": {"default_worker_threads": default_threads(),
+        "threads": {"default_worker_threads": resolve_threads(None),
                     "blas_threads": blas_threads(),
                     "cpu_count": os.cpu_count()},
     }

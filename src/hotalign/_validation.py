@@ -8,9 +8,12 @@ anyway and raises ``ValueError`` naming the argument, so no array is read twice.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Mapping, Set
 
 import numpy as np
+
+from .layer import Layer
 
 #: Relative tolerance on the difference of the total masses of two float64 marginals.
 MASS_RTOL = 1e-9
@@ -232,9 +235,11 @@ def check_names(value, name: str, choices, what: str = "name") -> tuple:
 
 
 def check_bool(value, name: str) -> bool:
-    """A bool (Python or NumPy), returned as bool."""
+    """A bool (Python or NumPy), returned as bool: the one bool rule of the package (no 0/1,
+    no strings, no arrays)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {describe(value)}")
+        raise ValueError(f"{name} must be True or False, got {describe(value)} ({name} must "
+                         f"be a bool, not {type(value).__name__})")
     return bool(value)
 
 
@@ -283,8 +288,6 @@ def resolve_threads(n_threads, name: str = "n_threads") -> int:
     n_threads = check_n_threads(n_threads, name)
     if n_threads is not None:
         return n_threads
-    import os
-
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
@@ -323,7 +326,7 @@ def as_layer(X, name: str = "X", *, min_rows: int = 2, check_finite: bool = True
 
 
 def check_lazy_layer(A, name, min_rows):
-    """Shape and dtype checks of a layer handle (:class:`hotalign.handles.Layer`), without
+    """Shape and dtype checks of a layer handle (:class:`hotalign.layer.Layer`), without
     reading its data."""
     _check_layer_shape(tuple(A.raw_shape if len(A.raw_shape) < 2 else A.shape), name, min_rows)
     check_real_kind(A, name)
@@ -336,10 +339,9 @@ def check_layers(layers, name: str, *, min_rows: int = MIN_FIT_ROWS,
 
     ``check_finite=False`` leaves the NaN/inf scan to the C++ statistics or standardisation
     pass that follows (it reports the layer by name), so the data is not read twice. Layer
-    handles (:class:`hotalign.handles.Layer`: row subsets, HDF5 datasets, chunked files) are
+    handles (:class:`hotalign.layer.Layer`: row subsets, HDF5 datasets, chunked files) are
     checked by shape and dtype only and stay unread.
     """
-    from .handles import Layer
 
     if isinstance(layers, np.ndarray) and layers.ndim == 2:
         raise ValueError(f"{name} must be a list of layers (2-D arrays), got a single array")

@@ -105,7 +105,8 @@ class ZScore:
         dtype : float32 or float64
             Output dtype (computed in double, rounded once).
         columns : array_like of int, optional
-            Keep only these columns (e.g. the non-constant units).
+            Keep only these columns (e.g. the non-constant units); only they are read and
+            standardised.
         name : str
             Name used in error messages.
 
@@ -122,17 +123,23 @@ class ZScore:
         if X.shape[1] != n:
             raise ValueError(f"{name} must have {n} columns to match the fitted statistics, "
                              f"got {X.shape[1]}")
+        # A ZScore stored before prescale_ existed has none: all ones.
+        mean, scale, prescale = self.mean_, self.scale_, getattr(self, "prescale_", None)
+        columns = None if columns is None else _check_columns(columns, n)
+        select = columns is not None and len(columns) != n
+        if select and len(columns):
+            # Standardise only the columns asked for (the kernel works column by column, so the
+            # values are those of the whole layer's): the raw columns are gathered, never a
+            # standardised copy of every unit.
+            X = _as_kernel_input(X.take(columns, axis=1))
+            mean, scale = mean[columns], scale[columns]
+            prescale = None if prescale is None else prescale[columns]
         try:
-            # A ZScore stored before prescale_ existed has none: all ones.
-            Z = _core.standardize(X, self.mean_, self.scale_, self.n_rows_, dtype == np.float32,
-                                  1, getattr(self, "prescale_", None))
+            Z = _core.standardize(X, mean, scale, self.n_rows_, dtype == np.float32, 1,
+                                  prescale)
         except ValueError as exc:
             raise ValueError(f"{name} contains NaN or infinity ({exc})") from None
-        if columns is not None:
-            columns = _check_columns(columns, n)
-            if len(columns) != n:
-                Z = np.ascontiguousarray(Z[:, columns])
-        return Z
+        return Z[:, :0].copy() if select and not len(columns) else Z
 
 
 def _check_columns(columns, n: int) -> np.ndarray:

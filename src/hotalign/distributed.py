@@ -3,7 +3,7 @@
 :class:`DaskBackend` is a backend of :func:`hotalign.engine.solve_pairs`: each standardised layer
 a grid needs is sent to the cluster once with ``Client.scatter``; every layer pair (l, m) is one
 task that receives the two scattered layers by reference, runs the pair on the worker (the same
-C++ kernels, or the same HOT+R loop, as the local pools, so results are identical) and returns
+pair kind's local runner as the local pools, so results are identical) and returns
 only the pair's result (a sparse plan of at most n_l + n_m - 1 cells). Finished pairs reach the
 caller as they finish, so a pair cache stores them at once. Workers fetch a layer from the
 scheduler-assigned holder the first time one of their tasks needs it and keep it for the rest of
@@ -23,28 +23,24 @@ from __future__ import annotations
 import contextlib
 
 from . import grid as _grid
+from ._validation import resolve_threads
+from .engine import LocalBackend, use_backend
 from .engine import solve_pairs as _solve_pairs
-from .engine import use_backend
 from .results import GridResult
 
 __all__ = ["DaskBackend", "SchedulerUnreachable", "connect", "connected", "grid_backend",
-           "solve_grid", "solve_pairs_dask"]
+           "solve_grid"]
 
 
-def _solve_one(zx, zy, a, b, keep_plans, max_iter, rotation):
-    """One layer pair on a worker: the local engine on a 1 x 1 grid, one thread."""
-    from .engine import LocalBackend
-
-    res = _solve_pairs([zx], [zy], backend=LocalBackend(), n_threads=1, keep_plans=keep_plans,
-                       a=None if a is None else [a], b=None if b is None else [b],
-                       max_iter=max_iter, rotation=rotation)
-    if rotation is not None:
-        return res.rotations[0][0]
-    if keep_plans:
-        return res.plans[0][0]
-    from .results import PairCost
-
-    return PairCost(float(res.costs[0, 0]), str(res.statuses[0, 0]), int(res.n_iter[0, 0]))
+def _solve_one(zx, zy, a, b, keep_plans, max_iter, kind):
+    """One layer pair on a worker: the kind's local runner on a 1 x 1 grid, one thread; the
+    pair's result as the local engine hands it to ``on_pair``."""
+    out = []
+    _solve_pairs([zx], [zy], on_pair=lambda l, m, result: out.append(result),
+                 backend=LocalBackend(), n_threads=1, keep_plans=keep_plans,
+                 a=None if a is None else [a], b=None if b is None else [b],
+                 max_iter=max_iter, kind=kind)
+    return out[0]
 
 
 class DaskBackend:
@@ -57,7 +53,7 @@ class DaskBackend:
     def __init__(self, client):
         self.client = client
 
-    def run(self, Zx, Zy, todo, finished, *, n_threads, keep_plans, a, b, max_iter, rotation):
+    def run(self, Zx, Zy, todo, finished, *, n_threads, keep_plans, a, b, max_iter, kind):
         from dask.distributed import as_completed
 
         client = self.client
@@ -69,7 +65,7 @@ class DaskBackend:
         try:
             for l, m in todo:
                 fut = client.submit(_solve_one, fx[l], fy[m], None if a is None else a[l],
-                                    None if b is None else b[m], keep_plans, max_iter, rotation,
+                                    None if b is None else b[m], keep_plans, max_iter, kind,
                                     pure=False)
                 where[fut.key] = (fut, (l, m))
             for fut in as_completed([f for f, _ in where.values()]):
@@ -79,13 +75,6 @@ class DaskBackend:
 
     def __repr__(self):
         return f"DaskBackend({self.client!r})"
-
-
-def solve_pairs_dask(Zx, Zy, client, *, keep_plans=True, a=None, b=None, max_iter=None,
-                     progress=None, n_threads=None) -> GridResult:
-    """:func:`hotalign.engine.solve_pairs` on a Dask cluster: one task per layer pair."""
-    return _solve_pairs(Zx, Zy, backend=DaskBackend(client), keep_plans=keep_plans, a=a, b=b,
-                        max_iter=max_iter, progress=progress, n_threads=n_threads)
 
 
 #: Seconds to wait for a scheduler at an address before giving up.
@@ -112,7 +101,7 @@ def connect(scheduler="local", n_workers=None, *, timeout=CONNECT_TIMEOUT):
         raise ImportError("the Dask backend needs dask.distributed: "
                           "pip install 'hotalign[distributed]'") from None
     if scheduler == "local":
-        n = _grid.default_threads() if n_workers is None else int(n_workers)
+        n = resolve_threads(None) if n_workers is None else int(n_workers)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address="127.0.0.1:0", host="127.0.0.1")
         return Client(cluster), cluster

@@ -1,16 +1,17 @@
 """The pair engine: every layer-pair computation of hotalign goes through :func:`solve_pairs`.
 
 A *pair* is (l, m): layer l of one system against layer m of the other, both standardised (see
-:mod:`hotalign.layers`). Plain pairs build the correlation-distance tile and solve it exactly;
-HOT+R pairs (``rotation=Rotation(...)``) run the alternation of :mod:`hotalign.rotation`.
-Whatever runs them, one call:
+:mod:`hotalign.systems`). What a pair computes is its *kind* (:mod:`hotalign.kinds`): plain
+pairs build the correlation-distance tile and solve it exactly; HOT+R pairs
+(``kind=Rotation(...)``) run the alternation of :mod:`hotalign.rotation`. The engine never
+looks inside a kind. Whatever runs them, one call:
 
 - takes any subset of the L x M pairs (``pairs=``), so a cache can ask only for what it lacks
   and a memory budget can run a grid block by block;
 - hands each pair to ``on_pair(l, m, result)`` on the calling thread as soon as it is finished,
   so a cache stores it at once and a killed run loses only the pairs in flight;
-- runs on a *backend*: :class:`LocalBackend` (the C++ thread pool with the GIL released, or a
-  thread pool over the numba loop for HOT+R) by default, or
+- runs on a *backend*: :class:`LocalBackend` (the kind's local runner: the C++ thread pool
+  with the GIL released, or a thread pool over the numba loop for HOT+R) by default, or
   :class:`hotalign.distributed.DaskBackend` for a cluster. Pass ``backend=`` or set one for a
   block of code with :func:`use_backend`.
 
@@ -22,41 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 
-import numpy as np
-
-from . import _core
-from ._blas import gemm_pointers, single_threaded_blas
 from ._validation import check_int, resolve_threads
-from .results import GridResult, PairCost, raise_for_status, result_from_core
+from .kinds import Rotation, pair_kind
+from .results import GridResult, raise_for_status
 
-__all__ = ["LocalBackend", "Rotation", "fit_rotation_grid", "solve_pairs", "use_backend"]
+__all__ = ["LocalBackend", "fit_rotation_grid", "solve_pairs", "use_backend"]
 
 _BACKEND = contextvars.ContextVar("hotalign_backend", default=None)
 _PROGRESS = contextvars.ContextVar("hotalign_progress", default=None)
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """The HOT+R pair kind: alternate exact transport and orthogonal Procrustes.
-
-    Attributes
-    ----------
-    max_rounds : int
-        At most this many rounds per pair (>= 1).
-    tol : float
-        Stop a pair when the relative decrease of J over a round is below ``tol``.
-    warm_start : bool
-        Warm-start each round's network simplex from the previous potentials.
-    """
-
-    max_rounds: int = 10
-    tol: float = 1e-6
-    warm_start: bool = True
 
 
 @contextlib.contextmanager
@@ -96,13 +72,13 @@ def current_progress(progress=None):
 
 def solve_pairs(Zx, Zy, pairs=None, on_pair=None, backend=None, *, n_threads=None,
                 keep_plans=True, a=None, b=None, max_iter=None, rotation=None,
-                progress=None) -> GridResult:
+                progress=None, kind=None) -> GridResult:
     """Solve layer pairs of two standardised systems.
 
     Parameters
     ----------
     Zx, Zy : list of ndarray, shapes (T, n_l) and (T, n_m)
-        Standardised layers (centred unit-norm columns, e.g. from :mod:`hotalign.layers`),
+        Standardised layers (centred unit-norm columns, e.g. from :mod:`hotalign.systems`),
         C-contiguous, all float32 or all float64 (HOT+R: float64).
     pairs : sequence of (l, m), optional
         The pairs to solve (default: all L x M). Cells not asked for stay unsolved in the
@@ -110,7 +86,7 @@ def solve_pairs(Zx, Zy, pairs=None, on_pair=None, backend=None, *, n_threads=Non
     on_pair : callable, optional
         ``on_pair(l, m, result)`` on the calling thread as each pair finishes; ``result`` is a
         :class:`~hotalign.results.TransportResult` (plain, ``keep_plans``), a
-        :class:`~hotalign.rotation.PairRotation` (HOT+R) or a
+        :class:`~hotalign.results.PairRotation` (HOT+R) or a
         :class:`~hotalign.results.PairCost` (plain, ``keep_plans=False``).
     backend : LocalBackend or DaskBackend, optional
         Where the pairs run (default: the one set by :func:`use_backend`, else local).
@@ -123,24 +99,26 @@ def solve_pairs(Zx, Zy, pairs=None, on_pair=None, backend=None, *, n_threads=Non
     max_iter : int, optional
         Network simplex pivot limit per pair; a pair that reaches it raises
         :class:`~hotalign.transport.MaxIterError`.
-    rotation : Rotation, optional
-        Solve HOT+R pairs instead of plain ones.
+    rotation : hotalign.kinds.Rotation, optional
+        Solve HOT+R pairs instead of plain ones (the same as ``kind=rotation``).
     progress : callable, optional
         ``progress(n_done, n_total)`` on the calling thread while the pairs run.
+    kind : hotalign.kinds.PairKind, optional
+        What each pair computes (default :data:`hotalign.kinds.PLAIN`).
 
     Returns
     -------
     GridResult
         ``costs`` (L, M), ``statuses``, ``n_iter``, ``plans[l][m]`` and, for HOT+R,
-        ``rotations[l][m]`` (:class:`~hotalign.rotation.PairRotation`).
+        ``rotations[l][m]`` (:class:`~hotalign.results.PairRotation`).
     """
     L, M = len(Zx), len(Zy)
     max_iter = check_int(max_iter, "max_iter", minimum=1, maximum=2**63 - 1, allow_none=True)
     todo = _pair_list(pairs, L, M)
-    if rotation is not None and (a is not None or b is not None):
-        raise ValueError("HOT+R pairs use uniform marginals: a and b must be None")
+    kind = pair_kind(kind, rotation)
+    kind.check_marginals(a, b)
     backend = backend if backend is not None else current_backend()
-    grid = GridResult.empty(L, M, keep_plans=keep_plans, rotation=rotation is not None)
+    grid = GridResult.empty(L, M, keep_plans=keep_plans, rotation=kind.keeps_results)
     n_total, n_done = len(todo), 0
 
     def finished(l, m, result):
@@ -155,7 +133,7 @@ def solve_pairs(Zx, Zy, pairs=None, on_pair=None, backend=None, *, n_threads=Non
 
     if todo:
         backend.run(Zx, Zy, todo, finished, n_threads=resolve_threads(n_threads),
-                    keep_plans=keep_plans, a=a, b=b, max_iter=max_iter, rotation=rotation)
+                    keep_plans=keep_plans, a=a, b=b, max_iter=max_iter, kind=kind)
     return grid
 
 
@@ -172,9 +150,9 @@ def _pair_list(pairs, L, M) -> list[tuple[int, int]]:
 
 
 class LocalBackend:
-    """This machine: plain pairs on the C++ thread pool (GIL released), HOT+R pairs on a pool
-    of threads running the numba loop. BLAS is limited to one thread meanwhile, so the pool and
-    BLAS never oversubscribe the cores.
+    """This machine: each pair kind's local runner (plain pairs on the C++ thread pool with the
+    GIL released, HOT+R pairs on a pool of threads running the numba loop). BLAS is limited to
+    one thread meanwhile, so the pool and BLAS never oversubscribe the cores.
 
     Called from the main thread, the C++ grid runs in a helper thread while the main thread
     polls it in short intervals, so Ctrl-C (KeyboardInterrupt) cancels the remaining pairs and
@@ -184,86 +162,9 @@ class LocalBackend:
     """
 
     def run(self, Zx, Zy, todo: Sequence[tuple[int, int]], finished: Callable, *, n_threads,
-            keep_plans, a, b, max_iter, rotation):
-        if rotation is not None:
-            self._rotation(Zx, Zy, todo, finished, n_threads, rotation)
-        else:
-            self._plain(Zx, Zy, todo, finished, n_threads, keep_plans, a, b, max_iter)
-
-    @staticmethod
-    def _plain(Zx, Zy, todo, finished, n_threads, keep_plans, a, b, max_iter):
-        L, M = len(Zx), len(Zy)
-        dgemm, sgemm = gemm_pointers()
-        f32 = Zx[0].dtype == np.float32
-        flat = None if len(todo) == L * M else np.array([l * M + m for l, m in todo], np.int64)
-        on_main = threading.current_thread() is threading.main_thread()
-        job = _core.GridJob(list(Zx), list(Zy), list(a or []), list(b or []), int(n_threads),
-                            bool(keep_plans), 0 if max_iter is None else int(max_iter),
-                            sgemm if f32 else dgemm, flat, on_main)
-
-        def deliver(items):
-            for k, cost, status, n_iter, plan in items:
-                l, m = todo[k]
-                finished(l, m, _item(plan, cost, status, n_iter, Zx[l].shape[1], Zy[m].shape[1]))
-
-        with single_threaded_blas():
-            if not on_main:
-                job.run()
-            else:
-                errors = []
-
-                def target():
-                    try:
-                        job.run()
-                    except BaseException as exc:  # re-raised on the calling thread below
-                        errors.append(exc)
-
-                worker = threading.Thread(target=target, name="hotalign-grid", daemon=True)
-                worker.start()
-                try:
-                    while worker.is_alive():
-                        worker.join(0.05)
-                        deliver(job.take_finished())
-                except BaseException:
-                    job.cancel()
-                    worker.join()
-                    raise
-                if errors:
-                    raise errors[0]
-                deliver(job.take_finished())
-                return
-        costs, statuses, n_iter, plans, _cancelled = job.result()
-        for k, (l, m) in enumerate(todo):
-            plan = plans[k] if plans is not None else None
-            finished(l, m, _item(plan, costs[k], statuses[k], n_iter[k], Zx[l].shape[1],
-                                 Zy[m].shape[1]))
-
-    @staticmethod
-    def _rotation(Zx, Zy, todo, finished, n_threads, rotation):
-        from .rotation import align_pair, layer_basis  # numba: imported only when used
-
-        Zx = [np.ascontiguousarray(A, dtype=np.float64) for A in Zx]
-        Zy = [np.ascontiguousarray(B, dtype=np.float64) for B in Zy]
-        rows = sorted({l for l, _ in todo})
-        with single_threaded_blas(), ThreadPoolExecutor(max(1, n_threads)) as pool:
-            bases = dict(zip(rows, pool.map(lambda l: layer_basis(Zx[l]), rows)))
-            futures = {pool.submit(align_pair, Zx[l], Zy[m], max_rounds=rotation.max_rounds,
-                                   tol=rotation.tol, basis=bases[l],
-                                   warm_start=rotation.warm_start): (l, m) for l, m in todo}
-            try:
-                for future in as_completed(futures):
-                    l, m = futures[future]
-                    finished(l, m, future.result())
-            finally:  # Ctrl-C or an error: drop the queued pairs, let the running ones finish
-                pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _item(plan, cost, status, n_iter, n, m):
-    """The result of one plain pair from the core's output."""
-    if plan is not None:
-        return result_from_core(plan, (n, m))
-    return PairCost(cost=float(cost), status=_core.STATUS_NAMES[int(status)],
-                    n_iter=int(n_iter))
+            keep_plans, a, b, max_iter, kind):
+        kind.run_local(Zx, Zy, todo, finished, n_threads=n_threads, keep_plans=keep_plans,
+                       a=a, b=b, max_iter=max_iter)
 
 
 def fit_rotation_grid(Zx, Zy, *, max_rounds=10, tol=1e-6, n_threads=1, warm_start=True):
@@ -284,5 +185,5 @@ def fit_rotation_grid(Zx, Zy, *, max_rounds=10, tol=1e-6, n_threads=1, warm_star
         ``out[l][m]``. Results do not depend on ``n_threads``.
     """
     grid = solve_pairs(Zx, Zy, backend=LocalBackend(), n_threads=n_threads,
-                       rotation=Rotation(int(max_rounds), float(tol), bool(warm_start)))
+                       kind=Rotation(int(max_rounds), float(tol), bool(warm_start)))
     return grid.rotations

@@ -18,9 +18,12 @@ from .cache.codec import _array, _fail, _fields, _int, _nested, _real
 from .cache.memory import as_memory
 from .costs import ZScore, as_float_dtype, check_constant_policy
 from .grid import solve_systems
-from .hierarchy import layer_plan, plan_distance, reconstruct, unit_correlations
-from .layers import standardize_system
-from .results import TransportResult
+from .hierarchy import (layer_plan, plan_distance, reconstruct, reconstruct_layer,
+                        unit_correlations)
+from .kinds import PLAIN, ROTATION_ATTRIBUTES, Rotation
+from .lazy import certified_layer_plan
+from .results import GridResult, TransportResult
+from .systems import standardize_system
 
 __all__ = ["HOT"]
 
@@ -61,7 +64,7 @@ class HOT(ParamsMixin):
         in ``dtype``) are held at once, plus one raw layer being read and one cost tile per
         thread; Y's layers are standardised again for every block of X's. Results are
         identical to an unlimited fit. With :func:`hotalign.evaluate` a split's training rows
-        are also read layer by layer (:meth:`hotalign.handles.Layer.take`), so with memory-mapped
+        are also read layer by layer (:meth:`hotalign.layer.Layer.take`), so with memory-mapped
         inputs only the layers the current pairs need are in memory. HOT+R holds all
         standardised layers.
     memory : str, os.PathLike or hotalign.cache.Memory, optional
@@ -170,8 +173,7 @@ class HOT(ParamsMixin):
         check_int(self.max_rounds, "max_rounds", minimum=1, maximum=2**62)
         check_tol(self.tol)
         check_int(self.max_layers_in_memory, "max_layers_in_memory", minimum=2, allow_none=True)
-        if not isinstance(self.lazy, (bool, np.bool_)):
-            raise ValueError(f"lazy must be a bool, got {self.lazy!r}")
+        check_bool(self.lazy, "lazy")
         check_int(self.lazy_rank, "lazy_rank", minimum=1)
         return policy, n_threads, dtype
 
@@ -189,6 +191,12 @@ class HOT(ParamsMixin):
         -------
         self
         """
+        return self._fit(X, Y)
+
+    def _fit(self, X, Y, systems=None):
+        """:meth:`fit`; ``systems`` (a dict) shares the standardised systems between fits of
+        the same rows (:func:`hotalign.evaluate`'s plain and HOT+R fits of one split): each
+        (policy, dtype, hold) is standardised, and its layers hashed, once."""
         policy, n_threads, dtype = self._check_params()
         X, Y = _check_systems(X, Y)
         memory = as_memory(self.memory)
@@ -196,13 +204,17 @@ class HOT(ParamsMixin):
             key, restored = memory.fits.restore(self, X, Y)
             if restored:
                 return self
-        if self.rotation:
-            dtype = np.float64  # HOT+R works in float64
-        hold = self.rotation or self.max_layers_in_memory is None
-        Sx = standardize_system(X, "X", policy=policy, dtype=dtype, hold=hold)
-        Sy = standardize_system(Y, "Y", policy=policy, dtype=dtype, hold=hold)
-        options = dict(n_threads=n_threads, rotation=self._rotation(),
-                       max_layers_in_memory=None if self.rotation else self.max_layers_in_memory,
+        kind = self._pair_kind()
+        dtype = dtype if kind.dtype is None else kind.dtype
+        budget = self.max_layers_in_memory if kind.budgeted else None
+        how = (policy, np.dtype(dtype), budget is None)
+        systems = {} if systems is None else systems
+        if how not in systems:
+            systems[how] = tuple(standardize_system(A, name, policy=policy, dtype=dtype,
+                                                    hold=budget is None)
+                                 for A, name in ((X, "X"), (Y, "Y")))
+        Sx, Sy = systems[how]
+        options = dict(n_threads=n_threads, kind=kind, max_layers_in_memory=budget,
                        cache=None if memory is None else memory.pairs)
         if self.lazy:
             self._fit_lazy(Sx, Sy, options)
@@ -212,30 +224,22 @@ class HOT(ParamsMixin):
             memory.fits.store(key, self)
         return self
 
-    def _rotation(self):
-        """The pair kind of this fit: None (plain) or HOT+R's options."""
+    def _pair_kind(self):
+        """The pair kind of this fit (:mod:`hotalign.kinds`): plain, or HOT+R's options."""
         if not self.rotation:
-            return None
-        from .engine import Rotation
-
+            return PLAIN
         return Rotation(max_rounds=int(self.max_rounds), tol=float(self.tol))
 
     def _fit_lazy(self, Sx, Sy, options):
         """Level 2 from certified bounds, solving only the pairs the layer plan needs."""
-        from .lazy import certified_layer_plan, probed_projection_bounds, rotation_bounds
-        from .results import GridResult
-
-        grid = GridResult.empty(len(Sx), len(Sy), rotation=self.rotation)
+        kind = options["kind"]
+        grid = GridResult.empty(len(Sx), len(Sy), rotation=kind.keeps_results)
 
         def solve(cells):
             solve_systems(Sx, Sy, pairs=cells, out=grid, **options)
 
-        rank, n_threads = int(self.lazy_rank), options["n_threads"]
-        if self.rotation:  # the alternation dwarfs its bounds: no probe
-            bounds, skipped = rotation_bounds(Sx, Sy, rank=rank, n_threads=n_threads), False
-        else:
-            bounds, skipped = probed_projection_bounds(Sx, Sy, grid.costs, solve, rank=rank,
-                                                       n_threads=n_threads)
+        bounds, skipped = kind.lazy_bounds(Sx, Sy, grid.costs, solve, rank=int(self.lazy_rank),
+                                           n_threads=options["n_threads"])
         plan, certificate = certified_layer_plan(grid.costs, bounds, solve)
         certificate["bounds_skipped"] = skipped
         solved = certificate.pop("solved")
@@ -248,23 +252,10 @@ class HOT(ParamsMixin):
         layer plan, when a lazy fit has certified it)."""
         self.x_scalers_, self.y_scalers_ = Sx.scalers, Sy.scalers
         L, M = len(Sx), len(Sy)
-        if grid.rotations is not None:
-            pairs = grid.rotations  # None where a lazy fit did not solve the pair
-            self.rotations_ = [[None if pairs[l][m] is None else
-                                _embed_rotation(pairs[l][m].rotation, Sx.kept[l], Sx.widths[l])
-                                for m in range(M)] for l in range(L)]
-            self.objective_traces_ = [[None if p is None else p.objective for p in row]
-                                      for row in pairs]
-            self.reconstruction_errors_ = np.array(
-                [[np.nan if p is None else p.reconstruction_error for p in row]
-                 for row in pairs])
-            self.n_rounds_ = np.array([[0 if p is None else p.n_rounds for p in row]
-                                       for row in pairs])
-        else:
-            self.rotations_ = None
-            self.objective_traces_ = None
-            self.reconstruction_errors_ = None
-            self.n_rounds_ = None
+        # the attributes a pair kind adds: None unless this fit's kind sets them
+        for name, value in {**dict.fromkeys(ROTATION_ATTRIBUTES),
+                            **self._pair_kind().fitted(Sx, Sy, grid)}.items():
+            setattr(self, name, value)
         self.unit_plans_ = grid.plans
         self.layer_costs_ = grid.costs
         self.layer_plan_ = layer_plan(grid.costs) if plan is None else plan
@@ -344,19 +335,8 @@ class HOT(ParamsMixin):
         if (_int(state["n_layers_x_"], "n_layers_x_"), _int(state["n_layers_y_"], "n_layers_y_")) \
                 != (L, M):
             _fail("n_layers_x_ / n_layers_y_ do not match the layers")
-        rotation = ("rotations_", "objective_traces_", "reconstruction_errors_", "n_rounds_")
-        if not self.rotation:
-            if any(state[name] is not None for name in rotation):
-                _fail("rotation results in a fit without rotation")
-            return
-        _nested(state["rotations_"], "rotations_", L, M,
-                lambda R, l, m: None if R is None and not solved[l, m] else
-                _array(R, f"rotations_[{l}][{m}]", np.float64, (wx[l], wx[l])))
-        _nested(state["objective_traces_"], "objective_traces_", L, M,
-                lambda t, l, m: None if t is None and not solved[l, m] else
-                _array(t, f"objective_traces_[{l}][{m}]", np.float64, (None,)))
-        _array(state["reconstruction_errors_"], "reconstruction_errors_", np.float64, (L, M))
-        _array(state["n_rounds_"], "n_rounds_", np.int64, (L, M))
+        self._pair_kind().check_fitted_state(state, L, M, wx, solved, array=_array,
+                                             nested=_nested, fail=_fail)
 
     # -- prediction and scoring ----------------------------------------------------------------
     def _check_fitted(self):
@@ -400,6 +380,11 @@ class HOT(ParamsMixin):
         return self._reconstruct(self._standardize_y(Y), layer_weights)
 
     def _reconstruct(self, Zy, layer_weights):
+        return reconstruct(Zy, self.unit_plans_, self._weights(layer_weights),
+                           rotations=self.rotations_)
+
+    def _weights(self, layer_weights):
+        """Validated (L, M) float64 layer weights (None: HOT's ``L * layer_plan_``)."""
         if layer_weights is None:
             weights = self.n_layers_x_ * self.layer_plan_
         else:
@@ -414,7 +399,7 @@ class HOT(ParamsMixin):
                 )
             if not np.isfinite(weights).all():
                 raise ValueError("layer_weights contains NaN or infinity")
-        return reconstruct(Zy, self.unit_plans_, weights, rotations=self.rotations_)
+        return weights
 
     def layer_scores(self, X, Y, layer_weights=None, return_counts=False):
         """Per-layer reconstruction scores: mean Pearson over units of X[l] and Xhat_l.
@@ -439,7 +424,7 @@ class HOT(ParamsMixin):
         """
         check_bool(return_counts, "return_counts")
         X, Zy = self._held_out(X, Y)
-        return self._scores(X, Zy, layer_weights, return_counts)
+        return self._scores(X, Zy, {None: layer_weights}, return_counts)[None]
 
     def layer_scores_by_weighting(self, X, Y, weightings, return_counts=False) -> dict:
         """Per-layer reconstruction scores of several layer weightings on the same held-out
@@ -462,7 +447,7 @@ class HOT(ParamsMixin):
             pairs), as :meth:`layer_scores` gives them for one weighting.
         """
         X, Zy = self._held_out(X, Y)
-        return {name: self._scores(X, Zy, w, return_counts) for name, w in weightings.items()}
+        return self._scores(X, Zy, weightings, return_counts)
 
     def _held_out(self, X, Y):
         """Validated held-out X and standardised held-out Y, shared by every method's score."""
@@ -474,23 +459,30 @@ class HOT(ParamsMixin):
         check_same_stimuli(X[0].shape[0], Y[0].shape[0], what="held-out rows")
         return X, self._standardize_y(Y)
 
-    def _scores(self, X, Zy, layer_weights=None, return_counts=False):
-        Xhat = self._reconstruct(Zy, layer_weights)
-        scores = np.empty(len(X))
-        left_out = np.zeros(len(X), dtype=np.int64)
-        for l, (A, B) in enumerate(zip(X, Xhat)):
-            if A.shape[1] != B.shape[1]:
-                raise ValueError(f"X[{l}] must have {B.shape[1]} units as in fit, got {A.shape[1]}")
-            r = unit_correlations(A, B)
-            ok = np.isfinite(r)
-            if not ok.any():
-                raise ValueError(
-                    f"no unit of X[{l}] can be scored: every unit is constant on these rows "
-                    "or was excluded as constant in training"
-                )
-            scores[l] = r[ok].mean()
-            left_out[l] = r.size - ok.sum()
-        return (scores, left_out) if return_counts else scores
+    def _scores(self, X, Zy, weightings, return_counts=False) -> dict:
+        """Scores of each weighting, layer by layer: each pair's reconstruction term is
+        computed once for all the weightings (:func:`hotalign.hierarchy.reconstruct_layer`)."""
+        names = list(weightings)
+        ws = [self._weights(weightings[name]) for name in names]
+        scores = np.empty((len(names), len(X)))
+        left_out = np.zeros((len(names), len(X)), dtype=np.int64)
+        for l, A in enumerate(X):
+            for k, B in enumerate(reconstruct_layer(Zy, self.unit_plans_, ws, l,
+                                                    self.rotations_)):
+                if A.shape[1] != B.shape[1]:
+                    raise ValueError(f"X[{l}] must have {B.shape[1]} units as in fit, got "
+                                     f"{A.shape[1]}")
+                r = unit_correlations(A, B)
+                ok = np.isfinite(r)
+                if not ok.any():
+                    raise ValueError(
+                        f"no unit of X[{l}] can be scored: every unit is constant on these "
+                        "rows or was excluded as constant in training"
+                    )
+                scores[k, l] = r[ok].mean()
+                left_out[k, l] = r.size - ok.sum()
+        return {name: (scores[k], left_out[k]) if return_counts else scores[k]
+                for k, name in enumerate(names)}
 
     def score(self, X, Y):
         """HOT score: mean over layers of :meth:`layer_scores` (higher is better)."""
@@ -510,11 +502,3 @@ def check_tol(tol, name="tol"):
     """Validate a nonnegative finite tolerance."""
     return check_float(tol, name, low=0.0)
 
-
-def _embed_rotation(R, kept, n):
-    """An (n, n) rotation acting as R on the kept units and as the identity on the others."""
-    if len(kept) == n:
-        return R
-    full = np.eye(n)
-    full[np.ix_(kept, kept)] = R
-    return full

@@ -12,7 +12,7 @@ from ._validation import (check_callable, check_choice, check_float, check_int, 
                           check_random_state)
 from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
-from .handles import Layer
+from .layer import Layer
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -133,7 +133,7 @@ class Evaluation:
                 "distance": {"mean_over_splits": float(self.rotation_distances.mean()),
                              "splits": self.rotation_distances.tolist(),
                              **({} if rot is None else {"all_rows": rot.distance_})},
-                "C": {"mean_over_splits": self.rotation_layer_costs.mean(axis=0).tolist(),
+                "C": {"mean_over_splits": _mean_solved(self.rotation_layer_costs).tolist(),
                       **({} if rot is None else {"all_rows": rot.layer_costs_.tolist()})},
                 "P": {"mean_over_splits": self.rotation_layer_plans.mean(axis=0).tolist(),
                       **({} if rot is None else {"all_rows": rot.layer_plan_.tolist()})},
@@ -224,15 +224,12 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     want_plain = any(m in METHODS for m in methods)
     want_rot = any(m in ROTATION_METHODS for m in methods)
     plain_est = rot_est = None
-    if want_plain:
-        plain_est = estimator if not estimator.rotation else _with_params(estimator, rotation=False)
-        if getattr(plain_est, "lazy", False) and any(m in _NEED_ALL_PAIRS for m in methods):
-            plain_est = _with_params(plain_est, lazy=False)  # these baselines need every pair
+    if want_plain:  # Perm-P and Pairwise-Best need every pair: no lazy fit for them
+        eager = any(m in _NEED_ALL_PAIRS for m in methods)
+        plain_est = _with_params(estimator, rotation=False, **({"lazy": False} if eager else {}))
     if want_rot:
-        rot_est = estimator if estimator.rotation else _with_params(estimator, rotation=True)
-        if getattr(rot_est, "lazy", False) and any(m[:-2] in _NEED_ALL_PAIRS for m in methods
-                                                   if m in ROTATION_METHODS):
-            rot_est = _with_params(rot_est, lazy=False)
+        eager = any(m[:-2] in _NEED_ALL_PAIRS for m in methods if m in ROTATION_METHODS)
+        rot_est = _with_params(estimator, rotation=True, **({"lazy": False} if eager else {}))
     rng = np.random.default_rng(random_state)
     L, M = len(X), len(Y)
     split_scores = {m: np.empty(n_splits) for m in methods}
@@ -254,11 +251,11 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         else:
             X_train = [A[train] for A in X]
             Y_train = [B[train] for B in Y]
-        models = {}
+        models, systems = {}, {}  # systems: each split standardised (and hashed) once
         if want_plain:
-            models[False] = plain_est.fit(X_train, Y_train)
+            models[False] = plain_est._fit(X_train, Y_train, systems)
         if want_rot:
-            models[True] = rot_est.fit(X_train, Y_train)
+            models[True] = rot_est._fit(X_train, Y_train, systems)
             rot = models[True]
             rot_plans[s], rot_costs[s], rot_distances[s] = (rot.layer_plan_, rot.layer_costs_,
                                                             rot.distance_)
@@ -297,7 +294,18 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
 
 
 def _with_params(estimator, **params):
-    return type(estimator)(**{**estimator.get_params(), **params})
+    """``estimator`` itself when it has the bool ``params`` already (or a parameter is not a
+    bool: its fit then says so), else a copy with them."""
+    current = estimator.get_params()
+    if all(_same_bool(current[name], value) for name, value in params.items()) or any(
+            not isinstance(current[name], (bool, np.bool_)) for name in params):
+        return estimator
+    return type(estimator)(**{**current, **params})
+
+
+def _same_bool(value, flag: bool) -> bool:
+    """Whether ``value`` is the bool ``flag`` (Python or NumPy; anything else is not)."""
+    return isinstance(value, (bool, np.bool_)) and bool(value) == flag
 
 
 #: Baselines whose layer weights reach pairs outside HOT's layer plan (a lazy fit would not

@@ -2,7 +2,7 @@
 
 Every pair (l, m) needs the correlation-distance cost between the units of layer l of one system
 and layer m of the other, and an exact transport solve on it. Each layer is standardised once
-(:mod:`hotalign.layers`), not once per pair; the pairs then run on the pair engine
+(:mod:`hotalign.systems`), not once per pair; the pairs then run on the pair engine
 (:mod:`hotalign.engine`): each pair's cost tile is built, solved and freed on a worker thread,
 with the GIL released inside the GEMM and the solver, so no L x M collection of dense costs or
 plans is ever held. BLAS is limited to one thread while the pool runs (threadpoolctl), so the
@@ -29,22 +29,17 @@ from ._validation import (
     resolve_threads,
 )
 from .costs import as_float_dtype
-from .engine import current_progress, solve_pairs, use_backend
-from .handles import Layer
-from .layers import (
-    kept_units,
-    layer_marginals,
-    standardize_system,
-    to_original_units,
-)
+from .engine import current_progress, solve_pairs
+from .kinds import pair_kind
 from .results import GridResult
+from .systems import layer_marginals, standardize_system, to_original_units
 
-__all__ = ["GridResult", "Layer", "solve_grid", "solve_pairs", "solve_systems",
-           "use_backend"]
+__all__ = ["solve_grid", "solve_systems"]
 
 
 def default_threads() -> int:
-    """Number of worker threads: the CPUs this process may use."""
+    """Number of worker threads: the CPUs this process may use
+    (:func:`hotalign._validation.resolve_threads` of None)."""
     return resolve_threads(None)
 
 
@@ -115,13 +110,13 @@ def solve_grid(X, Y, *, a=None, b=None, n_threads=None, dtype=np.float64, keep_p
 
 def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_iter=None,
                   rotation=None, max_layers_in_memory=None, cache=None, progress=None,
-                  backend=None, out=None) -> GridResult:
+                  backend=None, out=None, kind=None) -> GridResult:
     """Level 1 of HOT: every layer pair of two standardised systems, solved exactly.
 
     Parameters
     ----------
     Sx, Sy : StandardizedSystem
-        From :func:`hotalign.layers.standardize_system`.
+        From :func:`hotalign.systems.standardize_system`.
     pairs : collection of (l, m), optional
         Solve only these pairs (default: all); the others stay unsolved in the result (cost
         NaN, status ``"unsolved"``, plan None).
@@ -131,8 +126,8 @@ def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_it
         Keep each pair's sparse plan.
     max_iter : int, optional
         Network simplex pivot limit per pair (:class:`~hotalign.transport.MaxIterError`).
-    rotation : hotalign.engine.Rotation, optional
-        Solve HOT+R pairs (float64 systems, uniform marginals).
+    rotation : hotalign.kinds.Rotation, optional
+        Solve HOT+R pairs (float64 systems, uniform marginals); the same as ``kind=rotation``.
     max_layers_in_memory : int, optional
         Hold at most this many standardised layers at once (>= 2): X is taken in blocks of
         half of them, Y in blocks of the rest, and a system built with ``hold=False``
@@ -148,6 +143,8 @@ def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_it
         The pair engine's backend (see :func:`hotalign.engine.solve_pairs`).
     out : GridResult, optional
         A result to fill in (e.g. one with some pairs solved already); default a new one.
+    kind : hotalign.kinds.PairKind, optional
+        What each pair computes (default plain HOT pairs).
 
     Returns
     -------
@@ -157,8 +154,9 @@ def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_it
         units).
     """
     L, M = len(Sx), len(Sy)
+    kind = pair_kind(kind, rotation)
     if out is None:
-        out = GridResult.empty(L, M, keep_plans=keep_plans, rotation=rotation is not None)
+        out = GridResult.empty(L, M, keep_plans=keep_plans, rotation=kind.keeps_results)
     wanted = None if pairs is None else {(int(l), int(m)) for l, m in pairs}
     n_total = L * M if wanted is None else len(wanted)
     progress = current_progress(progress)
@@ -187,13 +185,13 @@ def solve_systems(Sx, Sy, *, pairs=None, n_threads=None, keep_plans=True, max_it
             todo, on_pair = cache.plan_block(
                 [Sx.content_key(l, Z) for l, Z in zip(rows, Zx)],
                 [Sy.content_key(m, Z) for m, Z in zip(cols, Zy)],
-                a, b, [Z.shape[1] for Z in Zx], [Z.shape[1] for Z in Zy], max_iter, rotation,
+                a, b, [Z.shape[1] for Z in Zx], [Z.shape[1] for Z in Zy], max_iter, kind,
                 on_pair, todo)
         if todo:
             solve_pairs(Zx, Zy, pairs=todo, on_pair=on_pair, backend=backend,
                         n_threads=resolve_threads(n_threads),
                         keep_plans=keep_plans or cache is not None, a=a, b=b,
-                        max_iter=max_iter, rotation=rotation)
+                        max_iter=max_iter, kind=kind)
         del Zx, Zy
     return out
 

@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from .results import TransportResult
 from .transport import solve_transport
 
-__all__ = ["layer_plan", "plan_distance", "prescale_columns", "reconstruct", "unit_correlations"]
+__all__ = ["layer_plan", "plan_distance", "prescale_columns", "reconstruct", "reconstruct_layer",
+           "unit_correlations"]
 
 
 def layer_plan(C) -> np.ndarray:
@@ -43,7 +44,7 @@ def plan_distance(C, P) -> float:
     return float(np.sum(np.where(P > 0, C, 0.0) * P))
 
 
-def plan_operator(plan: TransportResult, row_mass=None) -> sp.csr_matrix:
+def plan_operator(plan: TransportResult) -> sp.csr_matrix:
     """Sparse ``W^T`` (shape (n_m, n_l)) of a unit plan, rows of W normalised to sum 1.
 
     ``Y @ plan_operator(plan)`` is ``Y W^T``: column i is the plan-weighted average of the
@@ -51,8 +52,7 @@ def plan_operator(plan: TransportResult, row_mass=None) -> sp.csr_matrix:
     get an all-zero column.
     """
     n_l, n_m = plan.shape
-    if row_mass is None:
-        row_mass = np.bincount(plan.rows, weights=plan.weights, minlength=n_l)
+    row_mass = np.bincount(plan.rows, weights=plan.weights, minlength=n_l)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = plan.weights / row_mass[plan.rows]
     return sp.csr_matrix((w, (plan.cols, plan.rows)), shape=(n_m, n_l))
@@ -78,25 +78,50 @@ def reconstruct(Y, plans, weights, rotations=None) -> list[np.ndarray]:
     -------
     list of ndarray, shapes (T, n_l)
     """
-    L, M = weights.shape
-    T = Y[0].shape[0]
-    out = []
-    for l in range(L):
-        n_l = next(p.shape[0] for p in plans[l] if p is not None)
-        Xhat = np.zeros((T, n_l))
-        for m in range(M):
-            w = weights[l, m]
-            if w == 0.0:
-                continue
-            if plans[l][m] is None:
-                raise ValueError(f"layer pair ({l}, {m}) has weight {w} but was not solved (a "
-                                 "lazy fit solves only the pairs its layer plan needs)")
-            term = np.asarray(Y[m] @ plan_operator(plans[l][m]), dtype=np.float64)
-            if rotations is not None:
-                term = term @ rotations[l][m].T
-            Xhat += w * term
-        out.append(Xhat)
+    return [reconstruct_layer(Y, plans, [weights], l, rotations)[0]
+            for l in range(weights.shape[0])]
+
+
+def reconstruct_layer(Y, plans, weightings, l, rotations=None) -> list[np.ndarray]:
+    """Layer l of X reconstructed under each of several layer weightings, each pair's term
+    ``Y_m W^T`` (``R^T``) computed once and shared by every weighting that uses it (how HOT's
+    score and its baselines' share one fit's reconstruction).
+
+    Parameters
+    ----------
+    Y, plans, rotations
+        As in :func:`reconstruct`.
+    weightings : list of ndarray, shape (L, M)
+        Layer weights of each method.
+    l : int
+        The layer of X.
+
+    Returns
+    -------
+    list of ndarray, shape (T, n_l)
+        One reconstruction per weighting, each the sum :func:`reconstruct` computes.
+    """
+    n_l = next(p.shape[0] for p in plans[l] if p is not None)
+    out = [np.zeros((Y[0].shape[0], n_l)) for _ in weightings]
+    for m in range(len(Y)):
+        ws = [weights[l, m] for weights in weightings]
+        if all(w == 0.0 for w in ws):
+            continue
+        if plans[l][m] is None:
+            w = next(w for w in ws if w != 0.0)
+            raise ValueError(f"layer pair ({l}, {m}) has weight {w} but was not solved (a "
+                             "lazy fit solves only the pairs its layer plan needs)")
+        term = _pair_term(Y[m], plans[l][m], None if rotations is None else rotations[l][m])
+        for Xhat, w in zip(out, ws):
+            if w != 0.0:
+                Xhat += w * term
     return out
+
+
+def _pair_term(Ym, plan, R):
+    """``Y_m W^T`` of one pair, times ``R^T`` when the pair has a rotation R."""
+    term = np.asarray(Ym @ plan_operator(plan), dtype=np.float64)
+    return term if R is None else term @ R.T
 
 
 def unit_correlations(A, B) -> np.ndarray:

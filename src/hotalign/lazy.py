@@ -56,8 +56,12 @@ benchmark reports.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+from ._blas import single_threaded_blas
+from ._validation import resolve_threads
 from .transport import solve_transport
 
 __all__ = ["certified_layer_plan", "layer_basis_bound", "probed_projection_bounds",
@@ -114,10 +118,6 @@ def _pair_bound(A32, e32, nx, B, ny2, a, b, gamma):
 def _map(fn, items, n_threads):
     """``[fn(i) for i in items]`` on ``n_threads`` worker threads (NumPy releases the GIL in
     its kernels), with BLAS limited to one thread meanwhile so the pool is the parallelism."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ._blas import single_threaded_blas
-
     items = list(items)
     if n_threads <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
@@ -146,7 +146,7 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None,
     Parameters
     ----------
     Sx, Sy : StandardizedSystem
-        From :func:`hotalign.layers.standardize_system` (the systems a fit solves).
+        From :func:`hotalign.systems.standardize_system` (the systems a fit solves).
     rank : int
         Dimension of the projection subspace per layer of X (>= 1); larger is tighter and
         costlier.
@@ -162,8 +162,6 @@ def projection_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None,
         ``0 <= LB[l, m] <= C[l, m]``, the cost the grid computes for pair (l, m) (rounding of
         the working dtype included; see the module notes for the proof).
     """
-    from ._validation import resolve_threads
-
     n_threads = resolve_threads(n_threads)
     L, M = len(Sx), len(Sy)
     LB = np.zeros((L, M))
@@ -321,8 +319,6 @@ def rotation_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndarra
     LB : ndarray, shape (L, M)
         ``0 <= LB[l, m] <=`` the HOT+R cost of pair (l, m).
     """
-    from ._validation import resolve_threads
-
     n_threads = resolve_threads(n_threads)
     L, M = len(Sx), len(Sy)
     LB = np.zeros((L, M))

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _core
 from ._validation import describe
 
 __all__ = ["GridResult", "MaxIterError", "PairCost", "PairRotation", "TransportResult"]
@@ -192,17 +193,35 @@ class PairCost(NamedTuple):
 def result_from_core(raw, shape) -> TransportResult:
     """A :class:`TransportResult` from the core's ``(rows, cols, weights, u, v, cost, status,
     n_iter, method)`` tuple (arrays handed over without copies)."""
-    from . import _core
-
     rows, cols, weights, u, v, cost, status, n_iter, method = raw
     return TransportResult(rows=rows, cols=cols, weights=weights, cost=float(cost), u=u, v=v,
                            status=_core.STATUS_NAMES[int(status)], n_iter=int(n_iter),
                            shape=tuple(shape), method=_core.METHOD_NAMES[int(method)])
 
 
-def raise_for_status(result, max_iter, what: str):
-    """Raise :class:`MaxIterError` when ``result`` (anything with a ``status``) stopped at the
-    pivot limit ``max_iter``; ``what`` names the problem in the message."""
+#: Status codes of the core's C ABI that mean bad input: an invalid argument (-1) and an
+#: infeasible problem (1). Any other failure code is an internal error.
+_INPUT_ERROR_CODES = (-1, 1)
+
+
+def raise_for_status(result, max_iter=None, what: str = "the problem", detail: str = ""):
+    """The one mapping of solver statuses to exceptions.
+
+    ``result`` is anything with a ``status`` name (TransportResult, PairRotation, PairCost) or
+    a status code (int) of the core's C ABI; ``what`` names the problem in the message.
+
+    - ``"optimal"`` (code 0): nothing;
+    - ``"max_iter"``: :class:`MaxIterError` (the pivot limit ``max_iter``), the result kept;
+    - a failure code: ValueError for bad input (invalid argument, infeasible problem),
+      RuntimeError otherwise, naming the status and ``detail`` (the solver's message).
+    """
+    if isinstance(result, (int, np.integer)):
+        code = int(result)
+        if code == 0:
+            return
+        name = _core.STATUS_NAMES.get(code, "error")
+        raise (ValueError if code in _INPUT_ERROR_CODES else RuntimeError)(
+            f"{what} failed ({name}): {detail}")
     if getattr(result, "status", "optimal") == "max_iter":
         raise MaxIterError(
             f"max_iter={max_iter} pivots reached before optimality ({what}); the feasible "

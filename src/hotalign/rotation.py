@@ -52,7 +52,6 @@ the orthogonal Procrustes problem", Psychometrika 31, 1-10, 1966.
 
 from __future__ import annotations
 
-
 from collections import namedtuple
 
 import numpy as np
@@ -63,9 +62,9 @@ from numba.core.extending import intrinsic
 from . import _core
 from ._blas import gemm_pointers
 from ._validation import as_layer, check_float, check_int
-from .results import PairRotation, TransportResult
+from .results import PairRotation, TransportResult, raise_for_status
 
-__all__ = ["PairRotation", "align_pair", "layer_basis"]
+__all__ = ["align_pair", "layer_basis"]
 
 _ERR_LEN = 512
 #: Transport methods of the C ABI.
@@ -371,10 +370,8 @@ def align_pair(X, Y, *, max_rounds=10, tol=1e-6, basis=None, warm_start=True, _s
     res = _alternate(address, X, Y, K, G, basis[0], basis[1], int(max_rounds), float(tol),
                      bool(warm_start), bool(_shortcut))
     if res.status != 0:
-        msg = bytes(res.err).split(b"\0", 1)[0].decode(errors="replace")
-        name = _core.STATUS_NAMES.get(int(res.status), "error")
-        raise (ValueError if res.status in (-1, 1) else RuntimeError)(
-            f"HOT+R transport step failed ({name}): {msg}")
+        raise_for_status(int(res.status), what="HOT+R transport step",
+                         detail=bytes(res.err).split(b"\0", 1)[0].decode(errors="replace"))
     n, m = X.shape[1], Y.shape[1]
     trace = res.trace
     plan = TransportResult(rows=res.rows, cols=res.cols, weights=res.weights,

@@ -7,7 +7,7 @@ coupling; against a time-warped copy, a monotone one. The greedy baseline matche
 ``argmin_k' D[k, k']``.
 
 Every layer of every checkpoint is standardised once. All (K L) x (K' M) unit-level problems
-then run as one grid on the C++ thread pool (:func:`hotalign.grid.solve_pairs`, GIL released),
+then run as one grid on the pair engine (:func:`hotalign.grid.solve_systems`, GIL released),
 so the checkpoint pairs are solved in parallel without standardising any layer twice; the
 K K' layer-level problems (L x M each) and the K x K' checkpoint problem are small.
 """
@@ -19,6 +19,7 @@ import numpy as np
 from ._base import ParamsMixin
 from ._validation import (
     as_sequence,
+    check_bool,
     check_int,
     check_layers,
     check_n_threads,
@@ -27,8 +28,10 @@ from ._validation import (
 from .cache.memory import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
-from .layers import StandardizedSystem, standardize_system
 from .hierarchy import layer_plan, plan_distance
+from .lazy import certified_layer_plan, projection_bounds
+from .results import GridResult
+from .systems import StandardizedSystem, standardize_system
 from .transport import solve_transport
 
 __all__ = ["TrajectoryHOT"]
@@ -125,8 +128,7 @@ class TrajectoryHOT(ParamsMixin):
         policy = check_constant_policy(self.constant_units)
         n_threads = check_n_threads(self.n_threads)
         dtype = as_float_dtype(self.dtype)
-        if not isinstance(self.lazy, (bool, np.bool_)):
-            raise ValueError(f"lazy must be a bool, got {self.lazy!r}")
+        check_bool(self.lazy, "lazy")
         check_int(self.lazy_rank, "lazy_rank", minimum=1)
         A = _check_trajectory(A, "A")
         B = _check_trajectory(B, "B")
@@ -172,9 +174,6 @@ class TrajectoryHOT(ParamsMixin):
 
     def _fit_lazy(self, Sx, Sy, K, L, Kp, M, options):
         """Both levels from certified bounds (see the ``lazy`` parameter)."""
-        from .lazy import certified_layer_plan, projection_bounds
-        from .results import GridResult
-
         grid = GridResult.empty(K * L, Kp * M, keep_plans=False)
         LB = projection_bounds(Sx, Sy, rank=int(self.lazy_rank),
                                n_threads=options["n_threads"])

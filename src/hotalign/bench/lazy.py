@@ -110,10 +110,10 @@ def run_lazy_llm(*, L=28, n=3072, T=2000, rank=32, seed=0, regimes=("related", "
     GEMMs), and HOT+R lazy on related systems against the full HOT+R grid extrapolated from
     three timed pairs (near, middle and far layers; the grid's ``L * L`` pairs on the worker
     threads)."""
-    from ..engine import Rotation
+    from ..kinds import Rotation
     from ..estimator import HOT
     from ..grid import default_threads, solve_systems
-    from ..layers import standardize_system
+    from ..systems import standardize_system
     from ..lazy import rotation_bounds
 
     say = progress or (lambda s: None)

@@ -6,6 +6,7 @@ import json
 
 from .._digest import hash_array, hasher, text_key
 from .. import _version
+from ..kinds import pair_kind
 
 __all__ = ["RESULT_NEUTRAL_PARAMS", "fit_key", "pair_key"]
 
@@ -31,12 +32,9 @@ def fit_key(estimator, X, Y) -> str:
     return h.hexdigest()
 
 
-def pair_key(x_key, y_key, a_key=None, b_key=None, max_iter=None, rotation=None) -> str:
+def pair_key(x_key, y_key, a_key=None, b_key=None, max_iter=None, kind=None) -> str:
     """The entry key of one layer pair from the content keys of its standardised layers and
-    marginals (None: uniform), its pivot limit (None or 0: none) and, for a HOT+R pair, its
-    rotation options."""
-    kind = "plain" if rotation is None else (
-        f"rotation:{int(rotation.max_rounds)}:{float(rotation.tol)!r}:"
-        f"{bool(rotation.warm_start)}")
+    marginals (None: uniform), its pivot limit (None or 0: none) and its pair kind's
+    :meth:`~hotalign.kinds.PairKind.cache_tag` (None: plain)."""
     return text_key(_PAIR_FORMAT, _version.__version__, x_key, y_key, a_key or "uniform",
-                    b_key or "uniform", str(int(max_iter or 0)), kind)
+                    b_key or "uniform", str(int(max_iter or 0)), pair_kind(kind).cache_tag())

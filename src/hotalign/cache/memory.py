@@ -10,6 +10,7 @@ import weakref
 from pathlib import Path
 
 from .._digest import content_key
+from ..kinds import PLAIN, Rotation, pair_kind
 from ..results import PairRotation, TransportResult
 from .codec import _fail
 from .keys import fit_key, pair_key
@@ -129,27 +130,28 @@ class PairCache(_Entries):
     def resolve(self, node):
         """The plan a reference node of a fit entry names (validated like any pair entry), or
         None."""
-        rotation = node.get("p") == "plan"
-        if node.get("p") not in (None, "plan"):
+        kind = _PART_KINDS.get(node.get("p"))
+        if kind is None:
             _fail("a reference to an unknown part of a layer-pair entry")
-        result = self.load(node.get("k"), rotation=rotation)
-        return None if result is None else (result.plan if rotation else result)
+        result = self.load(node.get("k"), kind=kind)
+        return None if result is None else kind.plan_of(result)
 
-    def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None, rotation=None) -> str:
+    def key(self, x_key, y_key, a_key=None, b_key=None, max_iter=None, kind=None) -> str:
         """The entry key of one pair from the :func:`content_key` of its standardised layers
-        and of its marginals (None: uniform), its pivot limit (None or 0: none) and, for a
-        HOT+R pair, its :class:`~hotalign.engine.Rotation` options."""
-        return pair_key(x_key, y_key, a_key, b_key, max_iter, rotation)
+        and of its marginals (None: uniform), its pivot limit (None or 0: none) and its pair
+        kind's :meth:`~hotalign.kinds.PairKind.cache_tag` (None: plain)."""
+        return pair_key(x_key, y_key, a_key, b_key, max_iter, kind)
 
-    def load(self, key, shape=None, rotation=False):
-        """The result stored under ``key`` (a TransportResult, or a PairRotation when
-        ``rotation``), or None when there is no valid entry (``shape``: the plan's ``(n, m)``)."""
+    def load(self, key, shape=None, kind=None):
+        """The result stored under ``key`` (of the pair kind's ``result_type``; None: plain),
+        or None when there is no valid entry (``shape``: the plan's ``(n, m)``)."""
+        kind = pair_kind(kind)
+
         def validate(state):
             item = state.get("plan")
-            kind = PairRotation if rotation else TransportResult
-            if set(state) != {"plan"} or not isinstance(item, kind):
+            if set(state) != {"plan"} or not isinstance(item, kind.result_type):
                 _fail("not a layer-pair entry of this kind")
-            plan = item.plan if rotation else item
+            plan = kind.plan_of(item)
             if shape is not None and plan.shape != tuple(shape):
                 _fail(f"plan of shape {plan.shape}, expected {tuple(shape)}")
 
@@ -169,7 +171,7 @@ class PairCache(_Entries):
             self._remember(result, key)
         return stored
 
-    def plan_block(self, x_keys, y_keys, a, b, widths_x, widths_y, max_iter, rotation, on_pair,
+    def plan_block(self, x_keys, y_keys, a, b, widths_x, widths_y, max_iter, kind, on_pair,
                    pairs=None):
         """Load the cached pairs of a block and plan the rest.
 
@@ -189,10 +191,9 @@ class PairCache(_Entries):
         if pairs is None:
             pairs = [(i, j) for i in range(len(x_keys)) for j in range(len(y_keys))]
         for i, j in pairs:
-            key = self.key(x_keys[i], y_keys[j], ak[i], bk[j], max_iter, rotation)
+            key = self.key(x_keys[i], y_keys[j], ak[i], bk[j], max_iter, kind)
             keys[i, j] = key
-            hit = None if key in missing else self.load(
-                key, (widths_x[i], widths_y[j]), rotation is not None)
+            hit = None if key in missing else self.load(key, (widths_x[i], widths_y[j]), kind)
             if hit is None:
                 missing.setdefault(key, []).append((i, j))
             else:
@@ -208,6 +209,10 @@ class PairCache(_Entries):
 
         return [shared[0] for shared in missing.values()], on_solved
 
+
+#: The pair kind of each part a fit entry's reference may name (``"p"``): the whole entry
+#: (a plain plan), or the plan of a HOT+R entry (any Rotation's: the options are in the key).
+_PART_KINDS = {None: PLAIN, "plan": Rotation()}
 
 _PAIR_KEY = re.compile(r"[0-9a-f]{64}")
 

@@ -10,7 +10,7 @@ inputs:
   :func:`hotalign.capture.capture` writes: ``{"order": [...]}``, or just the list) gives the
   layer order. thingsvision's per-module layout is read too: one subfolder per module holding
   ``features.npy``, or chunks ``features[_suffix]_<a>-<b>.npy`` / ``features_01.npy``, ...,
-  which are concatenated in row order lazily (a :class:`~hotalign.handles.Layer` that reads
+  which are concatenated in row order lazily (a :class:`~hotalign.layer.Layer` that reads
   only the chunks holding the rows asked for). A folder holding only
   ``features_<a>-<b>.npy`` chunks is one layer, named after the folder.
 - ``.npy``: a single layer; memory-mapped.
@@ -19,7 +19,7 @@ inputs:
   only the rows asked for. A ``layer_order`` entry in the header's
   ``__metadata__`` (a JSON list) gives the order.
 - HDF5 (``.h5``, ``.hdf5``, ``.hdf``): every dataset of the file, at any depth (groups give
-  ``group/name``); :meth:`System.layers` gives :class:`~hotalign.handles.Layer` handles that
+  ``group/name``); :meth:`System.layers` gives :class:`~hotalign.layer.Layer` handles that
   read only the rows asked for (HDF5 selections), when they are asked for. A ``layer_order``
   attribute of the root group (a list of names, or a JSON list) gives the order.
 - NetCDF (``.nc``, Brain-Score / xarray assemblies, through xarray in the ``io`` extra): one

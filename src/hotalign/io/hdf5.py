@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..handles import Layer
+from ..layer import Layer
 from .system import (_LAYER_KINDS, ORDER_KEY, STIMULUS_KEY, InputError, System, _check_ids,
                      _file_digest, _layer, _ordered, _parse_order)
 

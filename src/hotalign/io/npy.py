@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..handles import Layer
+from ..layer import Layer
 from .system import (STIMULUS_KEY, InputError, System, _array_layer, _check_ids, _file_digest,
                      _layer, _ordered, _parse_order, natural_key)
 

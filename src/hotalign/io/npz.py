@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..handles import Layer
+from ..layer import Layer
 from .system import (STIMULUS_KEY, InputError, System, _check_ids, _file_digest, _layer,
                      natural_key)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..handles import Layer
+from ..layer import Layer
 from .system import (ORDER_KEY, STIMULUS_KEY, InputError, System, _array_layer, _check_ids,
                      _file_digest, _layer, _ordered, _parse_order)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import REAL_KINDS, as_array, as_sequence, describe
-from ..handles import Layer
+from ..layer import Layer
 
 __all__ = ["InputError", "System", "check_stimuli", "natural_key", "select_layers"]
 
@@ -47,7 +47,7 @@ class System:
         The file or folder it came from, or ``"<python>"``.
     names : list of str
         Layer names, in order.
-    handles : list of hotalign.handles.Layer
+    handles : list of hotalign.layer.Layer
         One handle per layer: its shape and dtype (known without reading the data) and
         ``read(rows=None)``.
     stimulus_ids : ndarray or None

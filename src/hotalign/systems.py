@@ -119,8 +119,8 @@ def standardize_system(layers, name, *, policy="exclude", dtype=np.float64, marg
     Parameters
     ----------
     layers : list of array_like, shapes (T, n_l)
-        Validated layers (see :func:`hotalign.grid.check_layers`); NaN/inf are found here, by
-        the C++ statistics pass, and reported by layer.
+        Validated layers (see :func:`hotalign._validation.check_layers`); NaN/inf are found
+        here, by the C++ statistics pass, and reported by layer.
     name : str
         The system's name in messages.
     policy : {"exclude", "cost_one", "raise"}

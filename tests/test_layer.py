@@ -1,4 +1,4 @@
-"""The one layer handle (:class:`hotalign.handles.Layer`): rows read as asked, on any reader."""
+"""The one layer handle (:class:`hotalign.layer.Layer`): rows read as asked, on any reader."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hotalign
-from hotalign.handles import Layer
+from hotalign.layer import Layer
 
 
 class CountingReader:
