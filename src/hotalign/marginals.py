@@ -303,8 +303,8 @@ def certify(C, P, row_duals, column_duals, lower, upper, tol=1e-12) -> dict:
     dual = alpha.sum() / L + lower @ mu - upper @ nu
     out = {
         "row_residual": float(np.abs(P.sum(axis=1) - 1.0 / L).max()),
-        "bound_violation": float(max((lower - col).max(), (col - upper).max(), 0.0)),
-        "negative_mass": float(max(-P.min(), 0.0)),
+        "bound_violation": float(max(0.0, (lower - col).max(), (col - upper).max())),
+        "negative_mass": float(max(0.0, -P.min())),
         "min_reduced_cost": float(reduced.min()) / scale,
         "complementary_cells": float(np.abs(P * reduced).sum()) / scale,
         "complementary_bounds": float(mu @ np.abs(col - lower) + nu @ np.abs(upper - col))

@@ -136,3 +136,63 @@ def select_slack(X, Y, grid=None, n_splits=3, random_state=0, estimator=None):
     mean = scores.mean(axis=0)
     best = int(np.flatnonzero(mean >= mean.max() - 1e-12)[0])
     return SlackSelection(grid, scores, mean, scores.std(axis=0), float(grid[best]))
+
+
+def fitted_slack(model) -> float:
+    """The slack of a fitted HOT's layer plan as one number: 0 (uniform), inf
+    (semi-relaxed), s ("slack" and "auto"; for a pair (s_low, s_high), NaN)."""
+    record = model.layer_marginals_
+    if record["rule"] == "uniform":
+        return 0.0
+    if record["rule"] == "semi-relaxed":
+        return math.inf
+    low, high = (float(x) for x in record["slack"])
+    return low if low == high else math.nan
+
+
+def evaluation_record(evaluation, full=None, full_rotation=None):
+    """``results.json``'s ``layer_marginals`` record of an evaluation whose estimator relaxes
+    the layer marginals (None for the uniform rule).
+
+    Keys: ``meaning``, ``rule``, ``slack`` (the parameter), ``P_meaning`` (the meaning of P's
+    marginals), with "auto" ``chosen_slack`` (``splits``: the slack chosen on each split's
+    training rows, inf written ``"inf"``; ``rotation_splits`` for HOT+R), ``column_sums``
+    (``mean_over_splits`` of P's column sums, and ``all_rows`` with ``full``), and with
+    ``full`` fitted by "auto" its ``selection`` (:meth:`SlackSelection.to_dict` layout).
+    """
+    from .estimator import HOT
+
+    if evaluation.layer_marginals is None:
+        return None
+    rule, slack = evaluation.layer_marginals["rule"], evaluation.layer_marginals["slack"]
+    out = {
+        "meaning": "layer plan with relaxed column marginals: rows of P sum to 1/L; column m "
+                   "(Y layer m) between max(1 - s, 0)/M and (1 + s)/M; s = inf: no column "
+                   "constraint (semi-relaxed)",
+        "rule": rule,
+        "slack": _jsonable(slack),
+        "P_meaning": "P[l][m]: share of X layer l matched to Y layer m (rows sum to 1/L, "
+                     "columns within the bounds of layer_marginals)",
+        "column_sums": {"mean_over_splits": evaluation.layer_plans.sum(axis=1).mean(axis=0)
+                        .tolist()},
+    }
+    if evaluation.chosen_slack is not None:
+        out["chosen_slack"] = {"splits": [slack_to_json(s) for s in evaluation.chosen_slack]}
+        if evaluation.rotation_chosen_slack is not None:
+            out["chosen_slack"]["rotation_splits"] = [
+                slack_to_json(s) for s in evaluation.rotation_chosen_slack]
+    if isinstance(full, HOT):
+        out["column_sums"]["all_rows"] = full.layer_plan_.sum(axis=0).tolist()
+        if full.slack_selection_ is not None:
+            sel = full.slack_selection_
+            out["selection"] = SlackSelection(sel["grid"], sel["scores"], sel["mean"],
+                                              sel["std"], float(sel["chosen"])).to_dict()
+    return out
+
+
+def _jsonable(slack):
+    if slack is None:
+        return None
+    if isinstance(slack, (tuple, list, np.ndarray)):
+        return [_jsonable(s) for s in slack]
+    return slack_to_json(float(slack))
