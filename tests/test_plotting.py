@@ -80,7 +80,7 @@ def test_marginal_bars_show_row_and_column_sums():
     record = hot.layer_marginals_
     fig = plotting.plot_layer_plan_with_marginals(hot.layer_plan_, record["lower"],
                                                   record["upper"])
-    heat, _, rows, cols = fig.axes  # the heatmap, its colorbar, the two bar plots
+    heat, _, rows, cols, _ = fig.axes  # the heatmap, its colorbar, two bar plots, the key
     assert heat.get_title() == "Layer plan P and its marginals"
     np.testing.assert_allclose([p.get_width() for p in rows.patches], 1.0, rtol=1e-12)
     np.testing.assert_allclose([p.get_height() for p in cols.patches],

@@ -167,7 +167,9 @@ def plot_layer_plan_with_marginals(P, lower=None, upper=None, x_names=None, y_na
                     rotation=45 if M > 4 else 0, ha="right" if M > 4 else "center")
     cols.set_xlim(ax.get_xlim())
     cols.set_ylabel("column sum x M")
-    cols.legend(fontsize=6, loc="upper right")
+    key = fig.add_subplot(grid[1, 1])
+    key.axis("off")
+    key.legend(*cols.get_legend_handles_labels(), fontsize=7, loc="center")
     return fig
 
 
