@@ -181,7 +181,13 @@ def test_cache_restores_a_relaxed_fit(tmp_path, mismatch):
     assert memory.fits.hits == 1  # restored, not refitted
     np.testing.assert_array_equal(again.layer_plan_, plan)
     assert float(again.slack_selection_["chosen"]) == chosen
+    # layer_marginals_ is derived: the restored fit re-solves the LP and certifies its plan
+    assert "_layer_marginals" not in vars(again)
     assert again.layer_marginals_["certificate"]["ok"] is True
+    for key in ("lower", "upper", "column_sums", "row_duals", "column_duals"):
+        np.testing.assert_array_equal(again.layer_marginals_[key], first.layer_marginals_[key])
+    assert again.marginal_rule_ == first.marginal_rule_ == ("slack", (chosen, chosen))
+    assert not hasattr(HOT(), "layer_marginals_")
     other = HOT(layer_marginals="slack", slack=0.5, memory=tmp_path).fit(X, Y)
     assert other.slack_selection_ is None
 

@@ -19,7 +19,7 @@ from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
 from .hierarchy import plan_distance, reconstruct, unit_correlations
 from .layers import standardize_system
-from .marginals import check_rule, marginal_layer_plan, plan_record
+from .marginals import check_rule, check_slack, marginal_layer_plan, plan_record
 
 __all__ = ["HOT"]
 
@@ -117,8 +117,12 @@ class HOT(ParamsMixin):
         Layer plan P: rows sum to 1/L, columns to 1/M (a permutation / L when L == M); with
         relaxed ``layer_marginals``, columns within ``layer_marginals_["lower"]`` and
         ``["upper"]``.
+    marginal_rule_ : tuple
+        ``(rule, slack)`` of the layer plan: ("uniform", None), ("semi-relaxed", None) or
+        ("slack", (s_low, s_high)); an "auto" fit records ("slack", (s, s)) with the chosen s.
     layer_marginals_ : dict
-        The layer-level LP: ``rule`` ("uniform", "slack" or "semi-relaxed"; "auto" fits
+        The layer-level LP (derived from ``marginal_rule_`` and the costs, so a fit restored
+        from a cache re-certifies its plan): ``rule`` ("uniform", "slack" or "semi-relaxed"; "auto" fits
         record "slack" with the chosen s), ``slack`` (``[s_low, s_high]`` or None), ``lower``,
         ``upper``, ``column_sums`` (M,), ``row_duals`` (L,), ``column_duals`` (M,),
         ``objective`` and ``certificate`` (:func:`hotalign.marginals.certify`; a lazy fit's is
@@ -172,7 +176,7 @@ class HOT(ParamsMixin):
         "n_rounds_", "unit_plans_", "layer_costs_", "layer_plan_", "distance_",
         "constant_units_", "n_constant_units_", "n_layers_x_", "n_layers_y_",
         "solved_pairs_", "n_pairs_solved_", "layer_cost_bounds_", "lazy_certificate_",
-        "layer_marginals_", "slack_selection_",
+        "marginal_rule_", "slack_selection_",
     )
 
     def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
@@ -225,6 +229,7 @@ class HOT(ParamsMixin):
         self
         """
         policy, n_threads, dtype = self._check_params()
+        vars(self).pop("_layer_marginals", None)  # derived from the fitted state
         X, Y = _check_systems(X, Y)
         memory = as_memory(self.memory)
         if memory is not None:
@@ -252,18 +257,33 @@ class HOT(ParamsMixin):
         """The rule and slack of this fit's layer plan ("auto": chosen on the rows given)."""
         self.slack_selection_ = None
         if self.layer_marginals != "auto":
-            self._rule = (self.layer_marginals, self.slack)
+            slack = None if self.slack is None else tuple(check_slack(self.slack))
+            self.marginal_rule_ = (self.layer_marginals, slack)
             return
         from .slack import select_slack
 
         selection = select_slack(X, Y, grid=self.slack, n_splits=self.slack_splits,
                                  random_state=self.random_state, estimator=self)
         self.slack_selection_ = selection.state()
-        self._rule = ("slack", selection.chosen)
+        self.marginal_rule_ = ("slack", (selection.chosen, selection.chosen))
 
     def _layer_plan(self, C):
         """The layer-level LP of this fit's rule on the costs C (a MarginalPlan)."""
-        return marginal_layer_plan(C, *self._rule)
+        return marginal_layer_plan(C, *self.marginal_rule_)
+
+    @property
+    def layer_marginals_(self) -> dict:
+        """The layer-level LP of the fit (see the class notes): bounds, column sums, duals and
+        the certificate of ``layer_plan_`` on the costs the plan was solved on."""
+        if "_layer_marginals" not in vars(self):
+            if "marginal_rule_" not in vars(self):
+                raise AttributeError("layer_marginals_: this HOT instance is not fitted yet")
+            C = self.layer_costs_
+            if self.layer_cost_bounds_ is not None:  # a lazy fit: its certified C'
+                C = np.where(self.solved_pairs_, C, self.layer_cost_bounds_)
+            self._layer_marginals = plan_record(self._layer_plan(C), *self.marginal_rule_,
+                                                plan=self.layer_plan_)
+        return self._layer_marginals
 
     def _rotation(self):
         """The pair kind of this fit: None (plain) or HOT+R's options."""
@@ -289,7 +309,7 @@ class HOT(ParamsMixin):
         else:
             bounds, skipped = probed_projection_bounds(Sx, Sy, grid.costs, solve, rank=rank,
                                                        n_threads=n_threads)
-        outer = None if self._rule[0] == "uniform" else self._layer_plan
+        outer = None if self.marginal_rule_[0] == "uniform" else self._layer_plan
         plan, certificate = certified_layer_plan(grid.costs, bounds, solve, outer=outer)
         certificate["bounds_skipped"] = skipped
         solved = certificate.pop("solved")
@@ -326,7 +346,7 @@ class HOT(ParamsMixin):
         self.layer_costs_ = grid.costs
         plan = self._layer_plan(grid.costs) if plan is None else plan
         self.layer_plan_ = plan.plan
-        self.layer_marginals_ = plan_record(plan, *self._rule)
+        self._layer_marginals = plan_record(plan, *self.marginal_rule_)
         self.distance_ = plan_distance(self.layer_costs_, self.layer_plan_)
         self.solved_pairs_ = np.isfinite(grid.costs)
         self.n_pairs_solved_ = int(self.solved_pairs_.sum())

@@ -99,6 +99,8 @@ class MarginalPlan:
         ``<C, P>``.
     certificate : dict
         :func:`certify` of the plan and duals on the original problem.
+    certificate_costs : ndarray, shape (L, M)
+        The costs C the plan was solved (and certified) on.
     """
 
     plan: np.ndarray
@@ -108,6 +110,7 @@ class MarginalPlan:
     upper: np.ndarray
     objective: float
     certificate: dict = field(default_factory=dict)
+    certificate_costs: np.ndarray | None = field(default=None, repr=False)
 
 
 def check_slack(slack, name="slack"):
@@ -210,7 +213,8 @@ def bounded_layer_plan(C, lower, upper) -> MarginalPlan:
         plan, alpha, beta = _row_minima(C)
     else:
         plan, alpha, beta = _split_nodes(C, lower, upper)
-    result = MarginalPlan(plan, alpha, beta, lower, upper, float(np.sum(C * plan)))
+    result = MarginalPlan(plan, alpha, beta, lower, upper, float(np.sum(C * plan)),
+                          certificate_costs=C)
     result.certificate = certify(C, plan, alpha, beta, lower, upper)
     if not result.certificate["ok"]:
         raise RuntimeError(f"the layer plan failed its certificate: {result.certificate}")
@@ -351,16 +355,23 @@ def check_rule(layer_marginals, slack, *, allow_auto=True):
     return rule
 
 
-def plan_record(result: MarginalPlan, rule, slack) -> dict:
-    """The fitted record of a layer plan (``HOT.layer_marginals_``): arrays and plain values
-    only. ``slack`` is ``[s_low, s_high]`` as an array (inf allowed), None for the uniform and
-    semi-relaxed rules."""
+def plan_record(result: MarginalPlan, rule, slack, plan=None) -> dict:
+    """The record of a layer plan (``HOT.layer_marginals_``). ``slack`` is ``[s_low, s_high]``
+    as an array (inf allowed), None for the uniform and semi-relaxed rules. With ``plan`` (a
+    stored plan, e.g. restored from a cache) the record describes and certifies that plan with
+    the duals of ``result``, a fresh solve of the same problem."""
+    certificate = result.certificate
+    if plan is not None and plan is not result.plan:
+        certificate = certify(result.certificate_costs, plan, result.row_duals,
+                              result.column_duals, result.lower, result.upper)
+    else:
+        plan = result.plan
     return {
         "rule": rule,
         "slack": None if slack is None else np.array(check_slack(slack), dtype=np.float64),
         "lower": result.lower, "upper": result.upper,
-        "column_sums": result.plan.sum(axis=0),
+        "column_sums": plan.sum(axis=0),
         "row_duals": result.row_duals, "column_duals": result.column_duals,
-        "objective": result.objective,
-        "certificate": dict(result.certificate),
+        "objective": float(np.sum(result.certificate_costs * plan)),
+        "certificate": dict(certificate),
     }

@@ -141,12 +141,12 @@ def select_slack(X, Y, grid=None, n_splits=3, random_state=0, estimator=None):
 def fitted_slack(model) -> float:
     """The slack of a fitted HOT's layer plan as one number: 0 (uniform), inf
     (semi-relaxed), s ("slack" and "auto"; for a pair (s_low, s_high), NaN)."""
-    record = model.layer_marginals_
-    if record["rule"] == "uniform":
+    rule, slack = model.marginal_rule_
+    if rule == "uniform":
         return 0.0
-    if record["rule"] == "semi-relaxed":
+    if rule == "semi-relaxed":
         return math.inf
-    low, high = (float(x) for x in record["slack"])
+    low, high = (float(x) for x in slack)
     return low if low == high else math.nan
 
 
