@@ -122,8 +122,9 @@ class HOT(ParamsMixin):
         ("slack", (s_low, s_high)); an "auto" fit records ("slack", (s, s)) with the chosen s.
     layer_marginals_ : dict
         The layer-level LP (derived from ``marginal_rule_`` and the costs, so a fit restored
-        from a cache re-certifies its plan): ``rule`` ("uniform", "slack" or "semi-relaxed"; "auto" fits
-        record "slack" with the chosen s), ``slack`` (``[s_low, s_high]`` or None), ``lower``,
+        from a cache re-certifies its plan): ``rule`` ("uniform", "slack" or "semi-relaxed";
+        "auto" fits record "slack" with the chosen s), ``slack`` (``[s_low, s_high]`` or
+        None), ``lower``,
         ``upper``, ``column_sums`` (M,), ``row_duals`` (L,), ``column_duals`` (M,),
         ``objective`` and ``certificate`` (:func:`hotalign.marginals.certify`; a lazy fit's is
         on its costs C', exact on the plan's support).
