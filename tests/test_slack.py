@@ -238,3 +238,18 @@ def test_auto_keeps_uniform_hot_on_equal_depth(seed):
                                   random_state=seed)
     hot, _, auto, ev = _scores(X, Y, seed=seed)
     assert abs(auto - hot) <= 0.002, (hot, auto, ev.chosen_slack)
+
+
+def test_auto_with_layer_handles_and_lazy_rotation(mismatch):
+    X, Y, _ = mismatch
+    grid = [0, 0.5, math.inf]
+    kw = dict(methods=["hot"], n_splits=2, random_state=0)
+    held = evaluate(X, Y, estimator=HOT(layer_marginals="auto", slack=grid,
+                                        max_layers_in_memory=2), **kw)
+    plain = evaluate(X, Y, estimator=HOT(layer_marginals="auto", slack=grid), **kw)
+    np.testing.assert_array_equal(held.split_scores["hot"], plain.split_scores["hot"])
+    np.testing.assert_array_equal(held.chosen_slack, plain.chosen_slack)
+    rot = HOT(layer_marginals="auto", slack=grid, lazy=True, rotation=True, max_rounds=2)
+    rot.fit(X, Y)
+    assert rot.layer_marginals_["certificate"]["ok"]
+    assert rot.lazy_certificate_["min_reduced_cost"] >= -1e-12
