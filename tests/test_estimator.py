@@ -208,7 +208,8 @@ def test_init_stores_only_parameters():
     assert vars(hot) == {"rotation": False, "max_rounds": 10, "tol": 1e-6,
                          "constant_units": "cost_one", "n_threads": 2, "dtype": "float32",
                          "max_layers_in_memory": None, "memory": None, "lazy": False,
-                         "lazy_rank": 32}
+                         "lazy_rank": 32, "layer_marginals": "uniform", "slack": None,
+                         "slack_splits": 3, "random_state": 0}
     assert not [k for k in vars(hot) if k.endswith("_")]
 
 
@@ -217,20 +218,25 @@ def test_get_params_and_clone():
     assert hot.get_params() == {"constant_units": "raise", "n_threads": 2, "dtype": "float32",
                                 "rotation": False, "max_rounds": 10, "tol": 1e-6,
                                 "max_layers_in_memory": None, "memory": None, "lazy": False,
-                         "lazy_rank": 32}
+                                "lazy_rank": 32, "layer_marginals": "uniform", "slack": None,
+                                "slack_splits": 3, "random_state": 0}
     assert HOT().get_params() == {"constant_units": "exclude", "n_threads": None,
                                   "dtype": "float64", "rotation": False, "max_rounds": 10,
                                   "tol": 1e-6, "max_layers_in_memory": None, "memory": None,
-                                  "lazy": False, "lazy_rank": 32}
+                                  "lazy": False, "lazy_rank": 32,
+                                  "layer_marginals": "uniform", "slack": None,
+                                  "slack_splits": 3, "random_state": 0}
     X, Y, _, _, _ = _data((8,), (10,))
     hot.set_params(constant_units="exclude").fit(X, Y)
     twin = clone(hot)
     assert twin is not hot
     assert twin.get_params() == hot.get_params()
     assert not hasattr(twin, "layer_plan_")
-    assert repr(twin) == ("HOT(constant_units='exclude', dtype='float32', lazy=False, "
-                          "lazy_rank=32, max_layers_in_memory=None, max_rounds=10, memory=None, "
-                          "n_threads=2, rotation=False, tol=1e-06)")
+    assert repr(twin) == ("HOT(constant_units='exclude', dtype='float32', "
+                          "layer_marginals='uniform', lazy=False, lazy_rank=32, "
+                          "max_layers_in_memory=None, "
+                          "max_rounds=10, memory=None, n_threads=2, random_state=0, "
+                          "rotation=False, slack=None, slack_splits=3, tol=1e-06)")
 
 
 def test_set_params():

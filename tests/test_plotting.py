@@ -30,6 +30,9 @@ def _figures(hot):
                                                                  scores.items()}),
         "unit": plotting.plot_unit_plan(hot.unit_plans_[0][1], x_name="conv0", y_name="block1"),
         "coupling": plotting.plot_checkpoint_coupling(D, G),
+        "marginals": plotting.plot_layer_plan_with_marginals(
+            hot.layer_plan_, hot.layer_marginals_["lower"], hot.layer_marginals_["upper"],
+            xn, yn),
     }
 
 
@@ -69,3 +72,18 @@ def test_score_bars_named_by_method(fitted):
 def test_bad_format(tmp_path, fitted):
     with pytest.raises(ValueError, match="figure format must be one of"):
         plotting.save(_figures(fitted)["plan"], tmp_path / "x", ("jpg",))
+
+
+def test_marginal_bars_show_row_and_column_sums():
+    X, Y, _ = make_hierarchy(200, (12, 12), (16, 16, 16, 16, 16), random_state=0)
+    hot = HOT(layer_marginals="slack", slack=1.0).fit(X, Y)
+    record = hot.layer_marginals_
+    fig = plotting.plot_layer_plan_with_marginals(hot.layer_plan_, record["lower"],
+                                                  record["upper"])
+    heat, _, rows, cols, _ = fig.axes  # the heatmap, its colorbar, two bar plots, the key
+    assert heat.get_title() == "Layer plan P and its marginals"
+    np.testing.assert_allclose([p.get_width() for p in rows.patches], 1.0, rtol=1e-12)
+    np.testing.assert_allclose([p.get_height() for p in cols.patches],
+                               hot.layer_plan_.sum(axis=0) * 5, rtol=1e-12)
+    with pytest.raises(ValueError, match="upper must be a real array of shape"):
+        plotting.plot_layer_plan_with_marginals(hot.layer_plan_, upper=[1.0])

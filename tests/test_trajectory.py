@@ -80,10 +80,12 @@ def test_matches_two_level_hot(rng):
 def test_params_protocol():
     t = TrajectoryHOT(n_threads=2)
     assert t.get_params() == {"constant_units": "exclude", "n_threads": 2, "dtype": "float64",
-                              "memory": None, "lazy": False, "lazy_rank": 32}
+                              "memory": None, "lazy": False, "lazy_rank": 32,
+                              "layer_marginals": "uniform", "slack": None}
     assert t.set_params(dtype="float32") is t
-    assert repr(t) == ("TrajectoryHOT(constant_units='exclude', dtype='float32', lazy=False, "
-                       "lazy_rank=32, memory=None, n_threads=2)")
+    assert repr(t) == ("TrajectoryHOT(constant_units='exclude', dtype='float32', "
+                       "layer_marginals='uniform', lazy=False, lazy_rank=32, memory=None, "
+                       "n_threads=2, slack=None)")
     with pytest.raises(ValueError, match="invalid parameter 'rotation'"):
         t.set_params(rotation=True)
 

@@ -4,7 +4,7 @@ Exact CPU transport solvers (network simplex, Jonker-Volgenant assignment) in a 
 core, and the HOT method of Shah & Khosla (2025) built on them.
 """
 
-from . import datasets
+from . import datasets, marginals
 from ._version import __version__
 from .costs import ZScore, correlation_cost, zscore
 from .estimator import HOT
@@ -12,6 +12,7 @@ from .evaluation import Evaluation, evaluate
 from .grid import GridResult, solve_grid
 from .layer import Layer
 from .results import TransportResult
+from .slack import select_slack
 from .trajectory import TrajectoryHOT
 from .transport import (
     MarginalMismatchError,
@@ -37,10 +38,12 @@ __all__ = [
     "__version__",
     "correlation_cost",
     "datasets",
+    "marginals",
     "emd",
     "emd2",
     "evaluate",
     "linear_sum_assignment",
+    "select_slack",
     "solve_grid",
     "solve_transport",
     "zscore",

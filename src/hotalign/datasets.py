@@ -6,7 +6,7 @@ import numpy as np
 
 from ._validation import as_sequence, check_float, check_int, check_random_state
 
-__all__ = ["make_activation_pair", "make_hierarchy"]
+__all__ = ["make_activation_pair", "make_depth_mismatch", "make_hierarchy"]
 
 
 def make_activation_pair(n_stimuli=2000, n_units=384, m_units=None, *, n_latent=64,
@@ -140,6 +140,94 @@ def make_hierarchy(n_stimuli=1000, x_widths=(64, 64, 64, 64), y_widths=(96, 96, 
         "y_units": y_units,
     }
     return X, Y, truth
+
+
+def make_depth_mismatch(n_stimuli=1000, deep_depth=12, shallow_depth=4, width=48, *,
+                        groups=None, n_latent=16, noise=0.5, shallow_noise=0.5,
+                        random_state=0):
+    """A deep network Y and a shallow network X whose layers each average several of Y's.
+
+    Y is a chain of ``deep_depth`` layers: each layer reads out its own stage of a stimulus
+    latent that is transformed nonlinearly, with fresh variability, from stage to stage (so
+    adjacent layers are related but distinct), plus private noise. Layer l of X averages the
+    noise-free layers of its group ``groups[l]`` (consecutive layers of Y): its unit i is the
+    mean over m in the group of a unit of Y_m (a random one per layer, in random order), plus
+    private noise. Groups of different sizes, and layers of Y in no group, make the uniform
+    column marginal of HOT's layer plan wrong: this is the depth mismatch of
+    docs/method.md, "Relaxed layer marginals". ``groups=[[m] for m in range(deep_depth)]``
+    (or ``shallow_depth == deep_depth`` with ``groups=None``) gives an equal-depth control.
+
+    Parameters
+    ----------
+    n_stimuli : int
+        Number of stimuli T.
+    deep_depth : int
+        Layers M of Y (>= 1).
+    shallow_depth : int
+        Layers L of X when ``groups`` is None (1 <= L <= M).
+    width : int
+        Units per layer of both networks.
+    groups : sequence of sequences of int, optional
+        Layers of Y that each layer of X averages. Default: Y's layers cut into
+        ``shallow_depth`` consecutive groups of random sizes (each >= 1, seeded), every
+        layer of Y in one group.
+    n_latent : int
+        Dimension of each stage's latent.
+    noise : float
+        Private noise of Y's units, relative to a unit's spread.
+    shallow_noise : float
+        Private noise of X's units, relative to a unit's spread.
+    random_state : int or numpy.random.Generator
+
+    Returns
+    -------
+    X : list of ndarray, shapes (n_stimuli, width)
+    Y : list of ndarray, shapes (n_stimuli, width)
+    truth : dict
+        ``groups`` (list of int arrays), ``weights`` (L x M: 1 / |group| on each group, the
+        planted mixture of Y's layers in each layer of X).
+    """
+    n_stimuli = check_int(n_stimuli, "n_stimuli", minimum=2)
+    M = check_int(deep_depth, "deep_depth", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    n_latent = check_int(n_latent, "n_latent", minimum=1)
+    noise = check_float(noise, "noise", low=0.0)
+    shallow_noise = check_float(shallow_noise, "shallow_noise", low=0.0)
+    rng = np.random.default_rng(check_random_state(random_state))
+    if groups is None:
+        L = check_int(shallow_depth, "shallow_depth", minimum=1, maximum=M)
+        cuts = np.sort(rng.choice(np.arange(1, M), size=L - 1, replace=False))
+        groups = np.split(np.arange(M), cuts)
+    else:
+        groups = [np.array([check_int(m, f"groups[{l}][{k}]", minimum=0, maximum=M - 1)
+                            for k, m in enumerate(as_sequence(g, f"groups[{l}]",
+                                                              "a list of layers of Y",
+                                                              numbers_ok=True))],
+                           dtype=np.int64)
+                  for l, g in enumerate(as_sequence(groups, "groups", "a list of groups"))]
+        if not groups or any(g.size == 0 for g in groups):
+            raise ValueError("groups must name at least one group, each with at least one "
+                             "layer of Y")
+    latent = rng.standard_normal((n_stimuli, n_latent))
+    clean = []
+    for _ in range(M):
+        drive = latent @ (rng.standard_normal((n_latent, width)) / np.sqrt(n_latent))
+        clean.append(np.maximum(drive, 0.0) + 0.1 * drive)
+        mix = np.linalg.qr(rng.standard_normal((n_latent, n_latent)))[0]
+        latent = np.tanh(latent @ mix) + 0.6 * rng.standard_normal(latent.shape)
+        latent /= latent.std(axis=0)
+
+    def noisy(A, level):
+        return A + level * A.std(axis=0) * rng.standard_normal(A.shape)
+
+    Y = [noisy(A, noise) for A in clean]
+    X = [noisy(np.mean([clean[m][:, rng.permutation(width)] for m in g], axis=0),
+               shallow_noise) for g in groups]
+    weights = np.zeros((len(groups), M))
+    for l, g in enumerate(groups):
+        weights[l, g] = 1.0 / g.size
+    return X, Y, {"groups": [np.asarray(g, dtype=np.int64) for g in groups],
+                  "weights": weights}
 
 
 def _widths(widths, name):

@@ -18,12 +18,13 @@ from .cache.codec import _array, _fail, _fields, _int, _nested, _real
 from .cache.memory import as_memory
 from .costs import ZScore, as_float_dtype, check_constant_policy
 from .grid import solve_systems
-from .hierarchy import (layer_plan, plan_distance, reconstruct, reconstruct_layer,
+from .hierarchy import (plan_distance, reconstruct, reconstruct_layer,
                         unit_correlations)
 from .kinds import PLAIN, ROTATION_ATTRIBUTES, Rotation
 from .lazy import certified_layer_plan
 from .results import GridResult, TransportResult
 from .systems import standardize_system
+from .marginals import check_rule, check_slack, marginal_layer_plan, plan_record
 
 __all__ = ["HOT"]
 
@@ -83,6 +84,23 @@ class HOT(ParamsMixin):
         alternation.
     lazy_rank : int
         Lazy fits: dimension of the projection subspace of each layer's bound (>= 1).
+    layer_marginals : {"uniform", "slack", "semi-relaxed", "auto"}
+        Column marginals of the layer plan (docs/method.md, "Relaxed layer marginals"; rows
+        always sum to 1/L). ``"uniform"``: 1/M, the paper's HOT. ``"slack"``: Y layer m sends
+        between max(1 - s, 0)/M and (1 + s)/M (``slack=s``, or ``(s_low, s_high)``), an exact
+        LP solved on the network simplex (:mod:`hotalign.marginals`). ``"semi-relaxed"``: no
+        column constraint; ``L * P`` is then Pairwise-Best's weights. ``"auto"``: s chosen by
+        cross-validation on the rows given to ``fit`` (:func:`hotalign.select_slack`), over
+        ``slack`` as a grid (default (0, 0.1, 0.25, 0.5, 1, inf)). With ``lazy=True`` the
+        certified plan is that of the bounded LP ("auto" selects s with full fits on the
+        folds, then fits lazily).
+    slack : float, (float, float), sequence of float or None
+        ``"slack"``: s >= 0 (inf allowed) or ``(s_low, s_high)``. ``"auto"``: the candidate
+        grid (None: the default). Must be None for the other rules.
+    slack_splits : int
+        ``"auto"``: folds of the cross-validation (>= 2).
+    random_state : int >= 0, numpy.random.Generator or None
+        ``"auto"``: seeds the folds.
 
     Attributes
     ----------
@@ -101,7 +119,23 @@ class HOT(ParamsMixin):
     n_rounds_ : ndarray of int, shape (L, M), or None
         HOT+R: rounds run per pair.
     layer_plan_ : ndarray, shape (L, M)
-        Layer plan P: rows sum to 1/L, columns to 1/M (a permutation / L when L == M).
+        Layer plan P: rows sum to 1/L, columns to 1/M (a permutation / L when L == M); with
+        relaxed ``layer_marginals``, columns within ``layer_marginals_["lower"]`` and
+        ``["upper"]``.
+    marginal_rule_ : tuple
+        ``(rule, slack)`` of the layer plan: ("uniform", None), ("semi-relaxed", None) or
+        ("slack", (s_low, s_high)); an "auto" fit records ("slack", (s, s)) with the chosen s.
+    layer_marginals_ : dict
+        The layer-level LP (derived from ``marginal_rule_`` and the costs, so a fit restored
+        from a cache re-certifies its plan): ``rule`` ("uniform", "slack" or "semi-relaxed";
+        "auto" fits record "slack" with the chosen s), ``slack`` (``[s_low, s_high]`` or
+        None), ``lower``,
+        ``upper``, ``column_sums`` (M,), ``row_duals`` (L,), ``column_duals`` (M,),
+        ``objective`` and ``certificate`` (:func:`hotalign.marginals.certify`; a lazy fit's is
+        on its costs C', exact on the plan's support).
+    slack_selection_ : dict or None
+        ``"auto"``: the held-out curve (``grid``, ``scores`` per fold, ``mean``, ``std``,
+        ``chosen``; :class:`hotalign.slack.SlackSelection`). None otherwise.
     unit_plans_ : list of list of TransportResult
         ``unit_plans_[l][m]``: sparse plan Q_lm over the original unit indices, shape
         (n_l, n_m). Excluded constant units carry no mass and NaN potentials.
@@ -148,11 +182,13 @@ class HOT(ParamsMixin):
         "n_rounds_", "unit_plans_", "layer_costs_", "layer_plan_", "distance_",
         "constant_units_", "n_constant_units_", "n_layers_x_", "n_layers_y_",
         "solved_pairs_", "n_pairs_solved_", "layer_cost_bounds_", "lazy_certificate_",
+        "marginal_rule_", "slack_selection_",
     )
 
     def __init__(self, rotation=False, max_rounds=10, tol=1e-6, constant_units="exclude",
                  n_threads=None, dtype="float64", max_layers_in_memory=None, memory=None,
-                 lazy=False, lazy_rank=32):
+                 lazy=False, lazy_rank=32, layer_marginals="uniform", slack=None,
+                 slack_splits=3, random_state=0):
         self.rotation = rotation
         self.max_rounds = max_rounds
         self.tol = tol
@@ -163,6 +199,10 @@ class HOT(ParamsMixin):
         self.memory = memory
         self.lazy = lazy
         self.lazy_rank = lazy_rank
+        self.layer_marginals = layer_marginals
+        self.slack = slack
+        self.slack_splits = slack_splits
+        self.random_state = random_state
 
     # -- fitting -------------------------------------------------------------------------------
     def _check_params(self):
@@ -175,6 +215,8 @@ class HOT(ParamsMixin):
         check_int(self.max_layers_in_memory, "max_layers_in_memory", minimum=2, allow_none=True)
         check_bool(self.lazy, "lazy")
         check_int(self.lazy_rank, "lazy_rank", minimum=1)
+        check_rule(self.layer_marginals, self.slack)
+        check_int(self.slack_splits, "slack_splits", minimum=2)
         return policy, n_threads, dtype
 
     def fit(self, X, Y):
@@ -198,12 +240,14 @@ class HOT(ParamsMixin):
         the same rows (:func:`hotalign.evaluate`'s plain and HOT+R fits of one split): each
         (policy, dtype, hold) is standardised, and its layers hashed, once."""
         policy, n_threads, dtype = self._check_params()
+        vars(self).pop("_layer_marginals", None)  # derived from the fitted state
         X, Y = _check_systems(X, Y)
         memory = as_memory(self.memory)
         if memory is not None:
             key, restored = memory.fits.restore(self, X, Y)
             if restored:
                 return self
+        self._marginals(X, Y)
         kind = self._pair_kind()
         dtype = dtype if kind.dtype is None else kind.dtype
         budget = self.max_layers_in_memory if kind.budgeted else None
@@ -224,6 +268,38 @@ class HOT(ParamsMixin):
             memory.fits.store(key, self)
         return self
 
+    def _marginals(self, X, Y):
+        """The rule and slack of this fit's layer plan ("auto": chosen on the rows given)."""
+        self.slack_selection_ = None
+        if self.layer_marginals != "auto":
+            slack = None if self.slack is None else tuple(check_slack(self.slack))
+            self.marginal_rule_ = (self.layer_marginals, slack)
+            return
+        from .slack import select_slack
+
+        selection = select_slack(X, Y, grid=self.slack, n_splits=self.slack_splits,
+                                 random_state=self.random_state, estimator=self)
+        self.slack_selection_ = selection.state()
+        self.marginal_rule_ = ("slack", (selection.chosen, selection.chosen))
+
+    def _layer_plan(self, C):
+        """The layer-level LP of this fit's rule on the costs C (a MarginalPlan)."""
+        return marginal_layer_plan(C, *self.marginal_rule_)
+
+    @property
+    def layer_marginals_(self) -> dict:
+        """The layer-level LP of the fit (see the class notes): bounds, column sums, duals and
+        the certificate of ``layer_plan_`` on the costs the plan was solved on."""
+        if "_layer_marginals" not in vars(self):
+            if "marginal_rule_" not in vars(self):
+                raise AttributeError("layer_marginals_: this HOT instance is not fitted yet")
+            C = self.layer_costs_
+            if self.layer_cost_bounds_ is not None:  # a lazy fit: its certified C'
+                C = np.where(self.solved_pairs_, C, self.layer_cost_bounds_)
+            self._layer_marginals = plan_record(self._layer_plan(C), *self.marginal_rule_,
+                                                plan=self.layer_plan_)
+        return self._layer_marginals
+
     def _pair_kind(self):
         """The pair kind of this fit (:mod:`hotalign.kinds`): plain, or HOT+R's options."""
         if not self.rotation:
@@ -240,16 +316,20 @@ class HOT(ParamsMixin):
 
         bounds, skipped = kind.lazy_bounds(Sx, Sy, grid.costs, solve, rank=int(self.lazy_rank),
                                            n_threads=options["n_threads"])
-        plan, certificate = certified_layer_plan(grid.costs, bounds, solve)
+        outer = None if self.marginal_rule_[0] == "uniform" else self._layer_plan
+        plan, certificate = certified_layer_plan(grid.costs, bounds, solve, outer=outer)
         certificate["bounds_skipped"] = skipped
         solved = certificate.pop("solved")
-        self._set_fitted(Sx, Sy, grid, plan=plan)
+        result = certificate.pop("outer", None)
+        if result is None:  # the uniform outer transport, again on the certified C'
+            result = self._layer_plan(np.where(solved, grid.costs, bounds))
+        self._set_fitted(Sx, Sy, grid, plan=result)
         self.layer_cost_bounds_ = np.where(solved, np.nan, bounds)
         self.lazy_certificate_ = certificate
 
     def _set_fitted(self, Sx, Sy, grid, plan=None):
         """The fitted attributes from the standardised systems and the solved grid (and the
-        layer plan, when a lazy fit has certified it)."""
+        layer plan's MarginalPlan, when a lazy fit has certified it)."""
         self.x_scalers_, self.y_scalers_ = Sx.scalers, Sy.scalers
         L, M = len(Sx), len(Sy)
         # the attributes a pair kind adds: None unless this fit's kind sets them
@@ -258,7 +338,9 @@ class HOT(ParamsMixin):
             setattr(self, name, value)
         self.unit_plans_ = grid.plans
         self.layer_costs_ = grid.costs
-        self.layer_plan_ = layer_plan(grid.costs) if plan is None else plan
+        plan = self._layer_plan(grid.costs) if plan is None else plan
+        self.layer_plan_ = plan.plan
+        self._layer_marginals = plan_record(plan, *self.marginal_rule_)
         self.distance_ = plan_distance(self.layer_costs_, self.layer_plan_)
         self.solved_pairs_ = np.isfinite(grid.costs)
         self.n_pairs_solved_ = int(self.solved_pairs_.sum())

@@ -13,6 +13,7 @@ from ._validation import (check_callable, check_choice, check_float, check_int, 
 from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
 from .layer import Layer
+from .slack import evaluation_record, fitted_slack
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -39,6 +40,11 @@ class Evaluation:
     rotation_layer_plans, rotation_layer_costs : ndarray, shape (n_splits, L, M), or None
         HOT+R's layer plan and costs (J / 2) per split, when a "+R" method was asked for.
     rotation_distances : ndarray, shape (n_splits,), or None
+    layer_marginals : dict or None
+        ``{"rule", "slack"}`` of the estimator when its layer marginals are relaxed.
+    chosen_slack, rotation_chosen_slack : ndarray, shape (n_splits,), or None
+        With ``HOT(layer_marginals="auto")``: the slack chosen on each split's training rows
+        (inf: semi-relaxed) for the plain and the HOT+R fit.
     """
 
     methods: tuple
@@ -52,6 +58,9 @@ class Evaluation:
     rotation_layer_plans: np.ndarray | None = None
     rotation_layer_costs: np.ndarray | None = None
     rotation_distances: np.ndarray | None = None
+    layer_marginals: dict | None = None
+    chosen_slack: np.ndarray | None = None
+    rotation_chosen_slack: np.ndarray | None = None
 
     def mean(self, method="hot") -> float:
         """Mean held-out score of a method over the splits."""
@@ -77,7 +86,9 @@ class Evaluation:
         dict
             ``evaluation`` (the arguments), ``score_meaning``, ``scores`` (per method: mean, std,
             splits, per-layer mean and std, units left out), ``distance``, ``C``, ``P`` (each with
-            its meaning), ``constant_units`` (with ``full``) and ``rotation`` (HOT+R methods).
+            its meaning), ``constant_units`` (with ``full``), ``rotation`` (HOT+R methods) and,
+            for relaxed layer marginals, ``layer_marginals`` (the rule, and with "auto" the
+            slack chosen per split; :func:`hotalign.slack.evaluation_record`).
         """
         L, M = self.layer_plans.shape[1:]
         x_names = [f"layer_{l}" for l in range(L)] if x_names is None else list(x_names)
@@ -115,6 +126,10 @@ class Evaluation:
                 "mean_over_splits": self.layer_plans.mean(axis=0).tolist()},
                 None if full is None else full.layer_plan_.tolist()),
         }
+        marginals = evaluation_record(self, full, full_rotation)
+        if marginals is not None:
+            out["layer_marginals"] = marginals
+            out["P"]["meaning"] = marginals["P_meaning"]
         if full is not None and getattr(full, "lazy_certificate_", None) is not None:
             out["lazy"] = _lazy_record(full)
         if full is not None:
@@ -241,6 +256,7 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     rot_plans = np.empty((n_splits, L, M)) if want_rot else None
     rot_costs = np.empty((n_splits, L, M)) if want_rot else None
     rot_distances = np.empty(n_splits) if want_rot else None
+    chosen = {False: np.empty(n_splits), True: np.empty(n_splits)}
     lazy = getattr(estimator, "max_layers_in_memory", None) is not None
     for s in range(n_splits):
         order = rng.permutation(T)
@@ -259,6 +275,8 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
             rot = models[True]
             rot_plans[s], rot_costs[s], rot_distances[s] = (rot.layer_plan_, rot.layer_costs_,
                                                             rot.distance_)
+        for rot, model in models.items():
+            chosen[rot][s] = fitted_slack(model)
         first = models[not want_plain]
         plans[s], costs[s], distances[s] = first.layer_plan_, first.layer_costs_, first.distance_
         X_test = [A[test] for A in X]
@@ -289,8 +307,13 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         "x_widths": [A.shape[1] for A in X],
         "y_widths": [B.shape[1] for B in Y],
     }
+    rule = estimator.layer_marginals
+    auto = rule == "auto"
     return Evaluation(methods, split_scores, layer_scores, plans, costs, distances, left_out,
-                      params, rot_plans, rot_costs, rot_distances)
+                      params, rot_plans, rot_costs, rot_distances,
+                      None if rule == "uniform" else {"rule": rule, "slack": estimator.slack},
+                      chosen[not want_plain] if auto else None,
+                      chosen[True] if auto and want_plain and want_rot else None)
 
 
 def _with_params(estimator, **params):

@@ -357,7 +357,7 @@ def rotation_bounds(Sx, Sy, *, rank=32, pairs=None, n_threads=None) -> np.ndarra
     return LB
 
 
-def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
+def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True, outer=None):
     """The exact layer plan from bounds, solving only the pairs its support needs.
 
     Parameters
@@ -377,6 +377,11 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
         unsolved pairs. Then every remaining pair is solved in one call (one parallel batch
         instead of many small rounds). The plan stays exact and certified; only the number of
         outer rounds changes.
+    outer : callable, optional
+        The outer problem: ``outer(C')`` returns a :class:`hotalign.marginals.MarginalPlan`
+        (plan and duals of an LP whose constraints do not depend on C, e.g. relaxed column
+        bounds); default the uniform transport. The proof holds for any such LP: duals
+        feasible for C' <= C are feasible for C, and complementary where C' = C.
 
     Returns
     -------
@@ -384,7 +389,8 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
         An optimal layer plan for the true costs (rows sum to 1/L, columns to 1/M).
     certificate : dict
         ``rounds`` (outer solves), ``solved`` (L x M bool: pairs with an exact cost),
-        ``min_reduced_cost`` (over every cell, relative; >= -tol), ``support_solved`` (True).
+        ``min_reduced_cost`` (over every cell, relative; >= -tol), ``support_solved`` (True)
+        and, with ``outer``, ``outer`` (its last MarginalPlan, on C').
 
     Raises
     ------
@@ -400,10 +406,15 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
         if np.any(bounds[solved] > costs[solved] + 1e-9):
             raise ValueError("a layer-cost bound exceeds its exact cost: the bound is invalid")
         Cp = np.where(solved, costs, bounds)
-        res = solve_transport(Cp)
-        P = res.to_dense()
-        missing = [(int(l), int(m)) for l, m in zip(res.rows, res.cols)
-                   if P[l, m] > 0 and not solved[l, m]]
+        if outer is None:
+            res = solve_transport(Cp)
+            P, u, v = res.to_dense(), res.u, res.v
+            cells = zip(res.rows, res.cols)
+        else:
+            res = outer(Cp)
+            P, u, v = res.plan, res.row_duals, res.column_duals
+            cells = zip(*np.nonzero(P))
+        missing = [(int(l), int(m)) for l, m in cells if P[l, m] > 0 and not solved[l, m]]
         if not missing:
             break
         if give_up and rounds > 1 and bounds[~solved].max() < costs[solved].min():
@@ -412,8 +423,11 @@ def certified_layer_plan(costs, bounds, solve, *, tol=1e-12, give_up=True):
         if not all(np.isfinite(costs[l, m]) for l, m in missing):
             raise ValueError("solve() did not fill the costs of the pairs it was given")
     scale = max(float(np.abs(Cp).max()), np.finfo(float).tiny)
-    reduced = float((Cp - res.u[:, None] - res.v[None, :]).min()) / scale
+    reduced = float((Cp - u[:, None] - v[None, :]).min()) / scale
     if not reduced >= -tol:
         raise ValueError(f"the outer plan failed its reduced-cost check ({reduced:.3g})")
-    return P, {"rounds": rounds, "solved": solved, "min_reduced_cost": reduced,
-               "support_solved": True}
+    certificate = {"rounds": rounds, "solved": solved, "min_reduced_cost": reduced,
+                   "support_solved": True}
+    if outer is not None:
+        certificate["outer"] = res
+    return P, certificate

@@ -22,6 +22,7 @@ __all__ = [
     "plot_checkpoint_coupling",
     "plot_layer_costs",
     "plot_layer_plan",
+    "plot_layer_plan_with_marginals",
     "plot_layer_scores",
     "plot_unit_plan",
     "save",
@@ -115,6 +116,61 @@ def plot_layer_plan(P, x_names=None, y_names=None, *, title="Layer plan P"):
     ax = fig.add_subplot()
     _heatmap(ax, P * P.shape[0], x_names, y_names, "viridis", "L x P (row sums 1)", True)
     ax.set_title(title)
+    return fig
+
+
+def plot_layer_plan_with_marginals(P, lower=None, upper=None, x_names=None, y_names=None, *,
+                                   title="Layer plan P and its marginals"):
+    """The layer plan ``L * P`` with bar plots of its marginals: row sums beside it (X's
+    layers, always 1/L) and column sums below it (Y's layers), both in units of the uniform
+    marginal (1 = 1/L or 1/M), with the column bounds of relaxed layer marginals
+    (docs/method.md, "Relaxed layer marginals") drawn as markers.
+
+    Parameters
+    ----------
+    P : array_like, shape (L, M)
+        A layer plan (e.g. ``HOT.layer_plan_``).
+    lower, upper : array_like, shape (M,), optional
+        Column bounds (``HOT.layer_marginals_["lower"]`` and ``["upper"]``).
+    x_names, y_names : list of str, optional
+        Layer names.
+    """
+    P = _matrix(P, "P")
+    L, M = P.shape
+    x_names, y_names = _labels(x_names, L, "x_names"), _labels(y_names, M, "y_names")
+    bounds = []
+    for name, b in (("lower", lower), ("upper", upper)):
+        if b is not None:
+            b = as_array(b, name)
+            if b.dtype.kind not in "biuf" or b.shape != (M,):
+                raise ValueError(f"{name} must be a real array of shape ({M},), got "
+                                 f"{describe(b)}")
+        bounds.append(None if b is None else b.astype(float))
+    w, h = _heat_size(L, M)
+    fig = _figure(w + 1.5, h + 1.5)
+    grid = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(4, 1.4))
+    ax = fig.add_subplot(grid[0, 0])
+    _heatmap(ax, P * L, x_names, y_names, "viridis", "L x P (row sums 1)", True)
+    ax.set_title(title)
+    rows = fig.add_subplot(grid[0, 1], sharey=ax)
+    rows.barh(range(L), P.sum(axis=1) * L, color="tab:blue")
+    rows.axvline(1.0, color="black", lw=0.8, ls="--")
+    rows.set_xlabel("row sum x L")
+    rows.tick_params(labelleft=False)
+    cols = fig.add_subplot(grid[1, 0])
+    cols.bar(range(M), P.sum(axis=0) * M, color="tab:orange", label="column sum x M")
+    cols.axhline(1.0, color="black", lw=0.8, ls="--", label="uniform (1/M)")
+    for b, marker, label in zip(bounds, ("^", "v"), ("lower bound", "upper bound")):
+        if b is not None:
+            cols.scatter(range(M), np.minimum(b * M, max(2.0, (P.sum(axis=0) * M).max())),
+                         marker=marker, color="black", s=18, label=label, zorder=3)
+    cols.set_xticks(range(M), labels=list(y_names) if y_names is not None else range(M),
+                    rotation=45 if M > 4 else 0, ha="right" if M > 4 else "center")
+    cols.set_xlim(ax.get_xlim())
+    cols.set_ylabel("column sum x M")
+    key = fig.add_subplot(grid[1, 1])
+    key.axis("off")
+    key.legend(*cols.get_legend_handles_labels(), fontsize=7, loc="center")
     return fig
 
 

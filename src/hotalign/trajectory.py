@@ -28,10 +28,11 @@ from ._validation import (
 from .cache.memory import as_memory
 from .costs import as_float_dtype, check_constant_policy
 from .grid import solve_systems
-from .hierarchy import layer_plan, plan_distance
+from .hierarchy import plan_distance
 from .lazy import certified_layer_plan, projection_bounds
 from .results import GridResult
 from .systems import StandardizedSystem, standardize_system
+from .marginals import check_rule, marginal_layer_plan
 from .transport import solve_transport
 
 __all__ = ["TrajectoryHOT"]
@@ -60,6 +61,13 @@ class TrajectoryHOT(ParamsMixin):
         those of a full fit (with ties: an optimal coupling of the same distance).
     lazy_rank : int
         Lazy fits: dimension of the projection subspace of each layer's bound (>= 1).
+    layer_marginals : {"uniform", "slack", "semi-relaxed"}
+        Column marginals of every checkpoint pair's layer plan, as for :class:`hotalign.HOT`
+        (the checkpoint coupling keeps uniform marginals). ``"auto"`` is refused: it would
+        need held-out rows per checkpoint pair; choose s with :func:`hotalign.select_slack` on
+        one checkpoint pair and pass it as ``slack``.
+    slack : float or (float, float), optional
+        ``"slack"``: s >= 0 (inf allowed) or ``(s_low, s_high)``.
 
     Attributes
     ----------
@@ -101,13 +109,15 @@ class TrajectoryHOT(ParamsMixin):
     """
 
     def __init__(self, constant_units="exclude", n_threads=None, dtype="float64", memory=None,
-                 lazy=False, lazy_rank=32):
+                 lazy=False, lazy_rank=32, layer_marginals="uniform", slack=None):
         self.constant_units = constant_units
         self.n_threads = n_threads
         self.dtype = dtype
         self.memory = memory
         self.lazy = lazy
         self.lazy_rank = lazy_rank
+        self.layer_marginals = layer_marginals
+        self.slack = slack
 
     def fit(self, A, B):
         """Fit the checkpoint coupling of two trajectories.
@@ -130,6 +140,11 @@ class TrajectoryHOT(ParamsMixin):
         dtype = as_float_dtype(self.dtype)
         check_bool(self.lazy, "lazy")
         check_int(self.lazy_rank, "lazy_rank", minimum=1)
+        if self.layer_marginals == "auto":
+            raise ValueError("layer_marginals='auto' is not supported by TrajectoryHOT (it "
+                             "needs held-out rows per checkpoint pair): choose a slack with "
+                             "hotalign.select_slack and pass layer_marginals='slack', slack=s")
+        check_rule(self.layer_marginals, self.slack, allow_auto=False)
         A = _check_trajectory(A, "A")
         B = _check_trajectory(B, "B")
         check_same_stimuli(A[0][0].shape[0], B[0][0].shape[0], "A", "B")
@@ -153,7 +168,7 @@ class TrajectoryHOT(ParamsMixin):
             D = np.empty((K, Kp))
             for k in range(K):
                 for kp in range(Kp):
-                    P[k, kp] = layer_plan(C[k, kp])
+                    P[k, kp] = self._layer_plan(C[k, kp]).plan
                     D[k, kp] = plan_distance(C[k, kp], P[k, kp])
             G = solve_transport(D).to_dense()
             greedy_match = np.argmin(D, axis=1)
@@ -171,6 +186,10 @@ class TrajectoryHOT(ParamsMixin):
         self.n_checkpoints_a_, self.n_checkpoints_b_ = K, Kp
         return self
 
+    def _layer_plan(self, C):
+        """The layer-level LP of one checkpoint pair (a MarginalPlan)."""
+        return marginal_layer_plan(C, self.layer_marginals, self.slack)
+
 
     def _fit_lazy(self, Sx, Sy, K, L, Kp, M, options):
         """Both levels from certified bounds (see the ``lazy`` parameter)."""
@@ -182,8 +201,10 @@ class TrajectoryHOT(ParamsMixin):
         P = np.full((K, Kp, L, M), np.nan)
         D = np.full((K, Kp), np.nan)
         # <LB, P> <= <C, P> for every plan P, so the outer optimum on LB bounds D from below.
-        D_bound = np.array([[solve_transport(LB[k, kp]).cost for kp in range(Kp)]
-                            for k in range(K)])
+        # (The bounded LP too: its feasible set does not depend on the costs.)
+        outer = None if self.layer_marginals == "uniform" else self._layer_plan
+        D_bound = np.array([[solve_transport(LB[k, kp]).cost if outer is None else
+                             outer(LB[k, kp]).objective for kp in range(Kp)] for k in range(K)])
 
         def fit_checkpoints(cells):
             for k, kp in cells:
@@ -191,7 +212,7 @@ class TrajectoryHOT(ParamsMixin):
                     solve_systems(Sx, Sy, pairs=[(k * L + l, kp * M + m) for l, m in pairs],
                                   out=grid, **options)
 
-                P[k, kp], _ = certified_layer_plan(C[k, kp], LB[k, kp], solve)
+                P[k, kp], _ = certified_layer_plan(C[k, kp], LB[k, kp], solve, outer=outer)
                 D[k, kp] = plan_distance(C[k, kp], P[k, kp])
 
         G, _ = certified_layer_plan(D, D_bound, fit_checkpoints)
