@@ -417,6 +417,16 @@ class HOT(ParamsMixin):
         if (_int(state["n_layers_x_"], "n_layers_x_"), _int(state["n_layers_y_"], "n_layers_y_")) \
                 != (L, M):
             _fail("n_layers_x_ / n_layers_y_ do not match the layers")
+        rule = state["marginal_rule_"]
+        if not isinstance(rule, (tuple, list)) or len(rule) != 2:
+            _fail("marginal_rule_ must be a (rule, slack) pair")
+        try:  # the rule of a stored fit is a fixed one ("auto" is stored as its chosen slack)
+            check_rule(rule[0], None if rule[1] is None else tuple(rule[1]), allow_auto=False)
+        except (TypeError, ValueError) as exc:
+            _fail(f"marginal_rule_: {exc}")
+        if state["slack_selection_"] is not None and not isinstance(state["slack_selection_"],
+                                                                      dict):
+            _fail("slack_selection_ must be a dict or None")
         self._pair_kind().check_fitted_state(state, L, M, wx, solved, array=_array,
                                              nested=_nested, fail=_fail)
 

@@ -16,7 +16,36 @@ def _estimator(args, memory=None):
 
     return HOT(n_threads=args.threads, dtype=args.dtype,
                max_layers_in_memory=getattr(args, "max_layers_in_memory", None), memory=memory,
-               lazy=bool(getattr(args, "lazy", False)))
+               lazy=bool(getattr(args, "lazy", False)),
+               layer_marginals=getattr(args, "layer_marginals", "uniform"),
+               slack=_slack_of(args))
+
+
+def _slack_of(args):
+    """The ``slack=`` of HOT from --slack: None unless the rule takes one ("slack" needs it;
+    "auto" takes None for its default grid)."""
+    rule, slack = getattr(args, "layer_marginals", "uniform"), getattr(args, "slack", None)
+    if rule == "slack" and slack is None:
+        raise UsageError("--layer-marginals slack needs --slack S (a number >= 0, or inf)")
+    if rule in ("uniform", "semi-relaxed") and slack is not None:
+        raise UsageError(f"--slack is not used by --layer-marginals {rule}: drop it, or use "
+                         "--layer-marginals slack")
+    if rule == "auto" and slack is not None:
+        raise UsageError("--layer-marginals auto chooses the slack on held-out rows: drop "
+                         "--slack")
+    return slack
+
+
+def _slack_value(text):
+    """--slack: a float >= 0, or inf."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or inf, got {text!r}") \
+            from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or inf, got {text!r}")
+    return value
 
 
 def _check_align_args(args):
@@ -104,6 +133,13 @@ def _align(args) -> int:
         layer_scores={k: ev.layer_scores[k].mean(axis=0) for k in ev.methods},
         errors={k: ev.layer_scores[k].std(axis=0) for k in ev.methods},
         unit_plan=full.unit_plans_[l][m], pair_names=(f"X {Xs.names[l]}", f"Y {Ys.names[m]}"))
+    from .. import plotting
+
+    if full.marginal_rule_[0] != "uniform" and plotting.available():
+        lm = full.layer_marginals_
+        written += plotting.save(plotting.plot_layer_plan_with_marginals(
+            full.layer_plan_, lm["lower"], lm["upper"], Xs.names, Ys.names),
+            out / "layer_marginals", formats)
     _say(args, ev.table())
     reused = ("" if cache_dir is None else
               f", reused {fits.hits} cached fits and {pairs.hits} cached layer pairs")
@@ -139,6 +175,15 @@ def register(sub):
                        help="certified lazy layer grid: the HOT fit on all rows solves only the "
                             "layer pairs its layer plan needs (exact, with a certificate in "
                             "results.json); the splits' baselines still solve every pair")
+    align.add_argument("--layer-marginals", default="uniform",
+                       choices=("uniform", "slack", "semi-relaxed", "auto"),
+                       help="layer-level marginals of HOT: uniform (the paper's), slack (each "
+                            "layer of Y sends between (1-s)/M and (1+s)/M, --slack s), "
+                            "semi-relaxed (Y's free) or auto (s chosen on inner splits of the "
+                            "training rows); docs/method.md, 'Relaxed layer marginals' "
+                            "(default: uniform)")
+    align.add_argument("--slack", type=_slack_value, default=None, metavar="S",
+                       help="the slack s of --layer-marginals slack (a number >= 0, or inf)")
     align.add_argument("--splits", type=int, default=5, help="random train/test splits")
     align.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
     align.add_argument("--seed", type=int, default=0, help="seed of the splits")
