@@ -183,17 +183,15 @@ inline void load4(const float* p, __m128d& c0, __m128d& c1) noexcept {
 // One Dijkstra relaxation step over a full cost row i:
 //   d[j] = min(d[j], base + (C[i, j] - vv[j])) and pred[j] = i where it decreased,
 // for every column j. READY/SCAN columns carry vv[j] = -inf and d[j] = +inf, so they are never
-// updated and never win the minimum: the loop stays contiguous and branch-free. A column whose
-// distance drops to exactly `level` (the current Dijkstra level) is handed to on_level(j), which
-// moves it to SCAN and returns true if it is free (then `stop` is set and the scan ends at once).
-// Returns the minimum distance over the remaining TODO columns.
-template <class Real, bool Neg, class OnLevel>
+// updated and never win the minimum: the loop stays contiguous and branch-free (the pred store
+// only where some lane decreased). Returns the minimum distance over the remaining TODO columns.
+template <class Real, bool Neg>
 inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred, idx_t m,
-                        double base, idx_t i, double level, OnLevel&& on_level, bool& stop) {
+                        double base, idx_t i) {
     idx_t j = 0;
     double best = kInf;
 #if defined(__SSE2__)
-    const __m128d vb = _mm_set1_pd(base), vl = _mm_set1_pd(level);
+    const __m128d vb = _mm_set1_pd(base);
     const __m128d sgn = _mm_set1_pd(-0.0);
     const __m128i vi = _mm_set1_epi32(i);
     __m128d mn0 = _mm_set1_pd(kInf), mn1 = mn0;
@@ -208,7 +206,7 @@ inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred,
         const __m128d h1 = _mm_add_pd(vb, _mm_sub_pd(c1, _mm_loadu_pd(vv + j + 2)));
         const __m128d d0 = _mm_loadu_pd(d + j), d1 = _mm_loadu_pd(d + j + 2);
         const __m128d lt0 = _mm_cmplt_pd(h0, d0), lt1 = _mm_cmplt_pd(h1, d1);
-        __m128d n0 = _mm_min_pd(h0, d0), n1 = _mm_min_pd(h1, d1);
+        const __m128d n0 = _mm_min_pd(h0, d0), n1 = _mm_min_pd(h1, d1);
         _mm_storeu_pd(d + j, n0);
         _mm_storeu_pd(d + j + 2, n1);
         const __m128 lt = _mm_shuffle_ps(_mm_castpd_ps(lt0), _mm_castpd_ps(lt1), _MM_SHUFFLE(2, 0, 2, 0));
@@ -216,19 +214,6 @@ inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred,
             const __m128i k = _mm_castps_si128(lt);
             __m128i* pp = reinterpret_cast<__m128i*>(pred + j);
             _mm_storeu_si128(pp, _mm_or_si128(_mm_and_si128(k, vi), _mm_andnot_si128(k, _mm_loadu_si128(pp))));
-            const int eq = _mm_movemask_pd(_mm_cmpeq_pd(n0, vl)) | (_mm_movemask_pd(_mm_cmpeq_pd(n1, vl)) << 2);
-            if (eq) {
-                for (int l = 0; l < 4; ++l) {
-                    if ((eq >> l) & 1) {
-                        if (on_level(j + l)) {
-                            stop = true;
-                            return level;
-                        }
-                    }
-                }
-                n0 = _mm_loadu_pd(d + j);
-                n1 = _mm_loadu_pd(d + j + 2);
-            }
         }
         mn0 = _mm_min_pd(mn0, n0);
         mn1 = _mm_min_pd(mn1, n1);
@@ -242,26 +227,37 @@ inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred,
         if (h < d[j]) {
             d[j] = h;
             pred[j] = i;
-            if (h == level && on_level(j)) {
-                stop = true;
-                return level;
-            }
         }
         best = d[j] < best ? d[j] : best;
     }
     return best;
 }
 
+// First j with d[j] == x (x is the minimum of d, so one exists); an early-exit pass over the
+// cache-hot d.
+inline idx_t first_at(const double* d, idx_t m, double x) {
+    idx_t j = 0;
+#if defined(__SSE2__)
+    const __m128d vx = _mm_set1_pd(x);
+    for (; j + 4 <= m; j += 4) {
+        const int eq = _mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(d + j), vx)) |
+                       (_mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(d + j + 2), vx)) << 2);
+        if (eq) return j + __builtin_ctz(static_cast<unsigned>(eq));
+    }
+#endif
+    for (; j < m; ++j)
+        if (d[j] == x) return j;
+    return -1;
+}
+
 #if defined(HOTALIGN_LSAP_AVX2)
 // AVX2 version of relax_row (same arithmetic, so the same results bit for bit); compiled with a
 // function-level target attribute and selected at run time, so no -m flags are needed.
-template <class Real, bool Neg, class OnLevel>
+template <class Real, bool Neg>
 __attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const double* vv, double* d,
-                                                      idx_t* pred, idx_t m, double base, idx_t i,
-                                                      double level, OnLevel&& on_level,
-                                                      bool& stop) {
+                                                      idx_t* pred, idx_t m, double base, idx_t i) {
     idx_t j = 0;
-    const __m256d vb = _mm256_set1_pd(base), vl = _mm256_set1_pd(level);
+    const __m256d vb = _mm256_set1_pd(base);
     const __m256d sgn = _mm256_set1_pd(-0.0);
     const __m256i vi = _mm256_set1_epi32(i);
     __m256d mn0 = _mm256_set1_pd(kInf), mn1 = mn0;
@@ -282,7 +278,7 @@ __attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const doubl
         const __m256d h1 = _mm256_add_pd(vb, _mm256_sub_pd(c1, _mm256_loadu_pd(vv + j + 4)));
         const __m256d d0 = _mm256_loadu_pd(d + j), d1 = _mm256_loadu_pd(d + j + 4);
         const __m256d lt0 = _mm256_cmp_pd(h0, d0, _CMP_LT_OQ), lt1 = _mm256_cmp_pd(h1, d1, _CMP_LT_OQ);
-        __m256d n0 = _mm256_min_pd(h0, d0), n1 = _mm256_min_pd(h1, d1);
+        const __m256d n0 = _mm256_min_pd(h0, d0), n1 = _mm256_min_pd(h1, d1);
         _mm256_storeu_pd(d + j, n0);
         _mm256_storeu_pd(d + j + 4, n1);
         if (_mm256_movemask_pd(_mm256_or_pd(lt0, lt1))) {
@@ -291,20 +287,6 @@ __attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const doubl
             const __m256i k = _mm256_permute4x64_epi64(_mm256_castps_si256(sh), _MM_SHUFFLE(3, 1, 2, 0));
             __m256i* pp = reinterpret_cast<__m256i*>(pred + j);
             _mm256_storeu_si256(pp, _mm256_blendv_epi8(_mm256_loadu_si256(pp), vi, k));
-            const int eq = _mm256_movemask_pd(_mm256_cmp_pd(n0, vl, _CMP_EQ_OQ)) |
-                           (_mm256_movemask_pd(_mm256_cmp_pd(n1, vl, _CMP_EQ_OQ)) << 4);
-            if (eq) {
-                for (int l = 0; l < 8; ++l) {
-                    if ((eq >> l) & 1) {
-                        if (on_level(j + l)) {
-                            stop = true;
-                            return level;
-                        }
-                    }
-                }
-                n0 = _mm256_loadu_pd(d + j);
-                n1 = _mm256_loadu_pd(d + j + 4);
-            }
         }
         mn0 = _mm256_min_pd(mn0, n0);
         mn1 = _mm256_min_pd(mn1, n1);
@@ -318,10 +300,6 @@ __attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const doubl
         if (h < d[j]) {
             d[j] = h;
             pred[j] = i;
-            if (h == level && on_level(j)) {
-                stop = true;
-                return level;
-            }
         }
         best = d[j] < best ? d[j] : best;
     }
@@ -455,6 +433,25 @@ __attribute__((target("avx2"))) idx_t first_free_at_avx2(const Real* r, const do
     }
     end = j;
     return -1;
+}
+
+// AVX2 version of first_at, 16 columns per step.
+__attribute__((target("avx2"))) inline idx_t first_at_avx2(const double* d, idx_t m, double x) {
+    const __m256d vx = _mm256_set1_pd(x);
+    idx_t j = 0;
+    for (; j + 16 <= m; j += 16) {
+        const __m256d e0 = _mm256_cmp_pd(_mm256_loadu_pd(d + j), vx, _CMP_EQ_OQ);
+        const __m256d e1 = _mm256_cmp_pd(_mm256_loadu_pd(d + j + 4), vx, _CMP_EQ_OQ);
+        const __m256d e2 = _mm256_cmp_pd(_mm256_loadu_pd(d + j + 8), vx, _CMP_EQ_OQ);
+        const __m256d e3 = _mm256_cmp_pd(_mm256_loadu_pd(d + j + 12), vx, _CMP_EQ_OQ);
+        if (_mm256_movemask_pd(_mm256_or_pd(_mm256_or_pd(e0, e1), _mm256_or_pd(e2, e3)))) {
+            const unsigned eq = unsigned(_mm256_movemask_pd(e0)) | (unsigned(_mm256_movemask_pd(e1)) << 4) |
+                                (unsigned(_mm256_movemask_pd(e2)) << 8) | (unsigned(_mm256_movemask_pd(e3)) << 12);
+            return j + __builtin_ctz(eq);
+        }
+    }
+    const idx_t k = first_at(d + j, m - j, x);
+    return k < 0 ? -1 : j + k;
 }
 
 // (The CPU model is initialised by a libgcc / compiler-rt constructor; this only reads it.)
@@ -647,9 +644,19 @@ private:
         return true;
     }
 
-    // Dijkstra shortest augmenting paths [JV87 Fig. 5], one contiguous pass per row.
-    // READY/SCAN columns (reached ones) are listed in rj with their potential rv and distance rd;
-    // while the search runs they are masked in place (v = -inf, d = +inf), see relax_row.
+    idx_t first_at_min(const double* d, idx_t m, double x) const {
+#if defined(HOTALIGN_LSAP_AVX2)
+        if (avx2_) return first_at_avx2(d, m, x);
+#endif
+        return first_at(d, m, x);
+    }
+
+    // Dijkstra shortest augmenting paths [JV87 Fig. 5], one contiguous pass per scanned row.
+    // The reached (READY/SCAN) columns are listed in rj with their potential rv and distance rd;
+    // while the search runs they are masked in place (v = -inf, d = +inf), see relax_row. Every
+    // relaxation is a full pass, so it returns the minimum over all TODO columns; the first
+    // column at that minimum (ascending column order) is scanned next, one column per step, and
+    // the search ends at the first free one.
     bool shortest_paths(const std::vector<idx_t>& free_rows, std::int64_t& n_iter) {
         const idx_t m = m_;
         std::vector<double> dvec(static_cast<std::size_t>(m));
@@ -663,24 +670,14 @@ private:
         double* d = dvec.data();
         idx_t* pred = pvec.data();
         const idx_t* r4c = row4col_.data();
-        double mind = 0.0;
 #if defined(HOTALIGN_LSAP_AVX2)
         const bool avx2 = avx2_;
 #endif
-        auto relax = [&](const Real* r, const double* vv, double* dd, idx_t* pp, idx_t mm, double base,
-                         idx_t i, double level, auto& cb, bool& st) {
+        auto relax = [&](idx_t i, double base) {
 #if defined(HOTALIGN_LSAP_AVX2)
-            if (avx2) return relax_row_avx2<Real, Neg>(r, vv, dd, pp, mm, base, i, level, cb, st);
+            if (avx2) return relax_row_avx2<Real, Neg>(row(i), v, d, pred, m, base, i);
 #endif
-            return relax_row<Real, Neg>(r, vv, dd, pp, mm, base, i, level, cb, st);
-        };
-        auto on_level = [&](idx_t j) {
-            rj.push_back(j);
-            rv.push_back(v[j]);
-            rd.push_back(mind);
-            d[j] = kInf;
-            v[j] = -kInf;
-            return r4c[j] < 0;
+            return relax_row<Real, Neg>(row(i), v, d, pred, m, base, i);
         };
         for (const idx_t f : free_rows) {
             ++n_iter;
@@ -688,39 +685,21 @@ private:
             rj.clear();
             rv.clear();
             rd.clear();
-            bool stop = false;
-            mind = relax(row(f), v, d, pred, m, 0.0, f, -kInf, on_level, stop);
-            std::size_t scan = 0;
+            double mind = relax(f, 0.0);
             for (;;) {
                 if (!(mind < kInf)) {
                     for (std::size_t k = 0; k < rj.size(); ++k) v[rj[k]] = rv[k];
                     return false;  // no augmenting path: infeasible
                 }
-                // move the TODO columns at distance mind to SCAN, in ascending column order
-                idx_t j = 0;
-#if defined(__SSE2__)
-                const __m128d vm = _mm_set1_pd(mind);
-                for (; j + 2 <= m && !stop; j += 2) {
-                    const int msk = _mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(d + j), vm));
-                    if ((msk & 1) && on_level(j)) stop = true;
-                    else if ((msk & 2) && on_level(j + 1)) stop = true;
-                }
-#endif
-                for (; j < m && !stop; ++j)
-                    if (d[j] == mind && on_level(j)) stop = true;
-                if (stop) break;
-                // scan the rows of the SCAN columns; the last pass yields the next level
-                double nm = kInf;
-                while (scan < rj.size() && !stop) {
-                    const idx_t j0 = rj[scan];
-                    const idx_t i = r4c[j0];
-                    const Real* r = row(i);
-                    const double base = rd[scan] - (load<Neg>(r[j0]) - rv[scan]);
-                    ++scan;
-                    nm = relax(r, v, d, pred, m, base, i, mind, on_level, stop);
-                }
-                if (stop) break;
-                mind = nm;
+                const idx_t j = first_at_min(d, m, mind);
+                rj.push_back(j);
+                rv.push_back(v[j]);
+                rd.push_back(mind);
+                d[j] = kInf;
+                v[j] = -kInf;
+                const idx_t i = r4c[j];
+                if (i < 0) break;  // a free column: the sink
+                mind = relax(i, mind - (load<Neg>(row(i)[j]) - rv.back()));
             }
             // the sink is rj.back(); lazy dual update of the reached columns (restores the marks)
             const idx_t sink = rj.back();
