@@ -124,3 +124,21 @@ def test_overflowing_row_sums_are_not_errors(rng, shape):
     sr, sc = scipy.optimize.linear_sum_assignment(C)
     ours, theirs = (math.fsum((C[r, c] / 1e300).tolist()) for r, c in [(rows, cols), (sr, sc)])
     assert ours == pytest.approx(theirs, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [-1.5e307, 1.5e307])
+@pytest.mark.parametrize("shape", [(24, 24), (19, 19)])
+def test_transport_cost_beyond_the_safe_bound_leaves_the_assignment_path(rng, value, shape):
+    # solve_transport's first row scans check both finite bounds (lo and hi), in the SIMD blocks
+    # and in the scalar tail; a cost beyond them goes to the network simplex, which scales
+    import hotalign
+
+    for pos in [(0, 0), (5, shape[1] - 2), (shape[0] - 1, shape[1] - 1), (7, 9)]:
+        C = rng.random(shape)
+        C[pos] = value
+        res = hotalign.solve_transport(C)
+        assert res.method == "network_simplex"
+        sr, sc = scipy.optimize.linear_sum_assignment(C)
+        # (optimal to the network simplex's tolerance, relative to max |C|)
+        ref = math.fsum(C[sr, sc].tolist()) / shape[0]
+        assert abs(res.cost - ref) <= 1e-12 * abs(value)

@@ -355,23 +355,26 @@ __attribute__((target("avx2"))) idx_t skip_above_avx2(const Real* r, const doubl
 // end and j1 is found by a second, early-exit pass over the (now cache-hot) part of the row that
 // holds it. With Check, every entry is also validated (-inf < C <= hi) at one add per vector: a
 // running sum of the entries is NaN or -inf only if some entry is NaN or -inf, or the sum
-// overflowed (then the exact check reruns on the row, cache-hot); with a finite hi (transport
-// costs) a running maximum is checked against it too. Returns where the scalar tail continues.
+// overflowed (then the exact check reruns on the row, cache-hot); with finite bounds (transport
+// costs) a running maximum and minimum are checked against hi and lo too. Returns where the scalar tail continues.
 template <class Real, bool Neg, bool Check>
 __attribute__((target("avx2"))) idx_t top2_avx2(const Real* r, const double* v, idx_t m,
                                                 double lo, double hi, int& bad, double& u1,
                                                 idx_t& j1, double& u2) {
     const __m256d inf = _mm256_set1_pd(kInf);
     __m256d a1 = inf, a2 = inf, b1 = inf, b2 = inf;  // lane minima (a: j..j+3, b: j+4..j+7)
-    __m256d sm = _mm256_setzero_pd(), mx = _mm256_set1_pd(-kInf);
-    const bool with_hi = Check && hi < kInf;
+    __m256d sm = _mm256_setzero_pd(), mx = _mm256_set1_pd(-kInf), mn = _mm256_set1_pd(kInf);
+    const bool bounded = Check && (hi < kInf || lo > -kInf);  // transport costs: finite bounds
     idx_t j = 0;
     for (; j + 8 <= m; j += 8) {
         __m256d c0, c1;
         load8_avx2<Neg>(r + j, c0, c1);
         if (Check) {
             sm = _mm256_add_pd(sm, _mm256_add_pd(c0, c1));
-            if (with_hi) mx = _mm256_max_pd(mx, _mm256_max_pd(c0, c1));
+            if (bounded) {
+                mx = _mm256_max_pd(mx, _mm256_max_pd(c0, c1));
+                mn = _mm256_min_pd(mn, _mm256_min_pd(c0, c1));
+            }
         }
         const __m256d h0 = _mm256_sub_pd(c0, _mm256_loadu_pd(v + j));
         const __m256d h1 = _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4));
@@ -386,7 +389,9 @@ __attribute__((target("avx2"))) idx_t top2_avx2(const Real* r, const double* v, 
         const double total = (t[0] + t[1]) + (t[2] + t[3]);
         __m128d q = _mm_max_pd(_mm256_castpd256_pd128(mx), _mm256_extractf128_pd(mx, 1));
         q = _mm_max_pd(q, _mm_unpackhi_pd(q, q));
-        if (!(total > -kInf) || !(_mm_cvtsd_f64(q) <= hi)) {
+        __m128d p = _mm_min_pd(_mm256_castpd256_pd128(mn), _mm256_extractf128_pd(mn, 1));
+        p = _mm_min_pd(p, _mm_unpackhi_pd(p, p));
+        if (!(total > -kInf) || (bounded && !(_mm_cvtsd_f64(q) <= hi && _mm_cvtsd_f64(p) > lo))) {
             int b = 0;  // rare: NaN, -inf, an overflowed sum or an entry above hi; check exactly
             for (idx_t k = 0; k < j; ++k) b |= !valid_entry(load<Neg>(r[k]), lo, hi);
             bad |= b;
