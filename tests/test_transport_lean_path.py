@@ -1,5 +1,5 @@
 """The lean assignment path of solve_transport / emd / emd2: the finite check of M rides on the
-solver's column reduction (cpp/include/hotalign/assignment.hpp, Checks), so it must still catch
+solver's first scan of each row (cpp/include/hotalign/assignment.hpp, Checks), so it must still catch
 every NaN and infinity, wherever it sits (SIMD body or scalar tail, first or last row), in both
 dtypes, and the result must be the assignment solver's own arrays."""
 

@@ -85,7 +85,7 @@ void test_nonfinite_costs_rejected_on_both_paths() {
     CHECK_THROWS(hotalign::solve_transport(M.data(), 0, 4, nullptr, nullptr));
 }
 
-// The finite check of the assignment path rides on the column reduction (SIMD body and scalar
+// The finite check of the assignment path rides on the first scan of each row (SIMD body and scalar
 // tail): a bad entry anywhere, in either dtype, must throw with a message naming M.
 template <class Real>
 void check_fused_finite_check(std::int64_t n) {

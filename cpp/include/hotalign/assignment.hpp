@@ -20,19 +20,18 @@
 //     maximize is handled by negating on load (a compile-time flag), so C is read in place and
 //     float costs are converted to double in registers, never copied. Distances and potentials
 //     are double.
-//   * Square problems (n == m) use the JV initialisation [JV87 pp. 328-331]:
-//       1. column reduction v_j = min_i C_ij, computed with contiguous branch-free row scans and
-//          fused with the NaN / wrong-infinity validation of C;
-//       2. column j (ascending) goes to its first minimising row if that row is still free;
-//       3. reduction transfer for every assigned row (skipped if no row is free);
-//       4. two passes of augmenting row reduction; on a tie (u1 == u2) with an assigned first
-//          column a row takes the first free column among its minima, or waits for step 5; each
-//          pass has a step budget and an efficiency cut-off, so rounding can never make it cycle;
-//       5. shortest augmenting paths for the remaining free rows.
-//     Rectangular problems (n < m after orientation) skip steps 1-3 (column reduction would break
-//     the sign conditions of the rectangular dual) and start from v = 0; steps 4 and 5 only lower
-//     v of columns that are assigned afterwards, so the unassigned columns keep v_j = 0 and every
-//     v_j <= 0 [Cr16].
+//   * Initialisation (every shape): v = 0 and two passes of augmenting row reduction over all
+//     rows [JV87 pp. 329-331, Fig. 3], then shortest augmenting paths for the rows still free.
+//     On a tie (u1 == u2) with an assigned first column a row takes the first free column among
+//     its minima, or waits for the path phase; each pass has a step budget and an efficiency
+//     cut-off, so rounding can never make it cycle. Each row's first scan (a branch-free top-2
+//     pass) also validates it. The column reduction + reduction transfer start of [JV87] is not
+//     used: it reads C twice before any row settles, while starting augmenting row reduction
+//     from v = 0 reads each row once and settles most rows on correlation costs (half the
+//     instructions on real-network costs; see bench/README.md). For n < m the start also keeps
+//     the sign conditions of the rectangular dual: augmenting row reduction and the path phase
+//     only lower v of columns that are assigned afterwards, so the unassigned columns keep
+//     v_j = 0 and every v_j <= 0 [Cr16].
 //   * The row potentials are implicit (u_i = C_{i,x_i} - v_{x_i}) and materialised at the end.
 //   * Shortest augmenting path (Dijkstra, [JV87 Fig. 5]): the reached (READY/SCAN) columns are
 //     kept in a list with their potential and distance, and masked in place (v = -inf, d = +inf)
@@ -45,7 +44,7 @@
 //     needed; HOTALIGN_NO_AVX2 disables them). All versions do the same IEEE operations, so the
 //     results do not depend on the CPU.
 //
-// Tie-breaking (deterministic): initial assignment as in steps 2 and 4; in the path search the
+// Tie-breaking (deterministic): augmenting row reduction as above; in the path search the
 // columns at the minimum distance are taken in ascending column order (those reached during a
 // relaxation in ascending order within that row) and the first free one ends the search. A
 // constant matrix gives row_ind == col_ind == arange(k), like scipy (pinned by
@@ -184,17 +183,15 @@ inline void load4(const float* p, __m128d& c0, __m128d& c1) noexcept {
 // One Dijkstra relaxation step over a full cost row i:
 //   d[j] = min(d[j], base + (C[i, j] - vv[j])) and pred[j] = i where it decreased,
 // for every column j. READY/SCAN columns carry vv[j] = -inf and d[j] = +inf, so they are never
-// updated and never win the minimum: the loop stays contiguous and branch-free. A column whose
-// distance drops to exactly `level` (the current Dijkstra level) is handed to on_level(j), which
-// moves it to SCAN and returns true if it is free (then `stop` is set and the scan ends at once).
-// Returns the minimum distance over the remaining TODO columns.
-template <class Real, bool Neg, class OnLevel>
+// updated and never win the minimum: the loop stays contiguous and branch-free (the pred store
+// only where some lane decreased). Returns the minimum distance over the remaining TODO columns.
+template <class Real, bool Neg>
 inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred, idx_t m,
-                        double base, idx_t i, double level, OnLevel&& on_level, bool& stop) {
+                        double base, idx_t i) {
     idx_t j = 0;
     double best = kInf;
 #if defined(__SSE2__)
-    const __m128d vb = _mm_set1_pd(base), vl = _mm_set1_pd(level);
+    const __m128d vb = _mm_set1_pd(base);
     const __m128d sgn = _mm_set1_pd(-0.0);
     const __m128i vi = _mm_set1_epi32(i);
     __m128d mn0 = _mm_set1_pd(kInf), mn1 = mn0;
@@ -209,7 +206,7 @@ inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred,
         const __m128d h1 = _mm_add_pd(vb, _mm_sub_pd(c1, _mm_loadu_pd(vv + j + 2)));
         const __m128d d0 = _mm_loadu_pd(d + j), d1 = _mm_loadu_pd(d + j + 2);
         const __m128d lt0 = _mm_cmplt_pd(h0, d0), lt1 = _mm_cmplt_pd(h1, d1);
-        __m128d n0 = _mm_min_pd(h0, d0), n1 = _mm_min_pd(h1, d1);
+        const __m128d n0 = _mm_min_pd(h0, d0), n1 = _mm_min_pd(h1, d1);
         _mm_storeu_pd(d + j, n0);
         _mm_storeu_pd(d + j + 2, n1);
         const __m128 lt = _mm_shuffle_ps(_mm_castpd_ps(lt0), _mm_castpd_ps(lt1), _MM_SHUFFLE(2, 0, 2, 0));
@@ -217,19 +214,6 @@ inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred,
             const __m128i k = _mm_castps_si128(lt);
             __m128i* pp = reinterpret_cast<__m128i*>(pred + j);
             _mm_storeu_si128(pp, _mm_or_si128(_mm_and_si128(k, vi), _mm_andnot_si128(k, _mm_loadu_si128(pp))));
-            const int eq = _mm_movemask_pd(_mm_cmpeq_pd(n0, vl)) | (_mm_movemask_pd(_mm_cmpeq_pd(n1, vl)) << 2);
-            if (eq) {
-                for (int l = 0; l < 4; ++l) {
-                    if ((eq >> l) & 1) {
-                        if (on_level(j + l)) {
-                            stop = true;
-                            return level;
-                        }
-                    }
-                }
-                n0 = _mm_loadu_pd(d + j);
-                n1 = _mm_loadu_pd(d + j + 2);
-            }
         }
         mn0 = _mm_min_pd(mn0, n0);
         mn1 = _mm_min_pd(mn1, n1);
@@ -243,26 +227,37 @@ inline double relax_row(const Real* r, const double* vv, double* d, idx_t* pred,
         if (h < d[j]) {
             d[j] = h;
             pred[j] = i;
-            if (h == level && on_level(j)) {
-                stop = true;
-                return level;
-            }
         }
         best = d[j] < best ? d[j] : best;
     }
     return best;
 }
 
+// First j with d[j] == x (x is the minimum of d, so one exists); an early-exit pass over the
+// cache-hot d.
+inline idx_t first_at(const double* d, idx_t m, double x) {
+    idx_t j = 0;
+#if defined(__SSE2__)
+    const __m128d vx = _mm_set1_pd(x);
+    for (; j + 4 <= m; j += 4) {
+        const int eq = _mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(d + j), vx)) |
+                       (_mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(d + j + 2), vx)) << 2);
+        if (eq) return j + __builtin_ctz(static_cast<unsigned>(eq));
+    }
+#endif
+    for (; j < m; ++j)
+        if (d[j] == x) return j;
+    return -1;
+}
+
 #if defined(HOTALIGN_LSAP_AVX2)
 // AVX2 version of relax_row (same arithmetic, so the same results bit for bit); compiled with a
 // function-level target attribute and selected at run time, so no -m flags are needed.
-template <class Real, bool Neg, class OnLevel>
+template <class Real, bool Neg>
 __attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const double* vv, double* d,
-                                                      idx_t* pred, idx_t m, double base, idx_t i,
-                                                      double level, OnLevel&& on_level,
-                                                      bool& stop) {
+                                                      idx_t* pred, idx_t m, double base, idx_t i) {
     idx_t j = 0;
-    const __m256d vb = _mm256_set1_pd(base), vl = _mm256_set1_pd(level);
+    const __m256d vb = _mm256_set1_pd(base);
     const __m256d sgn = _mm256_set1_pd(-0.0);
     const __m256i vi = _mm256_set1_epi32(i);
     __m256d mn0 = _mm256_set1_pd(kInf), mn1 = mn0;
@@ -283,7 +278,7 @@ __attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const doubl
         const __m256d h1 = _mm256_add_pd(vb, _mm256_sub_pd(c1, _mm256_loadu_pd(vv + j + 4)));
         const __m256d d0 = _mm256_loadu_pd(d + j), d1 = _mm256_loadu_pd(d + j + 4);
         const __m256d lt0 = _mm256_cmp_pd(h0, d0, _CMP_LT_OQ), lt1 = _mm256_cmp_pd(h1, d1, _CMP_LT_OQ);
-        __m256d n0 = _mm256_min_pd(h0, d0), n1 = _mm256_min_pd(h1, d1);
+        const __m256d n0 = _mm256_min_pd(h0, d0), n1 = _mm256_min_pd(h1, d1);
         _mm256_storeu_pd(d + j, n0);
         _mm256_storeu_pd(d + j + 4, n1);
         if (_mm256_movemask_pd(_mm256_or_pd(lt0, lt1))) {
@@ -292,20 +287,6 @@ __attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const doubl
             const __m256i k = _mm256_permute4x64_epi64(_mm256_castps_si256(sh), _MM_SHUFFLE(3, 1, 2, 0));
             __m256i* pp = reinterpret_cast<__m256i*>(pred + j);
             _mm256_storeu_si256(pp, _mm256_blendv_epi8(_mm256_loadu_si256(pp), vi, k));
-            const int eq = _mm256_movemask_pd(_mm256_cmp_pd(n0, vl, _CMP_EQ_OQ)) |
-                           (_mm256_movemask_pd(_mm256_cmp_pd(n1, vl, _CMP_EQ_OQ)) << 4);
-            if (eq) {
-                for (int l = 0; l < 8; ++l) {
-                    if ((eq >> l) & 1) {
-                        if (on_level(j + l)) {
-                            stop = true;
-                            return level;
-                        }
-                    }
-                }
-                n0 = _mm256_loadu_pd(d + j);
-                n1 = _mm256_loadu_pd(d + j + 4);
-            }
         }
         mn0 = _mm256_min_pd(mn0, n0);
         mn1 = _mm256_min_pd(mn1, n1);
@@ -319,10 +300,6 @@ __attribute__((target("avx2"))) double relax_row_avx2(const Real* r, const doubl
         if (h < d[j]) {
             d[j] = h;
             pred[j] = i;
-            if (h == level && on_level(j)) {
-                stop = true;
-                return level;
-            }
         }
         best = d[j] < best ? d[j] : best;
     }
@@ -346,56 +323,6 @@ __attribute__((target("avx2"))) inline void load8_avx2(const float* p, __m256d& 
         c0 = _mm256_xor_pd(c0, _mm256_set1_pd(-0.0));
         c1 = _mm256_xor_pd(c1, _mm256_set1_pd(-0.0));
     }
-}
-
-// Column-minimum update with one row (AVX2 version of the loop in column_reduction); returns the
-// index where the scalar tail must continue and ANDs the validity of the entries into ok.
-template <class Real, bool Neg>
-__attribute__((target("avx2"))) idx_t colmin_row_avx2(const Real* r, double* v, std::int64_t* arg,
-                                                      idx_t m, std::int64_t i, double lo, double hi,
-                                                      int& bad) {
-    idx_t j = 0;
-    const __m256d ninf = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi);
-    const __m256i vi = _mm256_set1_epi64x(i);
-    __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
-    for (; j + 8 <= m; j += 8) {
-        __m256d x0, x1;
-        load8_avx2<Neg>(r + j, x0, x1);
-        ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(x0, ninf, _CMP_GT_OQ),
-                                             _mm256_cmp_pd(x1, ninf, _CMP_GT_OQ)));
-        ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(x0, vhi, _CMP_LE_OQ),
-                                             _mm256_cmp_pd(x1, vhi, _CMP_LE_OQ)));
-        const __m256d v0 = _mm256_loadu_pd(v + j), v1 = _mm256_loadu_pd(v + j + 4);
-        const __m256d l0 = _mm256_cmp_pd(x0, v0, _CMP_LT_OQ), l1 = _mm256_cmp_pd(x1, v1, _CMP_LT_OQ);
-        _mm256_storeu_pd(v + j, _mm256_min_pd(x0, v0));
-        _mm256_storeu_pd(v + j + 4, _mm256_min_pd(x1, v1));
-        if (_mm256_movemask_pd(_mm256_or_pd(l0, l1))) {
-            __m256i* pa = reinterpret_cast<__m256i*>(arg + j);
-            _mm256_storeu_si256(pa, _mm256_blendv_epi8(_mm256_loadu_si256(pa), vi, _mm256_castpd_si256(l0)));
-            _mm256_storeu_si256(pa + 1, _mm256_blendv_epi8(_mm256_loadu_si256(pa + 1), vi, _mm256_castpd_si256(l1)));
-        }
-    }
-    bad |= _mm256_movemask_pd(ok) != 15;
-    return j;
-}
-
-// min_j (C[j] - v[j]) over [a, b) for the first multiple-of-8 part; returns where to continue.
-template <class Real, bool Neg>
-__attribute__((target("avx2"))) idx_t min_reduced_avx2(const Real* r, const double* v, idx_t a,
-                                                       idx_t b, double& best) {
-    idx_t j = a;
-    __m256d m0 = _mm256_set1_pd(kInf), m1 = m0;
-    for (; j + 8 <= b; j += 8) {
-        __m256d c0, c1;
-        load8_avx2<Neg>(r + j, c0, c1);
-        m0 = _mm256_min_pd(m0, _mm256_sub_pd(c0, _mm256_loadu_pd(v + j)));
-        m1 = _mm256_min_pd(m1, _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4)));
-    }
-    m0 = _mm256_min_pd(m0, m1);
-    __m128d q = _mm_min_pd(_mm256_castpd256_pd128(m0), _mm256_extractf128_pd(m0, 1));
-    q = _mm_min_pd(q, _mm_unpackhi_pd(q, q));
-    best = _mm_cvtsd_f64(q);
-    return j;
 }
 
 // First index >= j (in steps of 8) where some C[k] - v[k] < bound, or the end of the 8-blocks.
@@ -422,60 +349,80 @@ __attribute__((target("avx2"))) idx_t skip_above_avx2(const Real* r, const doubl
 }
 
 // The smallest and second smallest C[k] - v[k] over the 8-blocks of a row, and the first index of
-// the smallest, in one branch-free pass: every lane keeps its own two smallest values and the
-// (first) index of its smallest; the lanes are merged at the end. (u1, j1, u2) are the first two
-// entries of the row in (value, index) order, as a sequential scan gives them. With Check, every
-// entry is validated (-inf < C <= hi) in the same pass. Returns where the scalar tail continues.
+// the smallest: (u1, j1, u2) are the first two entries of the row in (value, index) order, as a
+// sequential scan gives them. The pass is branch-free and keeps no indices: every lane keeps its
+// two smallest values (a2 = min(a2, max(a1, h)), a1 = min(a1, h)); the lanes are merged at the
+// end and j1 is found by a second, early-exit pass over the (now cache-hot) part of the row that
+// holds it. With Check, every entry is also validated (-inf < C <= hi) at one add per vector: a
+// running sum of the entries is NaN or -inf only if some entry is NaN or -inf, or the sum
+// overflowed (then the exact check reruns on the row, cache-hot); with finite bounds (transport
+// costs) a running maximum and minimum are checked against hi and lo too. Returns where the scalar tail continues.
 template <class Real, bool Neg, bool Check>
 __attribute__((target("avx2"))) idx_t top2_avx2(const Real* r, const double* v, idx_t m,
                                                 double lo, double hi, int& bad, double& u1,
                                                 idx_t& j1, double& u2) {
-    const __m256d inf = _mm256_set1_pd(kInf), ninf = _mm256_set1_pd(lo);
-    const __m256d vhi = _mm256_set1_pd(hi), four = _mm256_set1_pd(4.0), eight = _mm256_set1_pd(8.0);
+    const __m256d inf = _mm256_set1_pd(kInf);
     __m256d a1 = inf, a2 = inf, b1 = inf, b2 = inf;  // lane minima (a: j..j+3, b: j+4..j+7)
-    __m256d ai = _mm256_set1_pd(-1.0), bi = ai;     // lane argmins (exact in double)
-    __m256d ja = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
-    __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
+    __m256d sm = _mm256_setzero_pd(), mx = _mm256_set1_pd(-kInf), mn = _mm256_set1_pd(kInf);
+    const bool bounded = Check && (hi < kInf || lo > -kInf);  // transport costs: finite bounds
     idx_t j = 0;
     for (; j + 8 <= m; j += 8) {
         __m256d c0, c1;
         load8_avx2<Neg>(r + j, c0, c1);
-        if (Check)
-            ok = _mm256_and_pd(ok, _mm256_and_pd(
-                _mm256_and_pd(_mm256_cmp_pd(c0, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c0, vhi, _CMP_LE_OQ)),
-                _mm256_and_pd(_mm256_cmp_pd(c1, ninf, _CMP_GT_OQ), _mm256_cmp_pd(c1, vhi, _CMP_LE_OQ))));
+        if (Check) {
+            sm = _mm256_add_pd(sm, _mm256_add_pd(c0, c1));
+            if (bounded) {
+                mx = _mm256_max_pd(mx, _mm256_max_pd(c0, c1));
+                mn = _mm256_min_pd(mn, _mm256_min_pd(c0, c1));
+            }
+        }
         const __m256d h0 = _mm256_sub_pd(c0, _mm256_loadu_pd(v + j));
         const __m256d h1 = _mm256_sub_pd(c1, _mm256_loadu_pd(v + j + 4));
-        const __m256d l0 = _mm256_cmp_pd(h0, a1, _CMP_LT_OQ), l1 = _mm256_cmp_pd(h1, b1, _CMP_LT_OQ);
-        a2 = _mm256_min_pd(a2, _mm256_blendv_pd(h0, a1, l0));  // the loser goes to slot 2
-        b2 = _mm256_min_pd(b2, _mm256_blendv_pd(h1, b1, l1));
-        a1 = _mm256_blendv_pd(a1, h0, l0);
-        b1 = _mm256_blendv_pd(b1, h1, l1);
-        ai = _mm256_blendv_pd(ai, ja, l0);
-        bi = _mm256_blendv_pd(bi, _mm256_add_pd(ja, four), l1);
-        ja = _mm256_add_pd(ja, eight);
+        a2 = _mm256_min_pd(a2, _mm256_max_pd(a1, h0));
+        b2 = _mm256_min_pd(b2, _mm256_max_pd(b1, h1));
+        a1 = _mm256_min_pd(a1, h0);
+        b1 = _mm256_min_pd(b1, h1);
     }
-    if (Check) bad |= _mm256_movemask_pd(ok) != 15;
-    alignas(32) double m1[8], m2[8], id[8];
+    if (Check) {
+        alignas(32) double t[4];
+        _mm256_store_pd(t, sm);
+        const double total = (t[0] + t[1]) + (t[2] + t[3]);
+        __m128d q = _mm_max_pd(_mm256_castpd256_pd128(mx), _mm256_extractf128_pd(mx, 1));
+        q = _mm_max_pd(q, _mm_unpackhi_pd(q, q));
+        __m128d p = _mm_min_pd(_mm256_castpd256_pd128(mn), _mm256_extractf128_pd(mn, 1));
+        p = _mm_min_pd(p, _mm_unpackhi_pd(p, p));
+        if (!(total > -kInf) || (bounded && !(_mm_cvtsd_f64(q) <= hi && _mm_cvtsd_f64(p) > lo))) {
+            int b = 0;  // rare: NaN, -inf, an overflowed sum or an entry above hi; check exactly
+            for (idx_t k = 0; k < j; ++k) b |= !valid_entry(load<Neg>(r[k]), lo, hi);
+            bad |= b;
+        }
+    }
+    alignas(32) double m1[8], m2[8];
     _mm256_store_pd(m1, a1);
     _mm256_store_pd(m1 + 4, b1);
     _mm256_store_pd(m2, a2);
     _mm256_store_pd(m2 + 4, b2);
-    _mm256_store_pd(id, ai);
-    _mm256_store_pd(id + 4, bi);
-    int best = -1;
-    for (int l = 0; l < 8; ++l)  // smallest value, then smallest index
-        if (id[l] >= 0 && (best < 0 || m1[l] < m1[best] || (m1[l] == m1[best] && id[l] < id[best])))
-            best = l;
-    u1 = kInf;
-    j1 = -1;
-    u2 = kInf;
-    if (best < 0) return j;  // nothing below +inf
+    int best = 0;
+    for (int l = 1; l < 8; ++l) best = m1[l] < m1[best] ? l : best;
     u1 = m1[best];
-    j1 = static_cast<idx_t>(id[best]);
     u2 = m2[best];
-    for (int l = 0; l < 8; ++l)
-        if (l != best && id[l] >= 0 && m1[l] < u2) u2 = m1[l];
+    for (int l = 0; l < 8; ++l) u2 = (l != best && m1[l] < u2) ? m1[l] : u2;
+    j1 = -1;
+    if (!(u1 < kInf)) {  // nothing below +inf in the 8-blocks
+        u1 = u2 = kInf;
+        return j;
+    }
+    const __m256d vu = _mm256_set1_pd(u1);
+    for (idx_t k = 0; k < j; k += 8) {
+        __m256d c0, c1;
+        load8_avx2<Neg>(r + k, c0, c1);
+        const int eq = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_sub_pd(c0, _mm256_loadu_pd(v + k)), vu, _CMP_EQ_OQ)) |
+                       (_mm256_movemask_pd(_mm256_cmp_pd(_mm256_sub_pd(c1, _mm256_loadu_pd(v + k + 4)), vu, _CMP_EQ_OQ)) << 4);
+        if (eq) {
+            j1 = k + __builtin_ctz(static_cast<unsigned>(eq));
+            break;
+        }
+    }
     return j;
 }
 
@@ -501,6 +448,25 @@ __attribute__((target("avx2"))) idx_t first_free_at_avx2(const Real* r, const do
     return -1;
 }
 
+// AVX2 version of first_at, 16 columns per step.
+__attribute__((target("avx2"))) inline idx_t first_at_avx2(const double* d, idx_t m, double x) {
+    const __m256d vx = _mm256_set1_pd(x);
+    idx_t j = 0;
+    for (; j + 16 <= m; j += 16) {
+        const __m256d e0 = _mm256_cmp_pd(_mm256_loadu_pd(d + j), vx, _CMP_EQ_OQ);
+        const __m256d e1 = _mm256_cmp_pd(_mm256_loadu_pd(d + j + 4), vx, _CMP_EQ_OQ);
+        const __m256d e2 = _mm256_cmp_pd(_mm256_loadu_pd(d + j + 8), vx, _CMP_EQ_OQ);
+        const __m256d e3 = _mm256_cmp_pd(_mm256_loadu_pd(d + j + 12), vx, _CMP_EQ_OQ);
+        if (_mm256_movemask_pd(_mm256_or_pd(_mm256_or_pd(e0, e1), _mm256_or_pd(e2, e3)))) {
+            const unsigned eq = unsigned(_mm256_movemask_pd(e0)) | (unsigned(_mm256_movemask_pd(e1)) << 4) |
+                                (unsigned(_mm256_movemask_pd(e2)) << 8) | (unsigned(_mm256_movemask_pd(e3)) << 12);
+            return j + __builtin_ctz(eq);
+        }
+    }
+    const idx_t k = first_at(d + j, m - j, x);
+    return k < 0 ? -1 : j + k;
+}
+
 // (The CPU model is initialised by a libgcc / compiler-rt constructor; this only reads it.)
 inline bool cpu_has_avx2() noexcept { return __builtin_cpu_supports("avx2"); }
 #endif
@@ -517,18 +483,9 @@ public:
     bool run(std::int64_t& n_iter) {
         std::vector<idx_t> free_rows;
         free_rows.reserve(static_cast<std::size_t>(n_));
-        if (n_ == m_) {
-            if (!column_reduction()) return false;
-            initial_assignment();
-            for (idx_t i = 0; i < n_; ++i)
-                if (col4row_[i] < 0) free_rows.push_back(i);
-            if (free_rows.empty()) return true;
-            reduction_transfer();
-            validated_ = n_;
-        } else {
-            // rows are validated lazily, just before their first (cache-hot) use
-            for (idx_t i = 0; i < n_; ++i) free_rows.push_back(i);
-        }
+        // every problem starts from v = 0; rows are validated lazily by their first (cache-hot)
+        // scan in augmenting row reduction
+        for (idx_t i = 0; i < n_; ++i) free_rows.push_back(i);
         bool ok = true;
         for (int pass = 0; ok && pass < 2 && !free_rows.empty(); ++pass)
             ok = augmenting_row_reduction(free_rows);
@@ -544,131 +501,6 @@ private:
 
     void validate_rows_below(idx_t end) {
         for (; validated_ < end; ++validated_) validate<Neg>(row(validated_), m_, ck_);
-    }
-
-    // Step 1: v_j = min_i C_ij via contiguous, branch-free row scans; also validates C.
-    // argrow_[j] = first row attaining the minimum.
-    bool column_reduction() {
-        const idx_t n = n_, m = m_;
-        argrow_.assign(static_cast<std::size_t>(m), 0);
-        double* v = v_.data();
-        std::int64_t* arg = argrow_.data();
-        int bad = 0;
-        const double lo = ck_.lo, hi = ck_.hi;
-        {
-            const Real* r = row(0);
-            for (idx_t j = 0; j < m; ++j) {
-                const double x = load<Neg>(r[j]);
-                bad |= !valid_entry(x, lo, hi);
-                v[j] = x;
-            }
-        }
-#if defined(HOTALIGN_LSAP_AVX2)
-        const bool avx2 = avx2_;
-#endif
-        for (idx_t i = 1; i < n; ++i) {
-            const Real* r = row(i);
-            idx_t j = 0;
-#if defined(HOTALIGN_LSAP_AVX2)
-            if (avx2) j = colmin_row_avx2<Real, Neg>(r, v, arg, m, i, lo, hi, bad);
-#endif
-#if defined(__SSE2__)
-            const __m128d ninf = _mm_set1_pd(lo), sgn = _mm_set1_pd(-0.0), vhi = _mm_set1_pd(hi);
-            const __m128i vi = _mm_set1_epi64x(i);
-            __m128d ok = _mm_castsi128_pd(_mm_set1_epi32(-1));
-            for (; j + 4 <= m; j += 4) {
-                __m128d x0, x1;
-                load4(r + j, x0, x1);
-                if (Neg) {
-                    x0 = _mm_xor_pd(x0, sgn);
-                    x1 = _mm_xor_pd(x1, sgn);
-                }
-                ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmpgt_pd(x0, ninf), _mm_cmpgt_pd(x1, ninf)));
-                ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmple_pd(x0, vhi), _mm_cmple_pd(x1, vhi)));
-                const __m128d v0 = _mm_loadu_pd(v + j), v1 = _mm_loadu_pd(v + j + 2);
-                const __m128d l0 = _mm_cmplt_pd(x0, v0), l1 = _mm_cmplt_pd(x1, v1);
-                _mm_storeu_pd(v + j, _mm_min_pd(x0, v0));
-                _mm_storeu_pd(v + j + 2, _mm_min_pd(x1, v1));
-                if (_mm_movemask_pd(_mm_or_pd(l0, l1))) {
-                    __m128i* pa = reinterpret_cast<__m128i*>(arg + j);
-                    const __m128i k0 = _mm_castpd_si128(l0), k1 = _mm_castpd_si128(l1);
-                    const __m128i a0 = _mm_loadu_si128(pa), a1 = _mm_loadu_si128(pa + 1);
-                    _mm_storeu_si128(pa, _mm_or_si128(_mm_and_si128(k0, vi), _mm_andnot_si128(k0, a0)));
-                    _mm_storeu_si128(pa + 1, _mm_or_si128(_mm_and_si128(k1, vi), _mm_andnot_si128(k1, a1)));
-                }
-            }
-            bad |= _mm_movemask_pd(ok) != 3;
-#endif
-            for (; j < m; ++j) {
-                const double x = load<Neg>(r[j]);
-                bad |= !valid_entry(x, lo, hi);
-                const bool lt = x < v[j];
-                arg[j] = lt ? i : arg[j];
-                v[j] = lt ? x : v[j];
-            }
-        }
-        if (bad) bad_value(ck_);
-        for (idx_t j = 0; j < m; ++j)
-            if (!(v[j] < kInf)) return false;  // a column with only forbidden entries
-        return true;
-    }
-
-    // Step 2: column j (ascending) goes to its first minimising row if that row is still free.
-    // (Ties are resolved later by augmenting row reduction, which hands a row the first free
-    // column among its tied minima.)
-    void initial_assignment() {
-        for (idx_t j = 0; j < m_; ++j) {
-            const idx_t i = static_cast<idx_t>(argrow_[j]);
-            if (col4row_[i] >= 0) continue;
-            col4row_[i] = j;
-            row4col_[j] = i;
-        }
-        argrow_.clear();
-        argrow_.shrink_to_fit();
-    }
-
-    // Minimum of C[i, j] - v[j] over j in [a, b).
-    double min_reduced(const Real* r, idx_t a, idx_t b) const {
-        const double* v = v_.data();
-        double best = kInf;
-        idx_t j = a;
-#if defined(HOTALIGN_LSAP_AVX2)
-        if (avx2_) j = min_reduced_avx2<Real, Neg>(r, v, a, b, best);
-#endif
-#if defined(__SSE2__)
-        const __m128d sgn = _mm_set1_pd(-0.0);
-        __m128d m0 = _mm_set1_pd(best), m1 = m0;
-        for (; j + 4 <= b; j += 4) {
-            __m128d c0, c1;
-            load4(r + j, c0, c1);
-            if (Neg) {
-                c0 = _mm_xor_pd(c0, sgn);
-                c1 = _mm_xor_pd(c1, sgn);
-            }
-            m0 = _mm_min_pd(m0, _mm_sub_pd(c0, _mm_loadu_pd(v + j)));
-            m1 = _mm_min_pd(m1, _mm_sub_pd(c1, _mm_loadu_pd(v + j + 2)));
-        }
-        m0 = _mm_min_pd(m0, m1);
-        m0 = _mm_min_pd(m0, _mm_unpackhi_pd(m0, m0));
-        best = _mm_cvtsd_f64(m0);
-#endif
-        for (; j < b; ++j) {
-            const double h = load<Neg>(r[j]) - v[j];
-            best = h < best ? h : best;
-        }
-        return best;
-    }
-
-    // Step 3: reduction transfer, v_{x_i} -= min_{j != x_i} (C_ij - v_j) for assigned rows.
-    void reduction_transfer() {
-        for (idx_t i = 0; i < n_; ++i) {
-            const idx_t j1 = col4row_[i];
-            if (j1 < 0) continue;
-            const Real* r = row(i);
-            const double a = min_reduced(r, 0, j1), b = min_reduced(r, j1 + 1, m_);
-            const double mu = a < b ? a : b;
-            if (mu < kInf && mu > 0) v_[j1] -= mu;  // mu >= 0; +inf if the row has one entry
-        }
     }
 
     // The two smallest reduced costs C[i, j] - v[j] of a row in (value, index) order: u1 at
@@ -753,7 +585,7 @@ private:
         return -1;
     }
 
-    // Step 4: one pass of augmenting row reduction over free_rows (replaced by the rows still
+    // One pass of augmenting row reduction over free_rows (replaced by the rows still
     // free). Returns false if a row has no allowed entry.
     bool augmenting_row_reduction(std::vector<idx_t>& free_rows) {
         std::vector<idx_t> todo(free_rows);
@@ -825,9 +657,19 @@ private:
         return true;
     }
 
-    // Step 5: Dijkstra shortest augmenting paths [JV87 Fig. 5], one contiguous pass per row.
-    // READY/SCAN columns (reached ones) are listed in rj with their potential rv and distance rd;
-    // while the search runs they are masked in place (v = -inf, d = +inf), see relax_row.
+    idx_t first_at_min(const double* d, idx_t m, double x) const {
+#if defined(HOTALIGN_LSAP_AVX2)
+        if (avx2_) return first_at_avx2(d, m, x);
+#endif
+        return first_at(d, m, x);
+    }
+
+    // Dijkstra shortest augmenting paths [JV87 Fig. 5], one contiguous pass per scanned row.
+    // The reached (READY/SCAN) columns are listed in rj with their potential rv and distance rd;
+    // while the search runs they are masked in place (v = -inf, d = +inf), see relax_row. Every
+    // relaxation is a full pass, so it returns the minimum over all TODO columns; the first
+    // column at that minimum (ascending column order) is scanned next, one column per step, and
+    // the search ends at the first free one.
     bool shortest_paths(const std::vector<idx_t>& free_rows, std::int64_t& n_iter) {
         const idx_t m = m_;
         std::vector<double> dvec(static_cast<std::size_t>(m));
@@ -841,24 +683,14 @@ private:
         double* d = dvec.data();
         idx_t* pred = pvec.data();
         const idx_t* r4c = row4col_.data();
-        double mind = 0.0;
 #if defined(HOTALIGN_LSAP_AVX2)
         const bool avx2 = avx2_;
 #endif
-        auto relax = [&](const Real* r, const double* vv, double* dd, idx_t* pp, idx_t mm, double base,
-                         idx_t i, double level, auto& cb, bool& st) {
+        auto relax = [&](idx_t i, double base) {
 #if defined(HOTALIGN_LSAP_AVX2)
-            if (avx2) return relax_row_avx2<Real, Neg>(r, vv, dd, pp, mm, base, i, level, cb, st);
+            if (avx2) return relax_row_avx2<Real, Neg>(row(i), v, d, pred, m, base, i);
 #endif
-            return relax_row<Real, Neg>(r, vv, dd, pp, mm, base, i, level, cb, st);
-        };
-        auto on_level = [&](idx_t j) {
-            rj.push_back(j);
-            rv.push_back(v[j]);
-            rd.push_back(mind);
-            d[j] = kInf;
-            v[j] = -kInf;
-            return r4c[j] < 0;
+            return relax_row<Real, Neg>(row(i), v, d, pred, m, base, i);
         };
         for (const idx_t f : free_rows) {
             ++n_iter;
@@ -866,39 +698,21 @@ private:
             rj.clear();
             rv.clear();
             rd.clear();
-            bool stop = false;
-            mind = relax(row(f), v, d, pred, m, 0.0, f, -kInf, on_level, stop);
-            std::size_t scan = 0;
+            double mind = relax(f, 0.0);
             for (;;) {
                 if (!(mind < kInf)) {
                     for (std::size_t k = 0; k < rj.size(); ++k) v[rj[k]] = rv[k];
                     return false;  // no augmenting path: infeasible
                 }
-                // move the TODO columns at distance mind to SCAN, in ascending column order
-                idx_t j = 0;
-#if defined(__SSE2__)
-                const __m128d vm = _mm_set1_pd(mind);
-                for (; j + 2 <= m && !stop; j += 2) {
-                    const int msk = _mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(d + j), vm));
-                    if ((msk & 1) && on_level(j)) stop = true;
-                    else if ((msk & 2) && on_level(j + 1)) stop = true;
-                }
-#endif
-                for (; j < m && !stop; ++j)
-                    if (d[j] == mind && on_level(j)) stop = true;
-                if (stop) break;
-                // scan the rows of the SCAN columns; the last pass yields the next level
-                double nm = kInf;
-                while (scan < rj.size() && !stop) {
-                    const idx_t j0 = rj[scan];
-                    const idx_t i = r4c[j0];
-                    const Real* r = row(i);
-                    const double base = rd[scan] - (load<Neg>(r[j0]) - rv[scan]);
-                    ++scan;
-                    nm = relax(r, v, d, pred, m, base, i, mind, on_level, stop);
-                }
-                if (stop) break;
-                mind = nm;
+                const idx_t j = first_at_min(d, m, mind);
+                rj.push_back(j);
+                rv.push_back(v[j]);
+                rd.push_back(mind);
+                d[j] = kInf;
+                v[j] = -kInf;
+                const idx_t i = r4c[j];
+                if (i < 0) break;  // a free column: the sink
+                mind = relax(i, mind - (load<Neg>(row(i)[j]) - rv.back()));
             }
             // the sink is rj.back(); lazy dual update of the reached columns (restores the marks)
             const idx_t sink = rj.back();
@@ -926,7 +740,6 @@ private:
 #endif
     std::vector<double> v_;
     std::vector<idx_t> col4row_, row4col_;
-    std::vector<std::int64_t> argrow_;
 };
 
 // Solve rows-short problem (nr <= nc) and fill the result in the original orientation.
@@ -1006,8 +819,9 @@ AssignmentResult dispatch(const Real* C, std::int64_t n, std::int64_t m, const C
 ///
 /// finite_name: if not null, every entry of C must be finite (+inf is not a forbidden entry but
 /// an error); a NaN or infinity throws std::invalid_argument("<finite_name> contains NaN or
-/// infinity"). This check rides on the solver's own first pass over C (the column reduction for
-/// square problems), so the cost matrix is not read an extra time (solve_transport uses it).
+/// infinity"). This check rides on the solver's own first pass over each row (its first scan in
+/// augmenting row reduction), so the cost matrix is not read an extra time (solve_transport
+/// uses it).
 /// big (with finite_name): an entry with |x| > big throws detail_lsap::CostTooLarge instead
 /// (solve_transport then routes the problem to the network simplex, which scales huge costs).
 template <class Real>

@@ -69,7 +69,7 @@ TransportResult solve_transport(const Real* M, std::int64_t n, std::int64_t m, c
     }
     // Transport costs must be finite (the assignment solver alone would read +inf as a
     // forbidden pair, as scipy does), and costs so large that sums could overflow go to the
-    // network simplex; both checks ride on the solver's column reduction (no extra pass).
+    // network simplex; both checks ride on the solver's first row scans (no extra pass).
     // The bound is the network simplex's overflow-safe cost (detail_ns::overflow_safe_cost).
     const double big = detail_ns::overflow_safe_cost(n, m);
     AssignmentResult lsa;
