@@ -39,7 +39,8 @@ def _load_pair(args):
     X = inputs.load(args.X, args.x_layers or args.layers)
     Y = inputs.load(args.Y, args.y_layers or args.layers)
     check_stimuli(X, Y)
-    (X,), (Y,) = inputs.drop_constant_layers([[X], [Y]], args.constant_units)[0]
+    ((X,), (Y,)), args.dropped_layers = inputs.drop_constant_layers([[X], [Y]],
+                                                                     args.constant_units)
     return X, Y
 
 
@@ -57,7 +58,7 @@ def _align(args) -> int:
         if not (0 <= l < len(Xs) and 0 <= m < len(Ys)):
             raise UsageError(f"--unit-pair {l},{m}: out of range ({len(Xs)} x {len(Ys)} "
                              "layers)")
-    out = _out_dir(_fresh_out(args), args)
+    out = _fresh_out(_out_dir(args.out, args), args)
     cache_dir = _cache_dir(args, out)
     memory = _memory(args, cache_dir)
     fits, pairs = (None, None) if memory is None else (memory.fits, memory.pairs)
@@ -93,6 +94,7 @@ def _align(args) -> int:
         "x_layers": args.x_layers, "y_layers": args.y_layers,
         "estimator": repr(estimator), "threads": args.threads, "scheduler": scheduler,
         "constant_units": args.constant_units,
+        "dropped_constant_layers": dict(zip("XY", args.dropped_layers)),
     }
     summary = align_results(Xs, Ys, parameters, ev, full, full_r,
                             _cache_summary(cache_dir, fits=fits, layer_pairs=pairs), elapsed)

@@ -72,11 +72,10 @@ def _cache_prune(args) -> int:
     done = prune(folder, args.older_than, max_bytes=args.max_size)
     left = usage(folder)
     which = "" if args.older_than is None else f" not used for {_age(args.older_than)}"
-    if args.max_size is not None:
-        which += (f"{',' if which else ''} then the least recently used to fit "
-                  f"{_size(args.max_size)}")
-    print(f"removed {done['entries']} entries ({_size(done['bytes'])}){which}, from {folder}; "
-          f"{_size(left['bytes'])} in {left['entries']} entries left")
+    lru = ("" if args.max_size is None else
+           f", least recently used first to fit {_size(args.max_size)},")
+    print(f"removed {done['entries']} entries{which} ({_size(done['bytes'])}){lru} from "
+          f"{folder}; {_size(left['bytes'])} in {left['entries']} entries left")
     return 0
 
 

@@ -143,10 +143,9 @@ def _writable_dir(d: Path, option: str, root: Path, subdirs=()) -> Path:
     return d
 
 
-def _fresh_out(args) -> Path:
-    """``--out``, refused when it holds anything unless ``--resume`` or ``--force`` says that
-    the run may write into it (a run never overwrites an earlier result unasked)."""
-    out = Path(args.out)
+def _fresh_out(out: Path, args) -> Path:
+    """``out`` (``--out``), refused when it holds anything unless ``--resume`` or ``--force``
+    says that the run may write into it (a run never overwrites an earlier result unasked)."""
     if out.is_dir() and not (args.resume or getattr(args, "force", False)) and _holds_files(out):
         raise UsageError(f"--out {out} is not empty; pass --resume to continue the run stored "
                          "there, --force to write over it, or choose another folder")
