@@ -13,8 +13,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if ("%(default)" in text or not action.option_strings
-                or action.default in (None, False, argparse.SUPPRESS)):
+        if ("%(default)" in text or not action.option_strings or _unshown(action.default)):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -58,6 +57,12 @@ def _did_you_mean(words, names) -> str:
             if close:
                 return f"; did you mean {close[0]}?"
     return ""
+
+
+def _unshown(default) -> bool:
+    """Defaults not worth showing: None, a False flag, SUPPRESS. By identity, so that a default
+    of 0 (``--seed``), which equals False, is shown."""
+    return default is None or default is False or default is argparse.SUPPRESS
 
 
 def _examples(*lines):
