@@ -58,7 +58,7 @@ pooling: the CLS token's embedding is the same for every input) is written, with
 layers out.
 
 Models by name (:func:`load_model`, the ``MODEL`` of ``hotalign capture``)
-------------------------------------------------------------------------
+--------------------------------------------------------------------------
 ``torchvision:NAME`` and ``timm:NAME`` load the default pretrained weights through those
 packages (which download them on first use and keep them in their own cache).
 ``hf:NAME`` loads a Hugging Face ``AutoModel`` (with its tokenizer for sentences, its image
