@@ -379,3 +379,15 @@ def test_capture_help_documents_hf_folders(capsys):
     _help("capture")
     text = " ".join(capsys.readouterr().out.split())
     assert "hf:FOLDER" in text and "never downloaded" in text and "offline" in text
+
+
+def test_flattening_is_noted_once_across_checkpoints(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    for run in ("A", "B"):
+        for c in ("c1", "c2"):
+            (tmp_path / run / c).mkdir(parents=True)
+            np.save(tmp_path / run / c / "conv.npy", rng.random((30, 2, 3)))
+    assert main(["trajectory", "A", "B", "--out", "t", "--quiet"]) == 0
+    notes = [x for x in capsys.readouterr().err.splitlines() if "flattened" in x]
+    assert len(notes) == 1, notes  # one note, not one per checkpoint
+    assert "layer 'conv': shape (n, 2, 3) flattened to (n, 6) units" in notes[0]

@@ -16,15 +16,18 @@ CONSTANT_HINT = ("pass --constant-units drop to leave such layers out, or choose
                  "with --layers")
 
 
-def load(path, layers):
-    """:func:`hotalign.io.load_system` with a note (stderr, once per layer) for each layer of
-    more than two dimensions, which is flattened into units."""
+def load(path, layers, noted=None):
+    """:func:`hotalign.io.load_system` with a note on stderr for each layer of more than two
+    dimensions, which is flattened into units: once per layer name and shape, ``noted`` (a set)
+    remembering them across the systems of one run (the checkpoints of a trajectory)."""
     from ..io import load_system
 
     system = load_system(path, layers)
+    noted = set() if noted is None else noted
     for name, handle in zip(system.names, system.handles):
         raw = getattr(handle, "raw_shape", handle.shape)
-        if len(raw) > 2:
+        if len(raw) > 2 and (name, raw[1:]) not in noted:
+            noted.add((name, raw[1:]))
             print(f"hotalign: note: {system.source}: layer {name!r}: shape "
                   f"({', '.join(['n', *map(str, raw[1:])])}) flattened to (n, "
                   f"{handle.shape[1]}) units", file=sys.stderr)

@@ -40,7 +40,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
         if found and "did you mean" not in message:
-            choices = re.findall(r"'([^']*)'", found[2])
+            choices = [c.strip().strip("'") for c in found[2].split(",")]  # quoted or not
             close = difflib.get_close_matches(found[1], choices, n=1, cutoff=0.5)
             if close:
                 message += f"; did you mean {close[0]!r}?"

@@ -12,7 +12,7 @@ from .shared import (FIGURES_SKIPPED, _bound_cache, _cache_dir, _cache_summary, 
                      _grids, _memory, _out_dir, _reused, _say, _say_cache_size, TqdmProgress)
 
 
-def _checkpoints(folder, layers):
+def _checkpoints(folder, layers, noted):
     from ..io import InputError, natural_key
 
     folder = Path(folder)
@@ -20,7 +20,7 @@ def _checkpoints(folder, layers):
         raise InputError(f"{folder}: not a folder of checkpoints")
     entries = sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
                      key=lambda p: natural_key(p.name))
-    systems = [inputs.load(p, layers) for p in entries]
+    systems = [inputs.load(p, layers, noted) for p in entries]
     if len(systems) < 1:
         raise InputError(f"{folder}: holds no checkpoints")
     return [p.stem if p.is_file() else p.name for p in entries], systems
@@ -33,8 +33,9 @@ def _trajectory(args) -> int:
     from ..trajectory import TrajectoryHOT
 
     formats = _formats(args.figure_format)
-    names_a, A = _checkpoints(args.A, args.layers)
-    names_b, B = _checkpoints(args.B, args.layers)
+    noted = set()  # a flattened layer is noted once, not once per checkpoint
+    names_a, A = _checkpoints(args.A, args.layers, noted)
+    names_b, B = _checkpoints(args.B, args.layers, noted)
     for s in A[1:] + B:
         check_stimuli(A[0], s)
     for group, systems in ((args.A, A), (args.B, B)):
