@@ -51,7 +51,9 @@ def test_help_has_a_description_defaults_and_examples(path):
     assert 2 <= len(examples) <= 3
     assert all(line.startswith("hotalign " + " ".join(path)) for line in examples)
     for action in sub._actions:
-        shown = action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
+        unshown = action.default is None or action.default is False or \
+            action.default is argparse.SUPPRESS  # by identity: a default of 0 is shown
+        shown = action.option_strings and not unshown
         if shown and action.help:
             assert "%(default)s" in sub._get_formatter()._get_help_string(action), action.dest
 
@@ -75,6 +77,7 @@ def test_align_help_shows_defaults(capsys):
     assert "held-out fraction (default: 0.2)" in out
     assert "output folder (default: hotalign-results)" in out
     assert "(default: None)" not in out and "(default: False)" not in out
+    assert "seed of the random splits (default: 0)" in out  # 0 == False, shown all the same
 
 
 def test_info_text(capsys):

@@ -59,7 +59,7 @@ def test_links_to_results_plans_figures_and_temporary_names_are_replaced(tmp_pat
              f".results.json.{pid}.tmp", f".plans.npz.{pid}.tmp"]  # the old temporary names
     out = tmp_path / "out"
     victims = _plant(tmp_path, out, names)
-    assert main(inputs) == 0
+    assert main([*inputs, "--force"]) == 0  # --out holds something: written over on request
     _untouched(victims)
     for name in ("results.json", "plans.npz", "layer_plan.png"):
         assert not (out / name).is_symlink() and (out / name).stat().st_size > 0
@@ -80,7 +80,7 @@ def test_link_to_a_cache_entry_is_replaced(tmp_path, inputs, capsys):
     # the temporary names of the old scheme (host, pid, thread), for this process's main thread
     tmp_name = f".{entries[1].name}.{_HOST}.{os.getpid()}.{threading.get_ident()}.tmp"
     victims |= _plant(tmp_path, pairs, [tmp_name])
-    assert main(inputs) == 0  # without --resume every entry is written again
+    assert main([*inputs, "--force"]) == 0  # without --resume every entry is written again
     _untouched(victims)
     assert not entries[0].is_symlink() and entries[0].stat().st_size > 0
     assert not fits[0].is_symlink() and fits[0].stat().st_size > 0

@@ -277,12 +277,16 @@ def usage(directory) -> dict:
             "oldest": min(times, default=None), "newest": max(times, default=None)}
 
 
-def prune(directory, older_than=None, *, now=None) -> dict:
+def prune(directory, older_than=None, *, max_bytes=None, now=None) -> dict:
     """Remove the entries of a cache folder not used for ``older_than`` seconds (all entries
-    when None), and its stale temporary files.
+    when both ``older_than`` and ``max_bytes`` are None), and its stale temporary files.
+
+    With ``max_bytes``, the least recently used entries (oldest modification time: a hit
+    refreshes it) are then removed until the entries hold at most ``max_bytes`` bytes.
 
     Only cache entries (``<64 hex digits>.npz`` in ``DIR`` and ``DIR/pairs``) are ever removed.
-    A fit whose referenced layer-pair entries were pruned becomes a miss (recomputed).
+    A fit whose referenced layer-pair entries were pruned becomes a miss (recomputed), so
+    ``--resume`` of a run needs its fit entries and the layer-pair entries they refer to.
 
     Returns
     -------
@@ -291,19 +295,38 @@ def prune(directory, older_than=None, *, now=None) -> dict:
     """
     if older_than is not None and older_than < 0:
         raise ValueError(f"older_than must be >= 0 seconds, got {older_than}")
+    if max_bytes is not None and not max_bytes >= 0:
+        raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
     now = time.time() if now is None else now
+    every = older_than is None and max_bytes is None
     removed = {"entries": 0, "bytes": 0}
+    kept = []
     for kind, path in list(_cache_files(directory)):
         try:
             st = path.stat()
             if kind == "temporary":
                 if not (_stale_temporary(path.name) or now - st.st_mtime > 86400.0):
                     continue
-            elif older_than is not None and now - st.st_mtime < older_than:
+            elif not every and (older_than is None or now - st.st_mtime < older_than):
+                kept.append((st.st_mtime, kind == "fits", path, st.st_size))
                 continue
             path.unlink()
         except OSError:  # removed meanwhile
             continue
         removed["entries"] += kind != "temporary"
         removed["bytes"] += st.st_size
+    if max_bytes is not None:
+        total = sum(e[3] for e in kept)
+        # Oldest first; at equal times a fit before the layer pairs (a fit whose pairs are gone
+        # is a miss, while pairs without their fit are still reused).
+        for _, _, path, size in sorted(kept, key=lambda e: (e[0], not e[1])):
+            if total <= max_bytes:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            removed["entries"] += 1
+            removed["bytes"] += size
     return removed

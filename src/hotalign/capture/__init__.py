@@ -51,13 +51,30 @@ last output; its place in the order is its first run. Sequence-first 3-D outputs
 D)`` (``nn.MultiheadAttention`` without ``batch_first``) are recognised by their second axis.
 4-D outputs are taken as channels first; for channels-last ones ``(N, H, W, C)`` (some timm
 models) use ``"flatten"`` on a small layer or pool them in ``forward``.
+
+A layer whose units are all constant over the stimuli (the embeddings layer under ``"cls"``
+pooling: the CLS token's embedding is the same for every input) is written, with a
+:class:`ConstantLayerWarning` naming it; ``hotalign align --constant-units drop`` leaves such
+layers out.
+
+Models by name (:func:`load_model`, the ``MODEL`` of ``hotalign capture``)
+--------------------------------------------------------------------------
+``torchvision:NAME`` and ``timm:NAME`` load the default pretrained weights through those
+packages (which download them on first use and keep them in their own cache).
+``hf:NAME`` loads a Hugging Face ``AutoModel`` (with its tokenizer for sentences, its image
+processor for images) without ever connecting to the network: ``NAME`` is either a local folder
+holding ``config.json`` and the weights (what ``save_pretrained`` or ``huggingface-cli download
+--local-dir`` writes), e.g. ``hf:./all-MiniLM-L6-v2``, or a model id already in the local
+Hugging Face cache (``HF_HOME``). A model that is in neither is an error naming it (exit 2 in
+the CLI); fetch it once with ``huggingface-cli download NAME`` on a machine with a
+connection. ``pkg.module:factory`` (or ``path/to/file.py:factory``) calls your own function.
 """
 
-from .errors import CaptureError
+from .errors import CaptureError, ConstantLayerWarning
 from .hooks import MAX_UNITS, list_layers
 from .models import load_model
 from .runner import capture
 from .stimuli import IMAGE_SUFFIXES, read_stimuli
 from .writer import FORMAT
 
-__all__ = ["CaptureError", "capture", "list_layers", "load_model", "read_stimuli"]
+__all__ = ["CaptureError", "ConstantLayerWarning", "capture", "list_layers", "load_model", "read_stimuli"]

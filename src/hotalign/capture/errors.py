@@ -10,6 +10,12 @@ class CaptureError(InputError):
     problem."""
 
 
+class ConstantLayerWarning(UserWarning):
+    """A captured layer whose units are all constant over the stimuli (e.g. the embeddings
+    layer under CLS pooling: the CLS token's embedding does not depend on the input). It
+    cannot be compared; ``hotalign align --constant-units drop`` leaves it out."""
+
+
 def _torch():
     try:
         import torch

@@ -29,8 +29,8 @@ def load_model(spec: str):
     """``(model, preprocess)`` from a command-line model spec.
 
     ``torchvision:NAME`` (default weights), ``timm:NAME`` (pretrained), ``hf:NAME`` (Hugging Face
-    ``AutoModel`` from the local cache only, never downloaded; its tokenizer for sentences and
-    image processor for images), or ``pkg.module:factory`` / ``path/to/file.py:factory``, where
+    ``AutoModel`` from a local folder or the local cache, never downloaded; its tokenizer for
+    sentences and image processor for images), or ``pkg.module:factory`` / ``path/to/file.py:factory``, where
     ``factory()`` returns a model or ``(model, preprocess)``. ``preprocess`` maps a list of
     stimuli (PIL images, or strings for a ``.txt`` of sentences) to one batch; it is None when
     the spec gives none.
@@ -52,9 +52,32 @@ def load_model(spec: str):
         return model, _per_image(data.create_transform(**config), torch)
     if kind == "hf":
         tr = _need("transformers", spec)
-        model = tr.AutoModel.from_pretrained(name, local_files_only=True)
+        model = _hf_model(tr, name, spec)
         return model, _hf_preprocess(tr, name, spec)
     return _factory(kind, name, spec, torch)
+
+
+def _hf_model(tr, name, spec):
+    """``AutoModel`` of a local folder or the local cache; a model in neither is a
+    CaptureError (one line), never a download and never a traceback about a connection."""
+    folder = Path(name).expanduser()
+    looks_local = folder.is_absolute() or name.startswith((".", "~")) or folder.exists()
+    if looks_local and not (folder / "config.json").is_file():
+        what = "no such folder" if not folder.exists() else "no config.json in the folder"
+        raise CaptureError(f"MODEL {spec}: {what} {folder} (an hf: folder is what "
+                           "save_pretrained or 'huggingface-cli download --local-dir' writes)")
+    try:
+        return tr.AutoModel.from_pretrained(str(folder) if looks_local else name,
+                                            local_files_only=True)
+    except (OSError, ValueError) as exc:  # not in the cache, or not a model transformers knows
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if looks_local:
+            raise CaptureError(f"MODEL {spec}: cannot load the folder {folder}: {first}"
+                               ) from None
+        raise CaptureError(
+            f"MODEL {spec}: not in the local Hugging Face cache and not a folder (hf: models "
+            f"are never downloaded); fetch it once with 'huggingface-cli download {name}', "
+            f"or give the folder that holds it as hf:./path") from None
 
 
 def _hf_preprocess(tr, name, spec):

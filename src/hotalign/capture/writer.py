@@ -6,6 +6,7 @@ import collections.abc
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 from .._files import atomic_write
 from ..io.system import STIMULUS_KEY
 from ..io.writers import write_json
-from .errors import CaptureError
+from .errors import CaptureError, ConstantLayerWarning
 from .hooks import _pooled_by
 
 
@@ -142,12 +143,27 @@ class _Writer:
                                    "class labels passed as ids?)")
             ids = np.array(self.ids, dtype=str)
             atomic_write(self.folder / f"{STIMULUS_KEY}.npy", lambda f: np.save(f, ids))
+        self._warn_constant()
         self.close()
         self.meta["complete"] = True
         write_json(self.folder / "layers.json", self.meta)
         for f in ("progress.json", "ids.jsonl"):
             (self.folder / f).unlink(missing_ok=True)
         os.replace(self.folder, out)
+
+    def _warn_constant(self):
+        """One :class:`ConstantLayerWarning` naming the layers whose units are all constant."""
+        from ..costs import ZScore
+
+        constant = [nm for nm in self.layers
+                    if ZScore().fit(np.asarray(self.maps[nm]), f"layer {nm!r}").constant_.all()]
+        if constant:
+            warnings.warn(
+                f"{len(constant)} captured layer(s) have only constant units over the "
+                f"{self.n} stimuli and cannot be compared: {', '.join(map(repr, constant))} "
+                "(e.g. an embeddings layer under CLS pooling); align them with "
+                "--constant-units drop, or choose other layers with --layers",
+                ConstantLayerWarning, stacklevel=4)
 
     def close(self):
         for mm in self.maps.values():

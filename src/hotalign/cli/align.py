@@ -6,9 +6,12 @@ import argparse
 import time
 
 from .._version import __version__
-from .options import _add_cache_options, add_command, _add_common
-from .shared import (_cache_dir, _cache_summary, _figures, _formats, _grids, _memory, _out_dir,
-                     _say, _say_cache_size, TqdmProgress, UsageError)
+from . import inputs
+from .options import (INPUT_FORMATS, _add_cache_options, _add_constant_units, add_command,
+                      _add_common)
+from .shared import (_bound_cache, _cache_dir, _cache_summary, _figures, _formats, _fresh_out,
+                     _grids, _memory, _out_dir, _reused, _say, _say_cache_size, TqdmProgress,
+                     UsageError)
 
 
 def _estimator(args, memory=None):
@@ -60,11 +63,13 @@ def _check_align_args(args):
 
 
 def _load_pair(args):
-    from ..io import check_stimuli, load_system
+    from ..io import check_stimuli
 
-    X = load_system(args.X, args.x_layers or args.layers)
-    Y = load_system(args.Y, args.y_layers or args.layers)
+    X = inputs.load(args.X, args.x_layers or args.layers)
+    Y = inputs.load(args.Y, args.y_layers or args.layers)
     check_stimuli(X, Y)
+    ((X,), (Y,)), args.dropped_layers = inputs.drop_constant_layers([[X], [Y]],
+                                                                     args.constant_units)
     return X, Y
 
 
@@ -82,7 +87,7 @@ def _align(args) -> int:
         if not (0 <= l < len(Xs) and 0 <= m < len(Ys)):
             raise UsageError(f"--unit-pair {l},{m}: out of range ({len(Xs)} x {len(Ys)} "
                              "layers)")
-    out = _out_dir(args.out, args)
+    out = _fresh_out(_out_dir(args.out, args), args)
     cache_dir = _cache_dir(args, out)
     memory = _memory(args, cache_dir)
     fits, pairs = (None, None) if memory is None else (memory.fits, memory.pairs)
@@ -93,11 +98,13 @@ def _align(args) -> int:
     X, Y = Xs.layers(), Ys.layers()  # HDF5 layers stay lazy (rows read on demand)
     t0 = time.perf_counter()
     quiet = True if args.quiet else None
-    split_bar = TqdmProgress("splits", "split", position=0, disable=quiet)
-    pair_bar = TqdmProgress("layer pairs", "pair", position=1, leave=False, disable=quiet)
+    split_bar = TqdmProgress("splits", "split", position=0, disable=quiet, label="align")
+    pair_bar = TqdmProgress("layer pairs", "pair", position=1, leave=False, disable=quiet,
+                            label="align")
     scheduler = args.scheduler
+    names = {"X": (args.X, Xs.names), "Y": (args.Y, Ys.names)}
     try:
-        with _grids(args, pair_bar):
+        with _grids(args, pair_bar), inputs.named_layers(names):
             ev = evaluate(X, Y, methods=ALL_METHODS if args.rotation else METHODS,
                           n_splits=args.splits, test_size=args.test_size,
                           random_state=args.seed, estimator=est, progress=split_bar)
@@ -115,6 +122,8 @@ def _align(args) -> int:
         "rotation": args.rotation, "dtype": args.dtype, "layers": args.layers,
         "x_layers": args.x_layers, "y_layers": args.y_layers,
         "estimator": repr(estimator), "threads": args.threads, "scheduler": scheduler,
+        "constant_units": args.constant_units,
+        "dropped_constant_layers": dict(zip("XY", args.dropped_layers)),
     }
     summary = align_results(Xs, Ys, parameters, ev, full, full_r,
                             _cache_summary(cache_dir, fits=fits, layer_pairs=pairs), elapsed)
@@ -141,12 +150,12 @@ def _align(args) -> int:
             full.layer_plan_, lm["lower"], lm["upper"], Xs.names, Ys.names),
             out / "layer_marginals", formats)
     _say(args, ev.table())
-    reused = ("" if cache_dir is None else
-              f", reused {fits.hits} cached fits and {pairs.hits} cached layer pairs")
     _say(args, f"HOT distance <C, P> = {full.distance_:.4f} (lower = more alike); "
-               f"{elapsed:.1f} s{reused}")
+               f"{elapsed:.1f} s")
+    _reused(args, fits=fits, layer_pairs=pairs)
     _say(args, f"written: {out / 'results.json'}, {out / 'plans.npz'}, "
                f"{len(written)} figures")
+    _bound_cache(args, cache_dir)
     _say_cache_size(args, cache_dir)
     return 0
 
@@ -167,8 +176,10 @@ def register(sub):
         "hotalign align X.npz Y.npz --out results",
         "hotalign align X/ Y.safetensors --layers 'block*' --dtype float32 --rotation",
         "hotalign align X.h5 Y.h5 --out results --resume --max-layers-in-memory 4")
-    align.add_argument("X", help="first system: .npz, .safetensors, .h5 or a folder of .npy")
-    align.add_argument("Y", help="second system (same stimuli, same order)")
+    align.add_argument("X", help=f"first system: {INPUT_FORMATS}")
+    align.add_argument("Y", help="second system, in any of these formats (same stimuli, same "
+                                 "order); layers of more than 2 dimensions are flattened into "
+                                 "units, with a note")
     align.add_argument("--rotation", action="store_true",
                        help="also HOT+R and the +R baselines (learned rotations)")
     align.add_argument("--lazy", action="store_true",
@@ -186,7 +197,7 @@ def register(sub):
                        help="the slack s of --layer-marginals slack (a number >= 0, or inf)")
     align.add_argument("--splits", type=int, default=5, help="random train/test splits")
     align.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
-    align.add_argument("--seed", type=int, default=0, help="seed of the splits")
+    align.add_argument("--seed", type=int, default=0, help="seed of the random splits")
     align.add_argument("--threads", type=int, default=None,
                        help="worker threads (or LocalCluster workers); default all CPUs")
     align.add_argument("--dtype", choices=("float32", "float64"), default="float64",
@@ -197,7 +208,9 @@ def register(sub):
                             "layer (default: no limit)")
     align.add_argument("--layers", default=None,
                        help="layers of both systems: comma-separated names, globs (block*), "
-                            "indices or ranges (2:8); default all, in natural order")
+                            "indices or ranges (2:8); default all, in the order the input "
+                            "records (a capture's execution order, layers.json), else natural "
+                            "order (layer_2 before layer_10)")
     align.add_argument("--x-layers", default=None, help="layer selection for X only")
     align.add_argument("--y-layers", default=None, help="layer selection for Y only")
     align.add_argument("--scheduler", default=None,
@@ -205,10 +218,15 @@ def register(sub):
     align.add_argument("--resume", action="store_true",
                        help="reuse the fits and layer pairs cached by an earlier run in "
                             "OUT/cache or --cache-dir (a killed run redoes only the unfinished "
-                            "pairs)")
+                            "pairs); it must be run with the same inputs, layers, --dtype, "
+                            "--seed, --splits and --test-size, and says how many it reused")
+    align.add_argument("--force", action="store_true",
+                       help="write into a non-empty --out without --resume (its files of the "
+                            "same names are replaced)")
     align.add_argument("--unit-pair", type=_pair, default=None, metavar="L,M",
                        help="layer pair whose unit plan is drawn (default: layer 0 and its "
                             "best match)")
+    _add_constant_units(align)
     _add_cache_options(align, "fits and layer pairs")
     _add_common(align, "hotalign-results")
     align.set_defaults(func=_align)

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .options import add_command
+from .options import _byte_size, add_command
 from .shared import _size, UsageError
 
 
@@ -69,11 +69,13 @@ def _cache_prune(args) -> int:
     from ..cache import prune, usage
 
     folder = _cache_folder(args.DIR)
-    done = prune(folder, args.older_than)
+    done = prune(folder, args.older_than, max_bytes=args.max_size)
     left = usage(folder)
     which = "" if args.older_than is None else f" not used for {_age(args.older_than)}"
-    print(f"removed {done['entries']} entries{which} ({_size(done['bytes'])}) from {folder}; "
-          f"{_size(left['bytes'])} in {left['entries']} entries left")
+    lru = ("" if args.max_size is None else
+           f", least recently used first to fit {_size(args.max_size)},")
+    print(f"removed {done['entries']} entries{which} ({_size(done['bytes'])}){lru} from "
+          f"{folder}; {_size(left['bytes'])} in {left['entries']} entries left")
     return 0
 
 
@@ -90,12 +92,16 @@ def register(sub):
     cache_info.add_argument("--json", action="store_true", help="print JSON instead of text")
     cache_info.set_defaults(func=_cache_info)
     cache_prune = add_command(
-        cache_sub, "prune", "remove the entries of a cache not used for a while (all by default)",
+        cache_sub, "prune", "remove old or least recently used cache entries (all by default)",
         "hotalign cache prune hotalign-results --older-than 7d",
-        "hotalign cache prune /data/hotalign-cache --older-than 12h",
+        "hotalign cache prune /data/hotalign-cache --max-size 2G",
         "hotalign cache prune hotalign-results")
     cache_prune.add_argument("DIR", help="an --out folder (its cache/) or a --cache-dir")
     cache_prune.add_argument("--older-than", type=_duration, default=None, metavar="AGE",
                              help="only entries not used for AGE: 30m, 12h, 7d, 2w (a bare "
                                   "number is days); default: every entry")
+    cache_prune.add_argument("--max-size", type=_byte_size, default=None, metavar="SIZE",
+                             help="then remove the least recently used entries until the cache "
+                                  "holds at most SIZE (500M, 4G, ...); --resume of a run needs "
+                                  "its entries, so a SIZE below a run's cache loses them")
     cache_prune.set_defaults(func=_cache_prune)

@@ -25,8 +25,9 @@ def register(sub):
         sub, "layers", "list the module paths of a PyTorch model (needs hotalign[torch])",
         "hotalign layers torchvision:resnet18",
         "hotalign layers my_models:build images/")
-    layers.add_argument("model", help="torchvision:NAME, timm:NAME, hf:NAME or "
-                                      "pkg.module:factory")
+    layers.add_argument("model", help="torchvision:NAME, timm:NAME, hf:FOLDER or hf:NAME (a "
+                                      "local Hugging Face folder or cache, never downloaded) "
+                                      "or pkg.module:factory")
     layers.add_argument("stimuli", nargs="?", default=None,
                         help="optional images folder or .txt: run one batch and list the "
                              "modules in execution order")

@@ -9,7 +9,7 @@ import traceback
 
 from .._version import __version__
 from . import align, cache, capture, demo, info, layers, trajectory
-from .options import HelpFormatter, _examples, add_command
+from .options import HelpFormatter, Parser, _examples, add_command
 
 __all__ = ["build_parser", "main"]
 
@@ -18,7 +18,7 @@ def build_parser(bench_arguments=True) -> argparse.ArgumentParser:
     """The ``hotalign`` argument parser. With ``bench_arguments=False`` the ``bench``
     subcommands are registered without their options, so that building the parser imports no
     benchmark code (:func:`main` registers them only for ``hotalign bench ...``)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hotalign", formatter_class=HelpFormatter,
         description="Hierarchical optimal transport: compare two networks (or brains) layer by "
                     "layer and unit by unit.",

@@ -7,15 +7,35 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
+#: Seconds between two progress lines when stderr is not a terminal (a log file, a pipe, a
+#: batch job); the environment variable ``HOTALIGN_PROGRESS_INTERVAL`` overrides it.
+PROGRESS_INTERVAL = 5.0
+
+
+def _progress_interval() -> float:
+    value = os.environ.get("HOTALIGN_PROGRESS_INTERVAL")
+    try:
+        seconds = float(value) if value is not None else PROGRESS_INTERVAL
+    except ValueError:
+        raise UsageError(f"HOTALIGN_PROGRESS_INTERVAL: expected seconds, got {value!r}"
+                         ) from None
+    return seconds if seconds >= 0 else PROGRESS_INTERVAL
+
+
 class TqdmProgress:
-    """A ``progress(done, total)`` callable that draws a tqdm bar.
+    """A ``progress(done, total)`` callable that draws a tqdm bar on a terminal, and prints a
+    line such as ``align: 120/441 layer pairs, 12.3 s`` to stderr every few seconds when
+    stderr is not a terminal.
 
     Pass it as ``progress=`` to :func:`hotalign.evaluate` or :func:`hotalign.solve_grid`.
     The bar restarts when ``done`` goes back (a new grid); it is silent when ``disable`` is
-    True, and by default (``disable=None``) whenever stderr is not a terminal.
+    True. By default (``disable=None``) it draws the bar when stderr is a terminal and prints
+    the lines otherwise, at most one per :data:`PROGRESS_INTERVAL` seconds (and one when a
+    count completes, once a line was printed).
 
     Parameters
     ----------
@@ -28,14 +48,34 @@ class TqdmProgress:
     leave : bool
         Keep the finished bar on screen.
     disable : bool or None
+    label : str
+        What starts each progress line (the subcommand).
     """
 
-    def __init__(self, desc, unit="it", *, position=0, leave=True, disable=None):
+    def __init__(self, desc, unit="it", *, position=0, leave=True, disable=None,
+                 label="hotalign"):
         self.desc, self.unit, self.position, self.leave = desc, unit, position, leave
-        self.disable = (not sys.stderr.isatty()) if disable is None else bool(disable)
+        self.lines = disable is None and not sys.stderr.isatty()
+        self.disable = bool(disable) or self.lines
         self.bar = None
+        self.label = label
+        self.interval = _progress_interval() if self.lines else None
+        self.start = self.last = time.monotonic()
+        self.said = False
+
+    def _line(self, done, total):
+        now = time.monotonic()
+        if now - self.last < self.interval and not (done == total and self.said):
+            return
+        if done == total and self.said == (done, total):
+            return
+        self.last, self.said = now, (done, total)
+        print(f"{self.label}: {done}/{total} {self.desc}, {now - self.start:.1f} s",
+              file=sys.stderr, flush=True)
 
     def __call__(self, done, total):
+        if self.lines:
+            self._line(done, total)
         if self.disable:
             return
         if self.bar is None:
@@ -103,6 +143,24 @@ def _writable_dir(d: Path, option: str, root: Path, subdirs=()) -> Path:
     return d
 
 
+def _fresh_out(out: Path, args) -> Path:
+    """``out`` (``--out``), refused when it holds anything unless ``--resume`` or ``--force``
+    says that the run may write into it (a run never overwrites an earlier result unasked)."""
+    if out.is_dir() and not (args.resume or getattr(args, "force", False)) and _holds_files(out):
+        raise UsageError(f"--out {out} is not empty; pass --resume to continue the run stored "
+                         "there, --force to write over it, or choose another folder")
+    return out
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a file other than the run lock (an empty cache folder, as a
+    run that stopped on bad input leaves it, does not count)."""
+    for root, _, files in os.walk(folder):
+        if any(not (f == ".hotalign.lock" and Path(root) == folder) for f in files):
+            return True
+    return False
+
+
 def _out_dir(path, args=None) -> Path:
     """Create the output folder, checked as by :func:`_writable_dir`; with ``args`` (a run
     that caches), also lock it for the run so that a second run on the same folder stops at
@@ -155,7 +213,40 @@ def _say_cache_size(args, cache_dir):
 
     use = usage(cache_dir)
     _say(args, f"cache: {_size(use['bytes'])} in {use['entries']} entries at {cache_dir} "
-               f"(free it with: hotalign cache prune {cache_dir} --older-than 7d)")
+               f"(bound: --cache-max-size; free it with: hotalign cache prune {cache_dir} "
+               "--max-size 0)")
+
+
+def _reused(args, **caches):
+    """With ``--resume``, one line saying how much of the stored work the run reused: ``fits``
+    and ``layer_pairs`` caches (None: no cache), as "reused H of N"."""
+    if not getattr(args, "resume", False):
+        return
+    counts = {name.replace("_", " "): (c.hits, c.hits + c.misses)
+              for name, c in caches.items() if c is not None}
+    counts = {k: v for k, v in counts.items() if v[1]} or counts
+    if not counts:
+        return
+    text = " and ".join(f"{h} of {n} {name}" for name, (h, n) in counts.items())
+    hint = ("" if any(h for h, _ in counts.values()) else
+            " (nothing matched: a resumed run needs the same inputs and options that change "
+            "results, e.g. --dtype, --seed, --splits, --test-size, --layers)")
+    _say(args, f"--resume: reused {text} from the cache{hint}")
+
+
+def _bound_cache(args, cache_dir):
+    """After a run: prune the least recently used entries of ``cache_dir`` until it holds at
+    most ``--cache-max-size`` bytes, and say so when anything was removed."""
+    limit = getattr(args, "cache_max_size", None)
+    if cache_dir is None or limit is None:
+        return
+    from ..cache import prune
+
+    done = prune(cache_dir, max_bytes=limit)
+    if done["entries"]:
+        print(f"hotalign: note: cache {cache_dir}: removed the {done['entries']} least "
+              f"recently used entries ({_size(done['bytes'])}) to stay within --cache-max-size "
+              f"{_size(limit)}; a --resume recomputes what they held", file=sys.stderr)
 
 
 def _size(n: float) -> str:
