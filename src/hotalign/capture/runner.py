@@ -31,16 +31,22 @@ def _fingerprint(model, torch, per_tensor=4096):
     return h.hexdigest()
 
 
-def _n_stimuli(n_stimuli, stimulus_ids, batches):
+def _n_stimuli(n_stimuli, stimulus_ids, batches, torch):
+    """The stimulus count: ``n_stimuli``, else the length of ``stimulus_ids``, of a DataLoader's
+    sized dataset, or the sum of the batch axes of a list or tuple of batches (tokenizer
+    outputs, tensors, ``(inputs, ids)``), read without running the model."""
     if n_stimuli is None and stimulus_ids is not None:
         n_stimuli = len(stimulus_ids)
     if n_stimuli is None:
         dataset = getattr(batches, "dataset", None)
         if dataset is not None and hasattr(dataset, "__len__"):
             n_stimuli = len(dataset)
+    if n_stimuli is None and isinstance(batches, (list, tuple)):
+        n_stimuli = sum(_batch_rows(_split_item(item)[0], torch) for item in batches)
     if n_stimuli is None:
         raise CaptureError("n_stimuli: cannot tell how many stimuli `batches` yields; pass "
-                           "n_stimuli= (or stimulus_ids=, or a DataLoader over a sized dataset)")
+                           "n_stimuli= (or stimulus_ids=, a list of batches, or a DataLoader "
+                           "over a sized dataset)")
     if int(n_stimuli) < 1:
         raise CaptureError(f"n_stimuli: must be >= 1, got {n_stimuli}")
     if stimulus_ids is not None and len(stimulus_ids) != int(n_stimuli):
@@ -78,7 +84,8 @@ def capture(model, batches, out, *, layers="*", pool="auto", forward=None, devic
     dtype : {"float32", "float64"}
         dtype of the stored layers; pooling runs in it on the device.
     n_stimuli : int, optional
-        Rows T to preallocate; default ``len(stimulus_ids)`` or ``len(batches.dataset)``.
+        Rows T to preallocate; default ``len(stimulus_ids)``, ``len(batches.dataset)``, or for a
+        list or tuple of batches the sum of their batch axes (e.g. tokenizer outputs).
     stimulus_ids : sequence of str, optional
         Ids of the T stimuli (checked against ids carried by the batches).
     resume : bool
@@ -112,7 +119,7 @@ def capture(model, batches, out, *, layers="*", pool="auto", forward=None, devic
     partial, finished = _prepare_out(out, resume)
     if finished:
         return load_system(out)
-    n = _n_stimuli(n_stimuli, stimulus_ids, batches)
+    n = _n_stimuli(n_stimuli, stimulus_ids, batches, torch)
     if stimulus_ids is not None:
         stimulus_ids = [str(s) for s in stimulus_ids]
     names = _module_names(model)
