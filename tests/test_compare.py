@@ -257,3 +257,24 @@ def test_killed_compare_resumes_with_identical_results(tmp_path):
     assert b["run"]["cache"]["layer_pairs"]["hits"] == 0
     for key in ("names", "distances", "scores", "baselines", "pairs"):
         assert a[key] == b[key], key
+
+
+# -- HOT.predict on extreme finite inputs --------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["all", "one"])
+def test_predict_on_float_max_is_an_error_and_scores_stay_finite(where):
+    X, Y, _ = hotalign.datasets.make_hierarchy(100, (6, 6), (6, 6), random_state=0)
+    hot = hotalign.HOT().fit(X, Y)
+    big = np.finfo(np.float64).max
+    Y2 = [B.copy() for B in Y]
+    if where == "all":
+        Y2[0][::2], Y2[0][1::2] = big, -big
+    else:
+        Y2[0][0, 0] = big
+    with pytest.raises(ValueError, match=r"Y\[0\].*too far from the training mean"):
+        hot.predict(Y2)
+    scores = hot.layer_scores(X, Y2)  # correlations: the unit-norm scale, finite
+    assert np.isfinite(scores).all()
+    refit = hotalign.HOT().fit(X, Y2)  # fitted on such rows: finite z-scores and predictions
+    assert all(np.isfinite(P).all() for P in refit.predict(Y2))
