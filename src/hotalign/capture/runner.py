@@ -55,7 +55,7 @@ def _n_stimuli(n_stimuli, stimulus_ids, batches, torch):
     return int(n_stimuli)
 
 
-def capture(model, batches, out, *, layers="*", pool="auto", forward=None, device="auto",
+def capture(model, batches, out, *, layers="**", pool="auto", forward=None, device="auto",
             dtype="float32", n_stimuli=None, stimulus_ids=None, resume=False, progress=True,
             stop_after_last=False, max_units=MAX_UNITS):
     """Capture the pooled outputs of ``model``'s modules on ``batches`` into the folder ``out``.
@@ -71,8 +71,9 @@ def capture(model, batches, out, *, layers="*", pool="auto", forward=None, devic
     out : str or os.PathLike
         Folder to create (must not exist unless ``resume``).
     layers : str or list of str
-        Module paths or globs (comma-separated in a string), e.g. ``"layer*"``; default every
-        module whose output is a tensor with a batch axis. A glob that matches nothing raises,
+        Module paths or globs (comma-separated in a string), e.g. ``"layer*"`` (``*`` within one
+        dot-separated segment, ``**`` across dots: ``"encoder.layer.*"`` is the blocks only);
+        default ``"**"``, every module whose output is a tensor with a batch axis. A glob that matches nothing raises,
         listing close matches.
     pool : str or dict
         Pooling mode, or ``{glob: mode}`` (see the module docstring).
