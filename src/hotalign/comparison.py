@@ -71,9 +71,6 @@ class Comparison:
     distances : ndarray, shape (N, N)
         ``<C, P>`` of system i (X) against system j (Y) on all rows (lower = more alike);
         symmetric, zero diagonal.
-    scores : ndarray, shape (N, N)
-        Held-out reconstruction of system i from system j, HOT's layer weights, mean over
-        splits (higher is better); not symmetric; diagonal 1.
     method_scores : dict of str -> ndarray, shape (n_splits, N, N)
         Per split, for ``"hot"``, ``"single_best"`` and ``"pairwise_best"`` (the baselines
         reconstruct with the same unit plans and layer costs as HOT).
@@ -98,7 +95,8 @@ class Comparison:
 
     @property
     def scores(self) -> np.ndarray:
-        """HOT's held-out scores, mean over splits, ``(N, N)``."""
+        """``(N, N)``: held-out reconstruction of system i from system j with HOT's layer
+        weights, mean over splits (higher is better); not symmetric; diagonal 1."""
         return self.mean_scores("hot")
 
     def mean_scores(self, method="hot") -> np.ndarray:
