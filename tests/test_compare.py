@@ -278,3 +278,19 @@ def test_predict_on_float_max_is_an_error_and_scores_stay_finite(where):
     assert np.isfinite(scores).all()
     refit = hotalign.HOT().fit(X, Y2)  # fitted on such rows: finite z-scores and predictions
     assert all(np.isfinite(P).all() for P in refit.predict(Y2))
+
+
+def test_bench_compare_runs_and_agrees_with_the_loop(capsys):
+    from hotalign.bench import compare as bench
+
+    r = bench.run(n_systems=3, n_stimuli=60, widths=(6, 8), n_splits=1, repeats=1)
+    assert r["max_distance_difference"] <= 1e-12 and r["max_score_difference"] <= 1e-12
+    assert r["loop_seconds"] > 0 and r["compare_seconds"] > 0
+    assert bench.main(["--quick", "--systems", "2", "--splits", "1"]) == 0
+    assert "| 2 |" in capsys.readouterr().out
+
+
+def test_capture_is_an_attribute_and_import_stays_torch_free():
+    code = ("import sys, hotalign; assert 'torch' not in sys.modules; "
+            "assert callable(hotalign.capture.capture) and callable(hotalign.compare)")
+    subprocess.run([sys.executable, "-c", code], check=True)
