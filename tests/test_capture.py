@@ -107,9 +107,9 @@ def test_token_pooling_ignores_padding(tmp_path, pool):
     padded = [tokenize(sentences[i:i + 4]) for i in range(0, 12, 4)]
     assert any((b["attention_mask"] == 0).any() for b in padded)
     alone = [tokenize([s]) for s in sentences]  # no padding at all
-    a = capture(model, padded, tmp_path / "padded", layers="layers.*", pool=pool, n_stimuli=12,
-                progress=False)
-    b = capture(model, alone, tmp_path / "alone", layers="layers.*", pool=pool, n_stimuli=12,
+    a = capture(model, padded, tmp_path / "padded", layers="layers.**", pool=pool,
+                n_stimuli=12, progress=False)
+    b = capture(model, alone, tmp_path / "alone", layers="layers.**", pool=pool, n_stimuli=12,
                 progress=False)
     assert a.names == b.names and a.names[:3] == ["layers.0.attn.qkv", "layers.0.attn.proj",
                                                   "layers.0.attn"]

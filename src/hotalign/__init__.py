@@ -6,6 +6,7 @@ core, and the HOT method of Shah & Khosla (2025) built on them.
 
 from . import datasets, marginals
 from ._version import __version__
+from .comparison import Comparison, compare
 from .costs import ZScore, correlation_cost, zscore
 from .estimator import HOT
 from .evaluation import Evaluation, evaluate
@@ -25,6 +26,7 @@ from .transport import (
 )
 
 __all__ = [
+    "Comparison",
     "HOT",
     "Evaluation",
     "GridResult",
@@ -36,6 +38,7 @@ __all__ = [
     "TransportResult",
     "ZScore",
     "__version__",
+    "compare",
     "correlation_cost",
     "datasets",
     "marginals",

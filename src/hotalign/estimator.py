@@ -435,7 +435,11 @@ class HOT(ParamsMixin):
         if not hasattr(self, "layer_plan_"):
             raise ValueError("this HOT instance is not fitted yet: call fit(X, Y) first")
 
-    def _standardize_y(self, Y):
+    def _standardize_y(self, Y, for_scores=False):
+        """Y's layers z-scored with the training statistics. Held-out values so far from the
+        training mean that their z-score leaves the float64 range are an error naming the
+        layer (``for_scores``: the unit-norm standardisation is used instead, since scores
+        are correlations and do not depend on the scale)."""
         Y = check_layers(Y, "Y", min_rows=1, check_finite=False)  # standardize() checks
         if len(Y) != self.n_layers_y_:
             raise ValueError(f"Y must have {self.n_layers_y_} layers as in fit, got {len(Y)}")
@@ -447,7 +451,17 @@ class HOT(ParamsMixin):
                 )
             # ZScore.transform gives (y - mean) / (sd_train sqrt(T')); times sqrt(T') this is
             # the conventional z-score of the training statistics.
-            out.append(s.transform(A, np.float64, name=f"Y[{m}]") * np.sqrt(A.shape[0]))
+            Z = s.transform(A, np.float64, name=f"Y[{m}]")
+            with np.errstate(over="ignore"):
+                scaled = Z * np.sqrt(A.shape[0])
+            if not np.isfinite(scaled).all():
+                if not (for_scores and np.isfinite(Z).all()):
+                    raise ValueError(
+                        f"Y[{m}] holds values too far from the training mean for float64 "
+                        "z-scores (|y - mean| / sd overflows); rescale the layer to the scale "
+                        "of the training rows")
+                scaled = Z
+            out.append(scaled)
         return out
 
     def predict(self, Y, layer_weights=None):
@@ -467,9 +481,21 @@ class HOT(ParamsMixin):
             Reconstructions in z-score units: built from Y's units z-scored with their
             training mean and standard deviation, ``(y - mean) / sd``. Compare with X's units
             z-scored the same way (``x_scalers_``); correlations do not depend on the scale.
+
+        Raises
+        ------
+        ValueError
+            Rows of Y so far from the training rows (e.g. +-float max) that their z-scores or
+            the reconstruction leave the float64 range: never an inf or NaN result.
         """
         self._check_fitted()
-        return self._reconstruct(self._standardize_y(Y), layer_weights)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._reconstruct(self._standardize_y(Y), layer_weights)
+        for l, Xhat in enumerate(out):
+            if not np.isfinite(Xhat).all():
+                raise ValueError(f"the reconstruction of X[{l}] overflows float64: Y holds "
+                                 "values too large for z-scores; rescale Y")
+        return out
 
     def _reconstruct(self, Zy, layer_weights):
         return reconstruct(Zy, self.unit_plans_, self._weights(layer_weights),
@@ -549,7 +575,7 @@ class HOT(ParamsMixin):
             raise ValueError(f"X must have {self.n_layers_x_} layers as in fit, got {len(X)}")
         Y = check_layers(Y, "Y", min_rows=1, check_finite=False)  # standardize() checks
         check_same_stimuli(X[0].shape[0], Y[0].shape[0], what="held-out rows")
-        return X, self._standardize_y(Y)
+        return X, self._standardize_y(Y, for_scores=True)
 
     def _scores(self, X, Zy, weightings, return_counts=False) -> dict:
         """Scores of each weighting, layer by layer: each pair's reconstruction term is

@@ -24,6 +24,14 @@ the operating system's file cache. The capture is written to ``OUT.partial/`` an
 complete batch (the batches must come in the same order). ``stop_after_last=True`` ends each
 forward pass as soon as the last selected module has produced its output.
 
+Selecting layers (``layers=``)
+------------------------------
+Comma-separated module paths or globs. In a glob ``*`` stays within one dot-separated segment
+and ``**`` crosses dots: ``encoder.layer.*`` selects the blocks ``encoder.layer.0``, ... and not
+their submodules (``encoder.layer.0.attention``, ...); ``encoder.layer.**`` selects everything
+below. :func:`layer_tree` (``hotalign layers MODEL STIMULI --tree``, ``hotalign capture ...
+--list``) shows the module tree with each module's output shape.
+
 Pooling (per layer, ``pool=``)
 ------------------------------
 ``"auto"``
@@ -75,6 +83,8 @@ from .hooks import MAX_UNITS, list_layers
 from .models import load_model
 from .runner import capture
 from .stimuli import IMAGE_SUFFIXES, read_stimuli
+from .tree import glob_match, layer_tree
 from .writer import FORMAT
 
-__all__ = ["CaptureError", "ConstantLayerWarning", "capture", "list_layers", "load_model", "read_stimuli"]
+__all__ = ["CaptureError", "ConstantLayerWarning", "capture", "glob_match", "layer_tree",
+           "list_layers", "load_model", "read_stimuli"]

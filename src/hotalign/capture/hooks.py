@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import collections.abc
 import difflib
-import fnmatch
 import itertools
 import re
 
 import numpy as np
 
 from .errors import CaptureError, _check_model, _torch
+from .tree import glob_match
 
 
 MAX_UNITS = 16384
@@ -29,7 +29,8 @@ def _module_names(model):
 
 
 def _select(names, layers):
-    """``[(name, explicit)]`` for a comma-separated string or list of names / globs."""
+    """``[(name, explicit)]`` for a comma-separated string or list of names / globs (``*``
+    within one dot-separated segment, ``**`` across dots: :func:`hotalign.capture.tree.glob_match`)."""
     items = [s.strip() for s in layers.split(",")] if isinstance(layers, str) else list(layers)
     items = [str(s) for s in items if str(s) != ""]
     if not items:
@@ -39,7 +40,7 @@ def _select(names, layers):
         if item in names:
             chosen.setdefault(item, True)
             continue
-        hits = [n for n in names if fnmatch.fnmatchcase(n, item)]
+        hits = [n for n in names if glob_match(n, item)]
         if not hits:
             close = difflib.get_close_matches(item, names, n=5, cutoff=0.5)
             hint = (f"close matches: {', '.join(close)}" if close else
@@ -61,7 +62,7 @@ def _pool_for(pool):
     """A function name -> mode, after checking every mode."""
     if isinstance(pool, collections.abc.Mapping):
         rules = [(str(g), _parse_mode(m, f"glob {g!r}")) for g, m in pool.items()]
-        return lambda name: next((m for g, m in rules if fnmatch.fnmatchcase(name, g)), "auto")
+        return lambda name: next((m for g, m in rules if glob_match(name, g)), "auto")
     mode = _parse_mode(pool, "every layer")
     return lambda name: mode
 

@@ -31,16 +31,22 @@ def _fingerprint(model, torch, per_tensor=4096):
     return h.hexdigest()
 
 
-def _n_stimuli(n_stimuli, stimulus_ids, batches):
+def _n_stimuli(n_stimuli, stimulus_ids, batches, torch):
+    """The stimulus count: ``n_stimuli``, else the length of ``stimulus_ids``, of a DataLoader's
+    sized dataset, or the sum of the batch axes of a list or tuple of batches (tokenizer
+    outputs, tensors, ``(inputs, ids)``), read without running the model."""
     if n_stimuli is None and stimulus_ids is not None:
         n_stimuli = len(stimulus_ids)
     if n_stimuli is None:
         dataset = getattr(batches, "dataset", None)
         if dataset is not None and hasattr(dataset, "__len__"):
             n_stimuli = len(dataset)
+    if n_stimuli is None and isinstance(batches, (list, tuple)):
+        n_stimuli = sum(_batch_rows(_split_item(item)[0], torch) for item in batches)
     if n_stimuli is None:
         raise CaptureError("n_stimuli: cannot tell how many stimuli `batches` yields; pass "
-                           "n_stimuli= (or stimulus_ids=, or a DataLoader over a sized dataset)")
+                           "n_stimuli= (or stimulus_ids=, a list of batches, or a DataLoader "
+                           "over a sized dataset)")
     if int(n_stimuli) < 1:
         raise CaptureError(f"n_stimuli: must be >= 1, got {n_stimuli}")
     if stimulus_ids is not None and len(stimulus_ids) != int(n_stimuli):
@@ -49,7 +55,7 @@ def _n_stimuli(n_stimuli, stimulus_ids, batches):
     return int(n_stimuli)
 
 
-def capture(model, batches, out, *, layers="*", pool="auto", forward=None, device="auto",
+def capture(model, batches, out, *, layers="**", pool="auto", forward=None, device="auto",
             dtype="float32", n_stimuli=None, stimulus_ids=None, resume=False, progress=True,
             stop_after_last=False, max_units=MAX_UNITS):
     """Capture the pooled outputs of ``model``'s modules on ``batches`` into the folder ``out``.
@@ -65,8 +71,9 @@ def capture(model, batches, out, *, layers="*", pool="auto", forward=None, devic
     out : str or os.PathLike
         Folder to create (must not exist unless ``resume``).
     layers : str or list of str
-        Module paths or globs (comma-separated in a string), e.g. ``"layer*"``; default every
-        module whose output is a tensor with a batch axis. A glob that matches nothing raises,
+        Module paths or globs (comma-separated in a string), e.g. ``"layer*"`` (``*`` within one
+        dot-separated segment, ``**`` across dots: ``"encoder.layer.*"`` is the blocks only);
+        default ``"**"``, every module whose output is a tensor with a batch axis. A glob that matches nothing raises,
         listing close matches.
     pool : str or dict
         Pooling mode, or ``{glob: mode}`` (see the module docstring).
@@ -78,7 +85,8 @@ def capture(model, batches, out, *, layers="*", pool="auto", forward=None, devic
     dtype : {"float32", "float64"}
         dtype of the stored layers; pooling runs in it on the device.
     n_stimuli : int, optional
-        Rows T to preallocate; default ``len(stimulus_ids)`` or ``len(batches.dataset)``.
+        Rows T to preallocate; default ``len(stimulus_ids)``, ``len(batches.dataset)``, or for a
+        list or tuple of batches the sum of their batch axes (e.g. tokenizer outputs).
     stimulus_ids : sequence of str, optional
         Ids of the T stimuli (checked against ids carried by the batches).
     resume : bool
@@ -112,7 +120,7 @@ def capture(model, batches, out, *, layers="*", pool="auto", forward=None, devic
     partial, finished = _prepare_out(out, resume)
     if finished:
         return load_system(out)
-    n = _n_stimuli(n_stimuli, stimulus_ids, batches)
+    n = _n_stimuli(n_stimuli, stimulus_ids, batches, torch)
     if stimulus_ids is not None:
         stimulus_ids = [str(s) for s in stimulus_ids]
     names = _module_names(model)
