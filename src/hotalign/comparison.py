@@ -358,6 +358,7 @@ def _fit_all(layers, names, rows, *, keep_plans, policy, dtype, budget, n_thread
             bi = slice(offsets[i], offsets[i + 1])
             bj = slice(offsets[j], offsets[j + 1])
             hot = HOT(constant_units=policy, dtype=np.dtype(dtype).name)
+            hot._marginals(None, None)  # the uniform layer plan (compare takes no other rule)
             hot._set_fitted(parts[i], parts[j], _sub_grid(grid, bi, bj, transpose=i > j))
             fits[i, j] = hot
     return fits

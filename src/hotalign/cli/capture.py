@@ -69,8 +69,7 @@ def register(sub):
         sub, "capture", "capture the pooled layer activations of a PyTorch model on stimuli",
         "hotalign capture torchvision:resnet18 images/ --out resnet18 --layers 'layer?,fc'",
         "hotalign capture torchvision:resnet18 torchvision:resnet34 images/ --out captures",
-        "hotalign capture hf:./all-MiniLM-L6-v2 sentences.txt --out minilm --pool cls",
-        "hotalign capture hf:bert-base-uncased sentences.txt --list --depth 3")
+        "hotalign capture hf:./all-MiniLM-L6-v2 sentences.txt --list --depth 3")
     cap.add_argument("model", nargs="+",
                      help="torchvision:NAME or timm:NAME (pretrained weights, downloaded by "
                           "those packages on first use); hf:FOLDER (a local Hugging Face model "
