@@ -85,7 +85,8 @@ py::tuple lsa_typed(const py::array_t<Real, py::array::c_style>& C, bool maximiz
     hotalign::AssignmentResult r;
     {
         py::gil_scoped_release release;
-        r = hotalign::linear_sum_assignment(C.data(), C.shape(0), C.shape(1), maximize);
+        r = hotalign::linear_sum_assignment_scaled(C.data(), C.shape(0), C.shape(1), maximize,
+                                                      "cost_matrix");
     }
     return py::make_tuple(to_numpy(std::move(r.row_ind)), to_numpy(std::move(r.col_ind)),
                           to_numpy(std::move(r.u)), to_numpy(std::move(r.v)), r.cost,

@@ -346,10 +346,15 @@ def _solve_pot(M, a, b, limit, max_iter, center_dual, warm, *, method):
         n, m = res.shape
         wa = np.full(n, 1.0 / n) if a is None else a
         wb = np.full(m, 1.0 / m) if b is None else b
-        # on u / s and v / s, so that costs near the float64 limit do not overflow the sums
-        s = max(float(np.abs(u).max()), float(np.abs(v).max()), np.finfo(float).tiny)
-        shift = s * ((wb @ (v / s) - wa @ (u / s)) / (wa.sum() + wb.sum()))
-        u, v = u + shift, v - shift
+        # on u / 2^e and v / 2^e (exact), so that potentials near the float64 limit do not
+        # overflow the sums; kept uncentred where the centred ones would leave the range
+        peak = max(float(np.abs(u).max()), float(np.abs(v).max()))
+        e = int(np.frexp(peak)[1]) if peak > 0.0 else 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = (wb @ np.ldexp(v, -e) - wa @ np.ldexp(u, -e)) / (wa.sum() + wb.sum())
+            uc, vc = u + np.ldexp(t, e), v - np.ldexp(t, e)
+        if np.isfinite(uc).all() and np.isfinite(vc).all():
+            u, v = uc, vc
     info = {
         "cost": res.cost,
         "u": u,
@@ -449,7 +454,9 @@ def linear_sum_assignment(cost_matrix, maximize=False):
         row_ind, col_ind, _u, _v, _cost, status, _n_iter = _core.linear_sum_assignment(
             C, bool(maximize)
         )
-    except ValueError as err:  # the core's only input error at this point: NaN or wrong inf
+    except ValueError as err:  # the core's input errors here: NaN or wrong inf, dynamic range
+        if "dynamic range" in str(err):
+            raise
         wrong = "+inf" if maximize else "-inf"
         raise ValueError(
             f"cost_matrix contains invalid numeric entries (NaN or {wrong}; only "
