@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -76,11 +77,13 @@ public:
 
     SparseTransportResult run(const double* a, const double* b, idx max_iter, double maxabs) {
         init_tree(a, b);
+        greedy_basis();
         tol_ = 1e-13 * maxabs;
         if (tol_ == 0.0) tol_ = std::numeric_limits<double>::min();
-        block_ = std::max<idx>(16, static_cast<idx>(std::sqrt(static_cast<double>(A_))));
         idx iters = 0;
         Status status = Status::optimal;
+        lim_ = A_;
+        block_ = std::max<idx>(16, static_cast<idx>(std::sqrt(static_cast<double>(A_))));
         for (int round = 0; round < 8; ++round) {
             status = pivot_loop(max_iter, iters);
             recompute_flows();
@@ -91,14 +94,18 @@ public:
     }
 
 private:
-    idx n_, m_, E_, N_, root_, A_ = 0;
+    idx n_, m_, E_, N_, root_, A_ = 0, lim_ = 0;  // lim_: arcs priced
     std::vector<idx> src_, tgt_;
     std::vector<double> c1_, c2_;  // artificial and real part of each arc's cost
     std::vector<double> supply_;
     // tree: node x hangs from parent_[x] by arc pred_[x]; up_[x]: the arc points x -> parent
     std::vector<idx> parent_, pred_, depth_, first_child_, next_sib_, prev_sib_;
     std::vector<char> up_;
-    std::vector<double> flow_, p1_, p2_;  // flow on pred_[x]; potentials (artificial, real)
+    struct Pot {
+        double p1, p2;  // potential: artificial part, real part
+    };
+    std::vector<double> flow_;  // flow on pred_[x]
+    std::vector<Pot> pot_;
     double tol_ = 0.0;
     idx block_ = 16, next_arc_ = 0;
     std::vector<idx> stack_;
@@ -129,8 +136,7 @@ private:
         prev_sib_.assign(N_, -1);
         up_.assign(N_, 0);
         flow_.assign(N_, 0.0);
-        p1_.assign(N_, 0.0);
-        p2_.assign(N_, 0.0);
+        pot_.assign(N_, Pot{0.0, 0.0});
         for (idx x = 0; x < root_; ++x) {
             const idx e = E_ + x;
             c1_[e] = 1.0;
@@ -140,13 +146,13 @@ private:
                 tgt_[e] = root_;
                 up_[x] = 1;
                 flow_[x] = supply_[x];
-                p1_[x] = -1.0;  // reduced cost 1 + p1[x] - p1[root] = 0
+                pot_[x].p1 = -1.0;  // reduced cost 1 + p1[x] - p1[root] = 0
             } else {
                 src_[e] = root_;
                 tgt_[e] = x;
                 up_[x] = 0;
                 flow_[x] = -supply_[x];
-                p1_[x] = 1.0;
+                pot_[x].p1 = 1.0;
             }
             pred_[x] = e;
             depth_[x] = 1;
@@ -154,11 +160,104 @@ private:
         }
     }
 
+    // Initial basis: greedy on the arcs by increasing cost, each assignment exhausting a row or
+    // a column (so that every greedy arc carries positive flow and each component of the greedy
+    // forest keeps at most one node with mass left); each component hangs from the root by the
+    // artificial arc of that node (or of any node, at zero flow toward the root). The tree is
+    // strongly feasible, and the artificial arcs carry only the mass the greedy left.
+    void greedy_basis() {
+        if (E_ == 0) return;
+        std::vector<idx> order(E_);
+        std::iota(order.begin(), order.end(), idx(0));
+        std::sort(order.begin(), order.end(), [this](idx x, idx y) {
+            return c2_[x] != c2_[y] ? c2_[x] < c2_[y] : x < y;
+        });
+        std::vector<double> res(N_);
+        double maxmass = 0.0;
+        for (idx x = 0; x < root_; ++x) {
+            res[x] = std::fabs(supply_[x]);
+            maxmass = std::max(maxmass, res[x]);
+        }
+        const double snap = 64.0 * std::numeric_limits<double>::epsilon() * maxmass;
+        std::vector<idx> chosen;
+        chosen.reserve(static_cast<size_t>(root_));
+        for (idx e : order) {
+            const idx r = src_[e], c = tgt_[e];
+            if (!(res[r] > 0.0 && res[c] > 0.0)) continue;
+            const double f = std::min(res[r], res[c]);
+            res[r] -= f;
+            res[c] -= f;
+            if (res[r] <= snap) res[r] = 0.0;
+            if (res[c] <= snap) res[c] = 0.0;
+            chosen.push_back(e);
+        }
+        // adjacency of the greedy forest
+        std::vector<idx> deg(static_cast<size_t>(N_ + 1), 0), adj(2 * chosen.size());
+        for (idx e : chosen) {
+            ++deg[src_[e] + 1];
+            ++deg[tgt_[e] + 1];
+        }
+        for (idx x = 0; x < N_; ++x) deg[x + 1] += deg[x];
+        std::vector<idx> pos(deg.begin(), deg.end() - 1);
+        for (idx e : chosen) {
+            adj[pos[src_[e]]++] = e;
+            adj[pos[tgt_[e]]++] = e;
+        }
+        // components: find the node with mass left (the hanging node), then hang by BFS
+        first_child_.assign(N_, -1);
+        std::vector<char> seen(static_cast<size_t>(N_), 0);
+        std::vector<idx> comp;
+        for (idx x0 = 0; x0 < root_; ++x0) {
+            if (seen[x0]) continue;
+            comp.clear();
+            comp.push_back(x0);
+            seen[x0] = 1;
+            for (size_t q = 0; q < comp.size(); ++q)
+                for (idx k = deg[comp[q]]; k < deg[comp[q] + 1]; ++k) {
+                    const idx e = adj[k], y = src_[e] == comp[q] ? tgt_[e] : src_[e];
+                    if (!seen[y]) {
+                        seen[y] = 1;
+                        comp.push_back(y);
+                    }
+                }
+            idx h = comp[0];
+            for (idx x : comp)
+                if (res[x] > 0.0) h = x;
+            hang(h, root_, E_ + h, res[h]);
+            // BFS from h over the greedy arcs
+            stack_.assign(1, h);
+            for (size_t q = 0; q < stack_.size(); ++q) {
+                const idx x = stack_[q];
+                for (idx k = deg[x]; k < deg[x + 1]; ++k) {
+                    const idx e = adj[k], y = src_[e] == x ? tgt_[e] : src_[e];
+                    if (y == parent_[x] && pred_[x] == e) continue;
+                    hang(y, x, e, 0.0);
+                    stack_.push_back(y);
+                }
+            }
+        }
+        recompute_flows();
+        recompute_potentials();
+    }
+
+    // x hangs from p by arc e (artificial arcs are re-oriented by the sign of `left`)
+    void hang(idx x, idx p, idx e, double left) {
+        if (e >= E_) {
+            const bool toward_root = x < n_ || !(left > 0.0);  // rows only supply
+            src_[e] = toward_root ? x : root_;
+            tgt_[e] = toward_root ? root_ : x;
+        }
+        pred_[x] = e;
+        up_[x] = src_[e] == x;
+        depth_[x] = depth_[p] + 1;
+        attach(x, p);
+    }
+
     // reduced cost of arc e, lexicographic (r1, r2)
     void reduced(idx e, double& r1, double& r2) const {
         const idx s = src_[e], t = tgt_[e];
-        r1 = c1_[e] + p1_[s] - p1_[t];
-        r2 = c2_[e] + p2_[s] - p2_[t];
+        r1 = c1_[e] + pot_[s].p1 - pot_[t].p1;
+        r2 = c2_[e] + pot_[s].p2 - pot_[t].p2;
     }
     bool negative(double r1, double r2) const { return r1 < 0.0 || (r1 == 0.0 && r2 < -tol_); }
 
@@ -168,8 +267,9 @@ private:
         idx best = -1;
         double b1 = 0.0, b2 = 0.0;
         idx scanned = 0, in_block = 0;
+        if (next_arc_ >= lim_) next_arc_ = 0;
         idx e = next_arc_;
-        while (scanned < A_) {
+        while (scanned < lim_) {
             double r1, r2;
             reduced(e, r1, r2);
             if (negative(r1, r2) && (best < 0 || r1 < b1 || (r1 == b1 && r2 < b2))) {
@@ -179,7 +279,7 @@ private:
             }
             ++scanned;
             ++in_block;
-            if (++e == A_) e = 0;
+            if (++e == lim_) e = 0;
             if (in_block == block_) {
                 if (best >= 0) break;
                 in_block = 0;
@@ -274,8 +374,8 @@ private:
             const idx q = stack_.back();
             stack_.pop_back();
             depth_[q] = depth_[parent_[q]] + 1;
-            p1_[q] += sig1;
-            p2_[q] += sig2;
+            pot_[q].p1 += sig1;
+            pot_[q].p2 += sig2;
             for (idx c = first_child_[q]; c >= 0; c = next_sib_[c]) stack_.push_back(c);
         }
     }
@@ -309,16 +409,16 @@ private:
     void recompute_potentials() {
         std::vector<idx> order;
         preorder(order);
-        p1_[root_] = p2_[root_] = 0.0;
+        pot_[root_].p1 = pot_[root_].p2 = 0.0;
         for (idx k = 1; k < N_; ++k) {
             const idx x = order[k], p = parent_[x], e = pred_[x];
             // reduced cost c + p[src] - p[tgt] = 0 on the tree arc
             if (up_[x]) {
-                p1_[x] = p1_[p] - c1_[e];
-                p2_[x] = p2_[p] - c2_[e];
+                pot_[x].p1 = pot_[p].p1 - c1_[e];
+                pot_[x].p2 = pot_[p].p2 - c2_[e];
             } else {
-                p1_[x] = p1_[p] + c1_[e];
-                p2_[x] = p2_[p] + c2_[e];
+                pot_[x].p1 = pot_[p].p1 + c1_[e];
+                pot_[x].p2 = pot_[p].p2 + c2_[e];
             }
         }
     }
@@ -347,20 +447,22 @@ private:
             if (r1 > 0.0 && r2 < 0.0) W = std::max(W, -r2 / r1);
         }
         std::vector<double> pot(N_);
-        for (idx x = 0; x < N_; ++x) pot[x] = W * p1_[x] + p2_[x];
+        for (idx x = 0; x < N_; ++x) pot[x] = W * pot_[x].p1 + pot_[x].p2;
         res.u.resize(n_);
         res.v.resize(m_);
         for (idx i = 0; i < n_; ++i) res.u[i] = -pot[i];
         for (idx j = 0; j < m_; ++j) res.v[j] = pot[n_ + j];
         std::vector<std::pair<idx, double>> cells;
-        for (idx x = 0; x < root_; ++x)
-            if (pred_[x] < E_ && flow_[x] > 0.0) cells.emplace_back(pred_[x], flow_[x]);
-        std::sort(cells.begin(), cells.end());
         long double total = 0.0L;
+        for (idx x = 0; x < root_; ++x)
+            if (pred_[x] < E_ && flow_[x] > 0.0) {
+                cells.emplace_back(pred_[x], flow_[x]);
+                total += static_cast<long double>(flow_[x]) * static_cast<long double>(c2_[pred_[x]]);
+            }
+        std::sort(cells.begin(), cells.end());
         for (const auto& [e, f] : cells) {
             res.arcs.push_back(e);
             res.flows.push_back(f);
-            total += static_cast<long double>(f) * static_cast<long double>(c2_[e]);
         }
         res.cost = static_cast<double>(total);
         return res;
