@@ -105,7 +105,7 @@ def plan_like(M, res: TransportResult, io):
 
         values = io.array(res.weights) if io.kind == "torch" else torch.from_numpy(res.weights)
         index = torch.from_numpy(np.vstack([res.rows, res.cols])).to(values.device)
-        P = torch.sparse_coo_tensor(index, values, (n, m)).coalesce()
+        P = torch.sparse_coo_tensor(index, values, (n, m), check_invariants=True).coalesce()
         if M.layout == torch.sparse_csr:
             return P.to_sparse_csr()
         if M.layout == torch.sparse_csc:

@@ -161,8 +161,13 @@ def emd(a, b, M, numItermax=None, log=False, center_dual=True, numThreads=1,
         Target marginal; empty list or None means uniform. Its total must match ``a``'s (see
         :func:`solve_transport` for the tolerance); it is then rescaled to ``a``'s total.
     M : array_like, shape (n, m)
-        Cost matrix (float32 or float64 used in place). Dense only: sparse matrices raise
-        ``TypeError``.
+        Cost matrix (float32 or float64 used in place), or a sparse one as in POT: any
+        ``scipy.sparse`` array/matrix or a torch sparse tensor, whose stored entries are the
+        allowed pairs (every pair not stored is forbidden). A sparse ``M`` is solved exactly on
+        its stored entries by the sparse network simplex and ``G`` is then sparse, of ``M``'s
+        type (COO in, COO out; CSR in, CSR out; torch sparse of ``M``'s layout); arcs that
+        cannot carry the marginals raise ``ValueError``. ``potentials_init`` and a 2-D ``b``
+        are dense-only.
     numItermax : int, optional
         POT's pivot limit (an integral float such as ``1e5`` is accepted): when reached, a :class:`MaxIterWarning` is issued and the feasible
         plan is returned (``log["result_code"] == 3``). None (default): no limit, the solver
@@ -201,7 +206,7 @@ def emd(a, b, M, numItermax=None, log=False, center_dual=True, numThreads=1,
         ``a`` or ``b`` does not match ``M``'s shape, or their totals differ (a ``ValueError``,
         also an ``AssertionError`` as POT raises).
     TypeError
-        Sparse ``M``, or arrays of different libraries mixed.
+        ``jax.experimental.sparse`` ``M``, or arrays of different libraries mixed.
 
     Examples
     --------
