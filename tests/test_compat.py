@@ -252,11 +252,12 @@ def test_emd2_2d_b_checks_each_column(rng):
 
 
 @pytest.mark.parametrize("fmt", ["coo_array", "csr_matrix"])
-def test_scipy_sparse_cost_is_refused(rng, fmt):
+def test_scipy_sparse_cost_is_solved_on_its_entries(rng, fmt):
+    # (the full behaviour is in test_pot_compat_sparse.py)
     M = getattr(scipy.sparse, fmt)(rng.random((4, 5)))
-    for f in (hotalign.emd, hotalign.emd2):
-        with pytest.raises(TypeError, match=r"^M: sparse cost matrices"):
-            f([], [], M)
+    assert hotalign.emd2([], [], M) == pytest.approx(hotalign.emd2([], [], M.toarray()),
+                                                     rel=1e-12)
+    assert type(hotalign.emd([], [], M)) is type(M)
 
 
 def test_pot_agrees(rng):
@@ -320,11 +321,12 @@ def test_torch_2d_b_and_warm_start(rng):
     assert warm == pytest.approx(float(costs[0]), rel=1e-12)
 
 
-def test_torch_sparse_refused(rng):
+def test_torch_sparse_is_solved_on_its_entries(rng):
     torch = pytest.importorskip("torch")
     M = torch.tensor(rng.random((3, 4)))
-    with pytest.raises(TypeError, match=r"^M: sparse"):
-        hotalign.emd([], [], M.to_sparse())
+    G = hotalign.emd([], [], M.to_sparse())
+    assert G.layout == torch.sparse_coo
+    np.testing.assert_allclose(G.to_dense().numpy(), hotalign.emd([], [], M.numpy()))
 
 
 def test_mixed_libraries_refused(rng):

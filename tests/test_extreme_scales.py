@@ -2,6 +2,8 @@
 and x1e300 layers give the costs, z-scores, fits and scores of the unscaled layers, and
 constant columns stay constant at every scale (issue 14, item 2)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -131,3 +133,101 @@ def test_unit_correlations_prescale(rng):
     assert prescale_columns(A) is A
     C = np.full((5, 1), 1e-300)
     assert np.isnan(unit_correlations(C, C[:, :1] + np.arange(5)[:, None]))[0]
+
+
+# ---- exact solvers at the float edges (issue 24) -------------------------------------------
+
+from hotalign.bench import float_edges  # noqa: E402
+from hotalign.results import TransportResult  # noqa: E402
+
+F64 = float(np.finfo(np.float64).max)
+
+
+def test_reproducer_near_float_max_is_solved_exactly():
+    M = np.random.default_rng(1).uniform(-1, 1, (50, 50)) * 1.7e308
+    r, c = hotalign.linear_sum_assignment(M)
+    import scipy.optimize
+
+    Ms = np.ldexp(M, -1024)  # exact: every entry is far above the subnormal range
+    rs, cs = scipy.optimize.linear_sum_assignment(Ms)
+    assert Ms[r, c].sum() == pytest.approx(Ms[rs, cs].sum(), abs=1e-12)
+
+
+def test_no_false_infeasible_near_float_max():
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        M = -F64 * (1 - 1e-3 * rng.random((12, 12)))
+        r, c = hotalign.linear_sum_assignment(M)
+        assert len(r) == 12
+
+
+def test_subnormal_costs_with_nonuniform_marginals():
+    rng = np.random.default_rng(3)
+    M = rng.uniform(0, 1, (20, 30)) * 1e-320
+    a, b = rng.uniform(0.1, 1, 20), rng.uniform(0.1, 1, 30)
+    a, b = a / a.sum(), b / b.sum()
+    res = hotalign.solve_transport(M, a, b)
+    import ot
+
+    want = ot.emd2(a, b, np.ldexp(M, 1070))
+    got = float(np.sum(res.weights * np.ldexp(M, 1070)[res.rows, res.cols]))
+    assert got == pytest.approx(want, rel=1e-12)
+    assert res.cost > 0.0
+    assert max(res.certificate(M, a, b).values()) < 1e-9
+
+
+def test_too_wide_dynamic_range_is_refused():
+    M = np.full((3, 3), 1.7e308)
+    M[0, 1] = 5e-324
+    with pytest.raises(ValueError, match=r"M: dynamic range too wide.*max \|M\| = 1\.7e\+308"):
+        hotalign.solve_transport(M, [0.2, 0.3, 0.5], [0.5, 0.25, 0.25])
+    with pytest.raises(ValueError, match=r"cost_matrix: dynamic range too wide"):
+        hotalign.linear_sum_assignment(M)
+
+
+def _perturbed(res: TransportResult) -> TransportResult:
+    """The plan of `res` with mass moved around a 4-cycle through an off-support cell."""
+    P = res.to_dense()
+    n, m = P.shape
+    i, j = int(res.rows[0]), int(res.cols[0])
+    k = next(x for x in range(n) if x != i)
+    l_ = next(y for y in range(m) if y != j and P[k, y] > 0)
+    d = 0.5 * min(P[i, j], P[k, l_])
+    P[i, j] -= d
+    P[k, l_] -= d
+    P[i, l_] += d
+    P[k, j] += d
+    rows, cols = np.nonzero(P)
+    return dataclasses.replace(res, rows=rows, cols=cols, weights=P[rows, cols])
+
+
+@pytest.mark.parametrize("scale", [1e300, 1.0, 1e-310])
+def test_certificate_fails_a_perturbed_plan_at_every_scale(scale):
+    rng = np.random.default_rng(7)
+    M = rng.uniform(0.0, 1.0, (6, 6)) * scale
+    M[0, 0] = 0.0  # the cheapest cell, so that the perturbed plan is strictly worse
+    a = np.full(6, 1 / 6)
+    res = hotalign.solve_transport(M, a, a, method="network_simplex")
+    assert max(res.certificate(M, a, a).values()) < 1e-12
+    bad = _perturbed(res)
+    assert bad.certificate(M, a, a)["marginal_error"] < 1e-15
+    cert = bad.certificate(M, a, a)
+    assert max(cert["slackness"], cert["duality_gap"]) > 1e-4, cert
+
+
+@given(regime=st.sampled_from(sorted(float_edges.REGIMES)), seed=st.integers(0, 2**32 - 1))
+def test_solvers_agree_with_the_rescaled_oracle(regime, seed):
+    outcome = float_edges.check_case(*float_edges.make_case(np.random.default_rng(seed),
+                                                            regime, n_max=12))
+    assert not outcome.startswith("wrong"), outcome
+    if regime not in ("wide range", "mixed sign at max", "+-(1-1e-3u) max"):
+        assert outcome == "ok"
+
+
+@pytest.mark.slow
+def test_float_edge_regimes_have_no_wrong_case():
+    table = float_edges.run(cases=40, seed=11, n_max=20)
+    wrong = {k: rec["examples"] for k, rec in table.items() if rec["counts"]["wrong"]}
+    assert not wrong
+    assert table["wide range"]["counts"]["refused"] > 0
+    assert table["subnormal"]["counts"]["ok"] == 40

@@ -6,9 +6,11 @@ type, dtype and device of a reference input on exit, as POT's backends do. Lists
 NumPy arrays pass through unchanged. Neither torch nor jax is imported unless the caller passed
 one of their arrays, so both stay optional.
 
-Sparse cost matrices (``scipy.sparse``, torch sparse layouts, ``jax.experimental.sparse``) are
-refused with ``TypeError``: in POT a missing entry of a sparse ``M`` means a forbidden pair, which
-hotalign's solvers do not model, and densifying it with zeros would silently change the problem.
+Sparse cost matrices (``scipy.sparse``, torch sparse layouts) are solved on their stored entries by
+:mod:`hotalign.sparse_costs` before they reach this module; on the dense path, and for
+``jax.experimental.sparse`` (which POT does not support either), they are refused with
+``TypeError``: in POT a missing entry of a sparse ``M`` means a forbidden pair, and densifying it
+with zeros would silently change the problem.
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ def check_not_sparse(x, name: str) -> None:
         sparse = x.layout != torch.strided
     if sparse:
         raise TypeError(
-            f"{name}: sparse cost matrices ({type(x).__name__}) are not supported: in POT a "
-            f"missing entry means a forbidden pair, which hotalign's exact solvers do not model. "
-            f"Pass a dense {name}, with a large finite cost for the pairs to avoid."
+            f"{name}: sparse cost matrices ({type(x).__name__}) are not supported here: in POT a "
+            f"missing entry means a forbidden pair. emd / emd2 solve scipy.sparse and torch "
+            f"sparse costs on their stored entries; otherwise pass a dense {name}."
         )
 
 

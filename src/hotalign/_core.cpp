@@ -80,13 +80,36 @@ py::tuple solve_transport_typed(const py::array_t<Real, py::array::c_style>& M,
     return pack(std::move(r));
 }
 
+using i64_array = py::array_t<std::int64_t, py::array::c_style>;
+
+py::tuple sparse_transport(std::int64_t n, std::int64_t m, const i64_array& rows,
+                           const i64_array& cols, const f64_array& costs,
+                           const std::optional<f64_array>& a, const std::optional<f64_array>& b,
+                           std::int64_t max_iter) {
+    if (rows.ndim() != 1 || cols.ndim() != 1 || costs.ndim() != 1 ||
+        rows.shape(0) != costs.shape(0) || cols.shape(0) != costs.shape(0))
+        throw std::invalid_argument("rows, cols and costs must be 1-D arrays of one length");
+    const double* pa = optional_vector(a, n, "a");
+    const double* pb = optional_vector(b, m, "b");
+    hotalign::SparseTransportResult r;
+    {
+        py::gil_scoped_release release;
+        r = hotalign::sparse_network_simplex(n, m, rows.data(), cols.data(), costs.data(),
+                                             costs.shape(0), pa, pb, max_iter);
+    }
+    return py::make_tuple(to_numpy(std::move(r.arcs)), to_numpy(std::move(r.flows)),
+                          to_numpy(std::move(r.u)), to_numpy(std::move(r.v)), r.cost,
+                          static_cast<int>(r.status), r.n_iter);
+}
+
 template <class Real>
 py::tuple lsa_typed(const py::array_t<Real, py::array::c_style>& C, bool maximize) {
     if (C.ndim() != 2) throw std::invalid_argument("cost_matrix must be a 2-D array");
     hotalign::AssignmentResult r;
     {
         py::gil_scoped_release release;
-        r = hotalign::linear_sum_assignment(C.data(), C.shape(0), C.shape(1), maximize);
+        r = hotalign::linear_sum_assignment_scaled(C.data(), C.shape(0), C.shape(1), maximize,
+                                                      "cost_matrix");
     }
     return py::make_tuple(to_numpy(std::move(r.row_ind)), to_numpy(std::move(r.col_ind)),
                           to_numpy(std::move(r.u)), to_numpy(std::move(r.v)), r.cost,
@@ -362,6 +385,12 @@ PYBIND11_MODULE(_core, mod) {
         py::arg("max_iter"), py::arg("u0").none(true), py::arg("v0").none(true),
         "Exact transport on a C-contiguous float32/float64 cost matrix; returns "
         "(rows, cols, weights, u, v, cost, status, n_iter, method).");
+
+    mod.def("sparse_transport", &sparse_transport, py::arg("n"), py::arg("m"), py::arg("rows"),
+            py::arg("cols"), py::arg("costs"), py::arg("a").none(true),
+            py::arg("b").none(true), py::arg("max_iter"),
+            "Exact transport on the arcs (rows[e], cols[e]) with costs[e] only; returns (arcs, "
+            "flows, u, v, cost, status, n_iter), arcs indexing the input arcs.");
 
     mod.def(
         "linear_sum_assignment",

@@ -27,6 +27,18 @@ def solve_transport(
 ) -> tuple[_I64, _I64, _F64, _F64, _F64, float, int, int, int]:
     """(rows, cols, weights, u, v, cost, status, n_iter, method); GIL released while solving."""
 
+def sparse_transport(
+    n: int,
+    m: int,
+    rows: _I64,  # (E,) row of each arc
+    cols: _I64,  # (E,) column of each arc
+    costs: _F64,  # (E,) cost of each arc
+    a: _F64 | None,  # (n,) or None for uniform
+    b: _F64 | None,  # (m,) or None for uniform
+    max_iter: int,  # <= 0: no limit
+) -> tuple[_I64, _F64, _F64, _F64, float, int, int]:
+    """(arcs, flows, u, v, cost, status, n_iter): exact transport on the given arcs only."""
+
 def linear_sum_assignment(
     cost_matrix: npt.NDArray[np.float64] | npt.NDArray[np.float32], maximize: bool
 ) -> tuple[_I64, _I64, _F64, _F64, float, int, int]:

@@ -97,8 +97,14 @@ class TransportResult:
             ``dual_infeasibility`` (max of ``u_i + v_j - M_ij``, relative to ``max|M|``),
             ``slackness`` (max ``|M_ij - u_i - v_j|`` on the support, relative),
             ``duality_gap`` (``|cost - (a.u + b.v)|`` relative to ``max|M| * total mass``).
-            All four are ~1e-15 for an exact optimum. They are computed on ``M / max|M|``, so
-            costs near the float64 limit do not overflow. A measure that is NaN (a NaN in the
+            All four are ~1e-15 for an exact optimum, and of the order of the error for a wrong
+            plan at any scale: they are computed on ``M``, ``u``, ``v`` and the cost divided by
+            ``2^e``, the power of two with ``max|M| / 2^e`` in ``[1/2, 1)`` (exact, so costs near
+            the float64 limit do not overflow and subnormal costs are not flushed), then by
+            ``max|M| / 2^e``, so that they are relative to ``max|M|``. The only
+            allowance is the float64 resolution of the stored values (``2^-1074 / 2^e`` per
+            number), which matters for subnormal costs alone. The gap is measured from the
+            plan's own objective as well as from ``cost``. A measure that is NaN (a NaN in the
             result or the problem) is reported as ``inf``: a failure under any threshold, and
             visible to ``max(cert.values())``.
         """
@@ -106,22 +112,28 @@ class TransportResult:
         n, m = self.shape
         a = np.full(n, 1.0 / n) if a is None or np.size(a) == 0 else np.asarray(a, float)
         b = np.full(m, 1.0 / m) if b is None or np.size(b) == 0 else np.asarray(b, float)
-        scale = max(float(np.abs(M).max()), np.finfo(float).tiny)
-        mass = float(a.sum())
-        r, c = self.marginals()
-        marginal_error = max(np.abs(r - a).max(), np.abs(c - b).max()) / mass
         with np.errstate(over="ignore", invalid="ignore"):
-            us, vs = self.u / scale, self.v / scale
-            reduced = M / scale - us[:, None] - vs[None, :]
-            violation = float(-reduced.min())
+            peak = float(np.abs(M).max()) if M.size else 0.0
+            fraction, e = np.frexp(peak) if np.isfinite(peak) and peak > 0.0 else (1.0, 0)
+            e, fraction = int(e), float(fraction)  # max|M| = fraction * 2^e
+            quantum = float(np.ldexp(np.finfo(float).smallest_subnormal, -e)) / fraction
+            mass = float(a.sum())
+            r, c = self.marginals()
+            marginal_error = max(np.abs(r - a).max(), np.abs(c - b).max()) / mass
+            Ms, us, vs = (np.ldexp(x, -e) / fraction for x in (M, self.u, self.v))
+            reduced = Ms - us[:, None] - vs[None, :]
+            violation = float(-reduced.min()) - 2.0 * quantum
             dual_infeasibility = violation if not violation < 0.0 else 0.0  # NaN stays NaN
-            slackness = float(np.abs(reduced[self.rows, self.cols]).max()) if self.nnz else 0.0
-            gap = abs(self.cost / scale - (a @ us + b @ vs)) / mass
+            slack = float(np.abs(reduced[self.rows, self.cols]).max()) if self.nnz else 0.0
+            dual = float(a @ us + b @ vs)
+            primal = float(np.sum(self.weights * Ms[self.rows, self.cols]))
+            gap = max(abs(float(np.ldexp(self.cost, -e)) / fraction - dual), abs(primal - dual))
+            gap = (gap - quantum * (1.0 + 2.0 * mass)) / mass
         measures = {
             "marginal_error": float(marginal_error),
             "dual_infeasibility": dual_infeasibility,
-            "slackness": slackness,
-            "duality_gap": float(gap),
+            "slackness": max(slack - 2.0 * quantum, 0.0) if not np.isnan(slack) else slack,
+            "duality_gap": max(gap, 0.0) if not np.isnan(gap) else gap,
         }
         return {k: (np.inf if np.isnan(x) else x) for k, x in measures.items()}
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _arrays, _core
+from . import _arrays, _core, sparse_costs
 from ._validation import (
     MarginalMismatchError,
     as_array,
@@ -161,8 +161,13 @@ def emd(a, b, M, numItermax=None, log=False, center_dual=True, numThreads=1,
         Target marginal; empty list or None means uniform. Its total must match ``a``'s (see
         :func:`solve_transport` for the tolerance); it is then rescaled to ``a``'s total.
     M : array_like, shape (n, m)
-        Cost matrix (float32 or float64 used in place). Dense only: sparse matrices raise
-        ``TypeError``.
+        Cost matrix (float32 or float64 used in place), or a sparse one as in POT: any
+        ``scipy.sparse`` array/matrix or a torch sparse tensor, whose stored entries are the
+        allowed pairs (every pair not stored is forbidden). A sparse ``M`` is solved exactly on
+        its stored entries by the sparse network simplex and ``G`` is then sparse, of ``M``'s
+        type (COO in, COO out; CSR in, CSR out; torch sparse of ``M``'s layout); arcs that
+        cannot carry the marginals raise ``ValueError``. ``potentials_init`` and a 2-D ``b``
+        are dense-only.
     numItermax : int, optional
         POT's pivot limit (an integral float such as ``1e5`` is accepted): when reached, a :class:`MaxIterWarning` is issued and the feasible
         plan is returned (``log["result_code"] == 3``). None (default): no limit, the solver
@@ -201,7 +206,7 @@ def emd(a, b, M, numItermax=None, log=False, center_dual=True, numThreads=1,
         ``a`` or ``b`` does not match ``M``'s shape, or their totals differ (a ``ValueError``,
         also an ``AssertionError`` as POT raises).
     TypeError
-        Sparse ``M``, or arrays of different libraries mixed.
+        ``jax.experimental.sparse`` ``M``, or arrays of different libraries mixed.
 
     Examples
     --------
@@ -211,6 +216,11 @@ def emd(a, b, M, numItermax=None, log=False, center_dual=True, numThreads=1,
            [0. , 0.5]])
     """
     io = _arrays.Boundary(a=a, b=b, M=M, potentials_init=potentials_init)
+    if sparse_costs.is_sparse(M):
+        res, info, _ = _solve_sparse_pot(io, a, b, M, numItermax, max_iter, center_dual,
+                                         numThreads, check_marginals, potentials_init)
+        G = sparse_costs.plan_like(M, res, io)
+        return (G, _log_as(io, info)) if log else G
     args = _pot_arguments(io, a, b, M, numItermax, max_iter, center_dual, numThreads,
                           check_marginals, potentials_init)
     res, info = _solve_pot(*args, method=method)
@@ -254,6 +264,10 @@ def emd2(a, b, M, processes=1, numItermax=None, log=False, return_matrix=False,
     """
     io = _arrays.Boundary(a=a, b=b, M=M, potentials_init=potentials_init)
     processes = check_int(processes, "processes", minimum=1)
+    if sparse_costs.is_sparse(M):
+        res, info, arcs = _solve_sparse_pot(io, a, b, M, numItermax, max_iter, center_dual,
+                                            numThreads, check_marginals, potentials_init)
+        return _emd2_output(io, a, b, M, res, info, log, return_matrix, arcs)
     b_np = io.to_numpy(b, "b")
     if b_np is not None and np.ndim(b_np) == 2:
         b_np = np.asarray(b_np)
@@ -305,7 +319,23 @@ def _pot_arguments(io, a, b, M, numItermax, max_iter, center_dual, numThreads,
     """Validate POT-style arguments; returns the arguments of :func:`_solve_pot` (NumPy)."""
     _arrays.check_not_sparse(M, "M")
     M = as_cost_matrix(io.to_numpy(M, "M"), "M", allow_fortran=True)
-    n, m = M.shape
+    a, b, limit, max_iter, center = _pot_options(io, a, b, M.shape, numItermax, max_iter,
+                                                 center_dual, numThreads, check_marginals)
+    warm = None
+    if potentials_init is not None:
+        try:
+            u0, v0 = potentials_init
+        except (TypeError, ValueError):
+            raise ValueError("potentials_init must be a pair of arrays (u, v)") from None
+        warm = (io.to_numpy(u0, "potentials_init[0]"), io.to_numpy(v0, "potentials_init[1]"))
+    return (M, a, b, limit, max_iter, center, warm)
+
+
+def _pot_options(io, a, b, shape, numItermax, max_iter, center_dual, numThreads,
+                 check_marginals):
+    """POT's marginals and options validated for an (n, m) problem: ``(a, b, limit, max_iter,
+    center_dual)`` with NumPy marginals (None: uniform) and ``b`` rescaled to ``a``'s total."""
+    n, m = shape
     a = io.to_numpy(a, "a")
     b = io.to_numpy(b, "b")
     rtol = mass_rtol([_dtype_of(a), _dtype_of(b)], n, m)
@@ -321,14 +351,7 @@ def _pot_arguments(io, a, b, M, numItermax, max_iter, center_dual, numThreads,
     if limit is not None and max_iter is not None:
         raise ValueError("give numItermax (warns when reached) or max_iter (raises), not both")
     _thread_count(numThreads)
-    warm = None
-    if potentials_init is not None:
-        try:
-            u0, v0 = potentials_init
-        except (TypeError, ValueError):
-            raise ValueError("potentials_init must be a pair of arrays (u, v)") from None
-        warm = (io.to_numpy(u0, "potentials_init[0]"), io.to_numpy(v0, "potentials_init[1]"))
-    return (M, a, b, limit, max_iter, _check_bool(center_dual, "center_dual"), warm)
+    return a, b, limit, max_iter, _check_bool(center_dual, "center_dual")
 
 
 def _solve_pot(M, a, b, limit, max_iter, center_dual, warm, *, method):
@@ -341,16 +364,26 @@ def _solve_pot(M, a, b, limit, max_iter, center_dual, warm, *, method):
             raise
         warnings.warn(_MAX_ITER_MESSAGE, MaxIterWarning, stacklevel=4)
         res = err.result
+    return res, _pot_log(res, a, b, center_dual)
+
+
+def _pot_log(res, a, b, center_dual) -> dict:
+    """POT's log dict (NumPy arrays) of a solved problem, potentials centred if asked."""
     u, v = res.u, res.v
     if center_dual:
         n, m = res.shape
         wa = np.full(n, 1.0 / n) if a is None else a
         wb = np.full(m, 1.0 / m) if b is None else b
-        # on u / s and v / s, so that costs near the float64 limit do not overflow the sums
-        s = max(float(np.abs(u).max()), float(np.abs(v).max()), np.finfo(float).tiny)
-        shift = s * ((wb @ (v / s) - wa @ (u / s)) / (wa.sum() + wb.sum()))
-        u, v = u + shift, v - shift
-    info = {
+        # on u / 2^e and v / 2^e (exact), so that potentials near the float64 limit do not
+        # overflow the sums; kept uncentred where the centred ones would leave the range
+        peak = max(float(np.abs(u).max()), float(np.abs(v).max()))
+        e = int(np.frexp(peak)[1]) if peak > 0.0 else 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = (wb @ np.ldexp(v, -e) - wa @ np.ldexp(u, -e)) / (wa.sum() + wb.sum())
+            uc, vc = u + np.ldexp(t, e), v - np.ldexp(t, e)
+        if np.isfinite(uc).all() and np.isfinite(vc).all():
+            u, v = uc, vc
+    return {
         "cost": res.cost,
         "u": u,
         "v": v,
@@ -359,7 +392,6 @@ def _solve_pot(M, a, b, limit, max_iter, center_dual, warm, *, method):
         "status": res.status,
         "n_iter": res.n_iter,
     }
-    return res, info
 
 
 def _minus_mean(x: np.ndarray) -> np.ndarray:
@@ -374,19 +406,45 @@ def _log_as(io, info: dict) -> dict:
     return out
 
 
-def _emd2_output(io, a, b, M, res, info, log, return_matrix):
-    """emd2's return value for one solved problem, with POT's gradients for torch inputs."""
+def _emd2_output(io, a, b, M, res, info, log, return_matrix, arcs=None):
+    """emd2's return value for one solved problem, with POT's gradients for torch inputs
+    (``arcs``: the ``(rows, cols, costs)`` of a sparse ``M``, whose plan is sparse)."""
     grads = ()
     if io.kind == "torch":  # POT's gradients: centred potentials, and the plan
-        grads = [(a, _minus_mean(info["u"])), (b, _minus_mean(info["v"])), (M, res.to_dense())]
+        grads = [(a, _minus_mean(info["u"])), (b, _minus_mean(info["v"]))]
+        if arcs is None:
+            grads.append((M, res.to_dense()))
+        else:
+            sparse_grad = sparse_costs.cost_gradient(M, res, arcs)
+            if sparse_grad is not None:
+                grads.append(sparse_grad)
     cost = io.scalar(res.cost, grads)
     if not (log or return_matrix):
         return cost
     out = _log_as(io, info)
     out["cost"] = cost
     if return_matrix:
-        out["G"] = io.array(res.to_dense())
+        out["G"] = io.array(res.to_dense()) if arcs is None else \
+            sparse_costs.plan_like(M, res, io)
     return cost, out
+
+
+def _solve_sparse_pot(io, a, b, M, numItermax, max_iter, center_dual, numThreads,
+                      check_marginals, potentials_init):
+    """emd / emd2 on a sparse M: ``(TransportResult, POT log, arcs)`` (see sparse_costs)."""
+    if potentials_init is not None:
+        raise ValueError("potentials_init is not supported with a sparse M (the sparse solver "
+                         "starts from its own basis)")
+    if np.ndim(io.to_numpy(b, "b")) == 2:
+        raise ValueError("b: several target histograms (2-D b) are not supported with a "
+                         "sparse M; solve one column at a time")
+    shape = tuple(int(x) for x in M.shape)
+    if len(shape) != 2:
+        raise ValueError(f"M must be a 2-D sparse matrix, got shape {shape}")
+    a, b, limit, max_iter, center = _pot_options(io, a, b, shape, numItermax, max_iter,
+                                                 center_dual, numThreads, check_marginals)
+    res, arcs = sparse_costs.solve_sparse(M, a, b, limit, max_iter)
+    return res, _pot_log(res, a, b, center), arcs
 
 
 def linear_sum_assignment(cost_matrix, maximize=False):
@@ -449,7 +507,9 @@ def linear_sum_assignment(cost_matrix, maximize=False):
         row_ind, col_ind, _u, _v, _cost, status, _n_iter = _core.linear_sum_assignment(
             C, bool(maximize)
         )
-    except ValueError as err:  # the core's only input error at this point: NaN or wrong inf
+    except ValueError as err:  # the core's input errors here: NaN or wrong inf, dynamic range
+        if "dynamic range" in str(err):
+            raise
         wrong = "+inf" if maximize else "-inf"
         raise ValueError(
             f"cost_matrix contains invalid numeric entries (NaN or {wrong}; only "

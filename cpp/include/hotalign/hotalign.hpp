@@ -6,6 +6,7 @@
 
 #include "status.hpp"
 #include "network_simplex.hpp"
+#include "sparse_network_simplex.hpp"
 #include "assignment.hpp"
 #include "transport.hpp"
 #include "correlation_cost.hpp"

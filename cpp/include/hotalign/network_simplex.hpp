@@ -34,8 +34,9 @@
 // leaf peeling, the potentials are recomputed from the tree (root potential 0, u_i + v_j = M_ij
 // on tree arcs), optimality is re-checked with the fresh potentials (pivoting resumes if needed),
 // and the cost is summed in long double. Reduced-cost tolerance is relative to max |M_ij|.
-// Costs so large (near the double limit) that a sum of n + m of them could overflow are solved
-// on a copy scaled by a power of two, and the cost and potentials scaled back (run_scaled).
+// Costs so large (near the double limit) that a sum of n + m of them could overflow, or so small
+// (subnormal) that the tolerance underflows, are solved on a copy scaled by an exact power of
+// two, and the cost and potentials scaled back (run_scaled, scaling.hpp).
 //
 // Thread-safe: no global or static mutable state. No Python headers.
 #pragma once
@@ -56,6 +57,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "scaling.hpp"
 #include "status.hpp"
 
 namespace hotalign {
@@ -191,7 +193,7 @@ public:
 
 private:
     TransportResult run_scaled(const double* a, const double* b, const NetworkSimplexOptions& opt,
-                               double maxabs) const;
+                               double maxabs, int s) const;
     // The phases of run(), in order.
     double scan_costs(std::vector<double>& rowmin) const;
     bool read_marginals(const double* a, const double* b, const NetworkSimplexOptions& opt,
@@ -766,14 +768,13 @@ void TransportSimplex<Real>::pivot(idx r, idx c, double rc) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Huge costs. A tree potential is an alternating sum of at most n + m costs, and a reduced cost
-// adds one more, so with max |M| <= overflow_safe_cost(n, m) no intermediate value can overflow.
-// Above it, the problem is solved on a copy of M scaled by 2^-k (exact for every entry that does
-// not underflow; those that do are below 2^-1000 max|M|, far under the pricing tolerance), and
-// the cost and potentials are scaled back by 2^k. The potentials are first shifted (u + t,
-// v - t, which changes neither the reduced costs nor a.u + b.v) to the smallest largest
-// magnitude; if the cost or a potential still exceeds the double range, no finite certificate
-// exists and std::invalid_argument naming M is thrown.
+// Costs at the float edges. A tree potential is an alternating sum of at most n + m costs, and a
+// reduced cost adds one more, so with max |M| <= overflow_safe_cost(n, m) no intermediate value
+// can overflow; with subnormal costs the pricing tolerance (1e-13 max |M|) underflows. Either
+// way the problem is solved on a copy of M scaled by an exact power of two 2^s (scaling.hpp:
+// refused when an entry would be rounded), and the cost and potentials are scaled back; if the
+// cost or a potential then exceeds the double range, no finite certificate exists and
+// std::invalid_argument naming M is thrown.
 inline double overflow_safe_cost(idx n, idx m) {
     return std::numeric_limits<double>::max() / (2.0 * static_cast<double>(n + m) + 4.0);
 }
@@ -781,46 +782,20 @@ inline double overflow_safe_cost(idx n, idx m) {
 template <class Real>
 TransportResult TransportSimplex<Real>::run_scaled(const double* a, const double* b,
                                                    const NetworkSimplexOptions& opt,
-                                                   double maxabs) const {
-    int e = 0;
-    std::frexp(maxabs / overflow_safe_cost(n_, m_), &e);  // maxabs / safe < 2^e
-    const int k = e + 1;
-    std::vector<Real> scaled(static_cast<size_t>(n_ * m_));
-    for (idx q = 0; q < n_ * m_; ++q) scaled[q] = static_cast<Real>(std::ldexp(M_[q], -k));
-    std::vector<double> u0, v0;
+                                                   double maxabs, int s) const {
+    const std::vector<Real> scaled = detail_scale::scaled_copy(M_, n_ * m_, s, "M", maxabs);
+    const std::vector<double> u0 = detail_scale::scaled_potentials(opt.u0, n_, s);
+    const std::vector<double> v0 = detail_scale::scaled_potentials(opt.v0, m_, s);
     NetworkSimplexOptions o = opt;
-    if (opt.u0) {
-        u0.assign(opt.u0, opt.u0 + n_);
-        for (double& x : u0) x = std::ldexp(x, -k);
-        o.u0 = u0.data();
-    }
-    if (opt.v0) {
-        v0.assign(opt.v0, opt.v0 + m_);
-        for (double& x : v0) x = std::ldexp(x, -k);
-        o.v0 = v0.data();
-    }
+    const bool warm = !u0.empty() && !v0.empty();
+    o.u0 = warm ? u0.data() : nullptr;
+    o.v0 = warm ? v0.data() : nullptr;
     TransportSimplex<Real> inner(scaled.data(), n_, m_);
     TransportResult res = inner.run(a, b, o);
     if (res.status == Status::infeasible) return res;
-    if (!res.u.empty()) {
-        const auto [ulo, uhi] = std::minmax_element(res.u.begin(), res.u.end());
-        const auto [vlo, vhi] = std::minmax_element(res.v.begin(), res.v.end());
-        // minimise max(max|u + t|, max|v - t|)
-        const double t = 0.5 * (std::max(-*ulo, *vhi) - std::max(*uhi, -*vlo));
-        for (double& x : res.u) x = std::ldexp(x + t, k);
-        for (double& x : res.v) x = std::ldexp(x - t, k);
-    }
-    res.cost = std::ldexp(res.cost, k);
-    bool finite = std::isfinite(res.cost);
-    for (double x : res.u) finite &= std::isfinite(x);
-    for (double x : res.v) finite &= std::isfinite(x);
-    if (!finite) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.6g", maxabs);
-        throw std::invalid_argument(std::string("M: costs too large (max |M| = ") + buf +
-                                    "): the optimal cost or dual potentials exceed the double "
-                                    "range; rescale M");
-    }
+    res.cost = std::ldexp(res.cost, -s);
+    if (!detail_scale::unscale_potentials(res.u, res.v, s) || !std::isfinite(res.cost))
+        detail_scale::throw_out_of_range("M", maxabs);
     return res;
 }
 
@@ -829,7 +804,8 @@ TransportResult TransportSimplex<Real>::run(const double* a, const double* b,
                                             const NetworkSimplexOptions& opt) {
     std::vector<double> rowmin;
     const double maxabs = scan_costs(rowmin);
-    if (maxabs > overflow_safe_cost(n_, m_)) return run_scaled(a, b, opt, maxabs);
+    const int s = detail_scale::scale_exponent(maxabs, overflow_safe_cost(n_, m_));
+    if (s != 0) return run_scaled(a, b, opt, maxabs, s);
     std::vector<double> av, bv;
     if (!read_marginals(a, b, opt, av, bv)) {
         TransportResult res;

@@ -14,6 +14,7 @@
 
 #include "assignment.hpp"
 #include "network_simplex.hpp"
+#include "scaling.hpp"
 #include "status.hpp"
 
 namespace hotalign {
@@ -92,6 +93,29 @@ TransportResult solve_transport(const Real* M, std::int64_t n, std::int64_t m, c
     out.v = std::move(lsa.v);
     out.cost = lsa.cost * wa;
     return out;
+}
+
+/// linear_sum_assignment() exact up to the float edges: costs so large that the solver's sums
+/// of n + m terms could overflow (finite entries above detail_ns::overflow_safe_cost) are solved
+/// on a copy scaled by an exact power of two (infinities stay forbidden pairs), and the cost and
+/// potentials scaled back (a potential or the cost beyond the double range becomes +-inf; the
+/// assignment itself is exact). Throws std::invalid_argument naming C when no single scaling
+/// represents every entry exactly (see scaling.hpp); `name` is the matrix named in that message. Subnormal costs need no scaling: sums and
+/// differences of subnormals are exact, and the solver has no cost-relative tolerance.
+template <class Real>
+AssignmentResult linear_sum_assignment_scaled(const Real* C, std::int64_t n, std::int64_t m,
+                                              bool maximize = false,
+                                              const char* name = "C") {
+    if (n < 1 || m < 1 || C == nullptr) return linear_sum_assignment(C, n, m, maximize);
+    const double maxabs = detail_scale::max_abs_finite(C, n * m);
+    const double safe = detail_ns::overflow_safe_cost(n, m);
+    if (!(maxabs > safe)) return linear_sum_assignment(C, n, m, maximize);
+    const int s = detail_scale::scale_exponent(maxabs, safe);
+    const std::vector<Real> scaled = detail_scale::scaled_copy(C, n * m, s, name, maxabs);
+    AssignmentResult res = linear_sum_assignment(scaled.data(), n, m, maximize);
+    res.cost = std::ldexp(res.cost, -s);
+    detail_scale::unscale_potentials(res.u, res.v, s);
+    return res;
 }
 
 }  // namespace hotalign
