@@ -18,10 +18,7 @@ Ratios are ``alternative / ours`` (above 1: hotalign is faster); for the floor i
 
 from __future__ import annotations
 
-import glob
-import importlib.util
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -38,34 +35,21 @@ from .harness import (
     write_results,
 )
 from ..datasets import make_hierarchy
+from .peers import LAPX_ENV  # noqa: F401  (the lapx folder's variable, for callers)
 
 __all__ = ["run_pipeline", "format_pipeline_markdown", "plain_hot", "plain_two_level",
            "assembly_grid", "add_pipeline_arguments", "pipeline_main"]
 
-LAPX_ENV = "HOTALIGN_LAPX_PATH"
 
 
 # -- the alternatives -------------------------------------------------------------------------
 
 def load_assignment_peers():
-    """Square assignment peers installed here: ``{name: fn(C) -> col_of_row}``."""
-    peers = {}
-    try:
-        import lap
+    """Square assignment peers installed here: ``{name: fn(C) -> col_of_row}`` (``lap.lapjv``
+    and lapx's ``lapjvh``; :func:`hotalign.bench.peers.assignment_peers`)."""
+    from .peers import assignment_peers
 
-        peers["lap.lapjv"] = lambda K: lap.lapjv(K, extend_cost=False)[1]
-    except ImportError:
-        pass
-    folder = os.environ.get(LAPX_ENV)
-    if folder:
-        paths = glob.glob(os.path.join(folder, "lap", "_lapjv_rh*.so"))
-        if paths:
-            spec = importlib.util.spec_from_file_location("_lapjv_rh", paths[0])
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            # lapjvh returns aligned (rows, cols); rows are 0..n-1 in order for square input
-            peers["lapx.lapjvh"] = lambda K: mod.lapjvh(K, return_cost=False)[1]
-    return peers
+    return assignment_peers()
 
 
 def assembly_grid(Zx, Zy, solver):
