@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-__all__ = ["families_figure", "ratio_cells", "solvers_figure"]
+__all__ = ["draw_families", "families_figure", "ratio_cells", "solvers_figure"]
 
 _NOTE = "Plot skipped: matplotlib is not installed."
 
@@ -43,19 +43,31 @@ def ratio_cells(results):
 
 
 def families_figure(results, path):
-    """Write a heat map of best exact peer / hotalign (family x size), one panel per dtype and
-    shape, to ``path``.
-
-    The colour scale is diverging and centred at 1.0 (log scale, symmetric: blue where hotalign
-    is faster, red where a peer is); every cell prints its ratio, in black or white by the
-    cell's luminance. Returns None, or a note saying why no figure was written.
-    """
+    """Write :func:`draw_families` to ``path`` (PNG); None, or a note saying why not."""
     plt = _pyplot()
     if plt is None:
         return _NOTE
-    cells = ratio_cells(results)
-    if not cells:
+    fig = draw_families(results)
+    if fig is None:
         return "Plot skipped: no measurements."
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return None
+
+
+def draw_families(results):
+    """A heat map of best exact peer / hotalign (family x size), one panel per dtype and shape:
+    a matplotlib Figure, or None when nothing was measured.
+
+    The colour scale is diverging and centred at 1.0 (log scale, symmetric: blue where hotalign
+    is faster, red where a peer is); every cell prints its ratio, in black or white by the
+    cell's luminance (grey "—" where not measured). The figure grows with the families and
+    sizes, so that no text overlaps or leaves the canvas.
+    """
+    plt = _pyplot()
+    cells = ratio_cells(results)
+    if plt is None or not cells:
+        return None
     from matplotlib.colors import Normalize
 
     order = sorted(cells, key=lambda k: (k[0] != "float64", k[1] != "square", k))
@@ -100,9 +112,7 @@ def families_figure(results, path):
     bar.ax.tick_params(labelsize=7)
     bar.set_label("best exact peer / hotalign (> 1: hotalign faster)", fontsize=7)
     fig.suptitle("hotalign.linear_sum_assignment against the fastest exact peer", fontsize=9)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return None
+    return fig
 
 
 def solvers_figure(results, path, labels):

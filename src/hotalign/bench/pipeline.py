@@ -319,7 +319,7 @@ def _hot_table(results):
 
 # -- CLI --------------------------------------------------------------------------------------
 
-PARTS = ("grid", "hot", "rotation", "trajectory", "lazy")
+PARTS = ("grid", "hot", "rotation", "trajectory", "lazy", "real")
 
 
 def add_pipeline_arguments(parser):
@@ -343,7 +343,29 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--out", default="bench-results",
                         help="output directory for pipeline/rotation/trajectory .md and .json "
                              "(default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="real: folder of the captured models (default: the user cache "
+                             "folder, .../hotalign/bench-data)")
     return parser
+
+
+def _real_part(args, quick, repeats, progress) -> bool:
+    """The captured-models regime (:mod:`hotalign.bench.captured`); one line when skipped."""
+    from .captured import format_captured_markdown, run_captured
+    from .real import RealUnavailable
+
+    if quick:
+        print("real: skipped with --quick (the first run captures two models, minutes; run "
+              "--only real without --quick)")
+        return True
+    try:
+        res = run_captured(data_dir=args.data, repeats=repeats, progress=progress)
+    except RealUnavailable as exc:
+        print(f"real: skipped: {exc}")
+        return True
+    print(format_captured_markdown(res))
+    write_results(res, args.out, "captured", format_captured_markdown)
+    return res["ok"]
 
 
 def pipeline_main(args) -> int:
@@ -415,6 +437,8 @@ def pipeline_main(args) -> int:
             print(format_lazy_llm_markdown(res))
             write_results(res, args.out, "lazy_llm", format_lazy_llm_markdown)
             ok &= res["ok"]
+    if "real" in parts:
+        ok &= _real_part(args, quick, repeats, progress)
     print(f"written to {args.out}/", file=sys.stderr)
     if not ok:
         print("hotalign bench: FAILED: hotalign and the plain implementation disagree",

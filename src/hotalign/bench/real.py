@@ -193,7 +193,7 @@ def text_readouts(model):
                     getattr(self, r)[f"ffn{l}"](stash[l])
             return out.last_hidden_state
 
-    return Readouts(model)
+    return Readouts(model).train(model.training)  # capture restores this mode after
 
 
 def _text_layers(blocks, n_blocks):
@@ -259,8 +259,10 @@ def _blocks_of(name):
     return sorted({b for pair in PAIRS.values() for m, b in pair if m == name})
 
 
-def _captured(name, data_dir, n_stimuli):
-    """The capture folder of model ``name`` (made on first use)."""
+def _captured(name, data_dir, n_stimuli=None):
+    """The capture folder of model ``name`` on ``n_stimuli`` (default :data:`N_REAL`) stimuli,
+    made on first use."""
+    n_stimuli = N_REAL if n_stimuli is None else n_stimuli
     blocks = _blocks_of(name)
     out = Path(data_dir) / "captures" / f"{name}-T{n_stimuli}"
     if (out / "layers.json").is_file():
@@ -298,7 +300,7 @@ def _take(A, n, kind, what):
     return np.ascontiguousarray(A[:, :n])
 
 
-def block_outputs(name, data_dir=None, n_stimuli=N_REAL):
+def block_outputs(name, data_dir=None, n_stimuli=None):
     """The mean-pooled output of every block of text model ``name``: a list of (T, d) float32
     arrays, first block first (captured on first use).
 
@@ -314,7 +316,7 @@ def block_outputs(name, data_dir=None, n_stimuli=N_REAL):
     return [np.array(_read(folder, f"mean.block{l}")) for l in range(MODELS[name]["blocks"])]
 
 
-def real_pair(family, n, m, data_dir=None, n_stimuli=N_REAL):
+def real_pair(family, n, m, data_dir=None, n_stimuli=None):
     """The activations ``(X (T, n), Y (T, m))`` of a real family (see :data:`PAIRS`).
 
     Raises
