@@ -1,5 +1,7 @@
-"""Shared pieces of the benchmarks: option checks, timing, the environment record, cost families
-and the plain NumPy + POT reference implementation of HOT's two levels.
+"""Shared pieces of the benchmarks: option checks, timing (:func:`time_runs` for one function,
+:func:`round_robin` for solvers compared side by side), the dual certificate of an assignment,
+the environment record, cost families and the plain NumPy + POT reference implementation of
+HOT's two levels.
 
 Every benchmark module of :mod:`hotalign.bench` imports these by their public names; none imports
 another's private helpers.

