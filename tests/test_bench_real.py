@@ -179,12 +179,15 @@ def _texts(fig):
     return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
 
 
-@pytest.mark.parametrize("n_families, n_sizes", [(3, 1), (16, 5)])
-def test_families_figure_text_fits_and_does_not_overlap(n_families, n_sizes, tmp_path):
+@pytest.mark.parametrize("n_families, n_sizes, dtypes, spread", [
+    (3, 1, ("float64", "float32"), 1.0), (16, 5, ("float64", "float32"), 1.0),
+    (1, 1, ("float64",), 0.1), (2, 1, ("float32",), 3.0), (21, 5, ("float64",), 2.0)])
+def test_families_figure_text_fits_and_does_not_overlap(n_families, n_sizes, dtypes, spread,
+                                                        tmp_path):
     rng = np.random.default_rng(n_families)
     problems = [{"family": f"family-{i}-" + "x" * (i % 7), "n": n, "m": m, "dtype": dt,
-                 "ratio": None if rng.random() < 0.1 else float(np.exp(rng.normal(0, 1)))}
-                for dt in ("float64", "float32") for i in range(n_families)
+                 "ratio": None if rng.random() < 0.1 else float(np.exp(rng.normal(0, spread)))}
+                for dt in dtypes for i in range(n_families)
                 for n in (384, 768, 1536, 2000, 3072)[:n_sizes] for m in (n, 3 * n // 2)]
     fig = figures.draw_families({"problems": problems})
     fig.canvas.draw()

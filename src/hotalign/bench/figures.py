@@ -81,8 +81,9 @@ def draw_families(results):
     cols = max(len(c[1]) for c in cells.values())
     label_w = 0.075 * max(len(f) for c in cells.values() for f in c[0]) + 0.3
     panel_w, panel_h = label_w + 0.95 * cols + 0.3, 0.3 * rows + 1.3
+    height = max(panel_h * len(dtypes), 3.2)
     fig, axes = plt.subplots(len(dtypes), len(shapes), squeeze=False, layout="constrained",
-                             figsize=(panel_w * len(shapes) + 1.2, panel_h * len(dtypes)))
+                             figsize=(panel_w * len(shapes) + 1.3, height))
     for ax in axes.flat:
         ax.set_visible(False)
     for key in order:
@@ -107,12 +108,25 @@ def draw_families(results):
         ax.set_title(f"{key[0]}, {key[1]}", fontsize=8)
     bar = fig.colorbar(image, ax=[a for a in axes.flat if a.get_visible()], shrink=0.8,
                        pad=0.02)
-    ticks = [t for t in (0.25, 0.5, 0.67, 1.0, 1.5, 2.0, 4.0, 8.0) if abs(np.log2(t)) <= span]
-    bar.set_ticks([np.log2(t) for t in ticks], labels=[f"{t:g}x" for t in ticks])
+    positions, labels = _bar_ticks(span, 0.8 * height)
+    bar.set_ticks(positions, labels=labels)
     bar.ax.tick_params(labelsize=7)
-    bar.set_label("best exact peer / hotalign (> 1: hotalign faster)", fontsize=7)
-    fig.suptitle("hotalign.linear_sum_assignment against the fastest exact peer", fontsize=9)
+    bar.set_label("best peer / hotalign", fontsize=7)
+    fig.suptitle("hotalign.linear_sum_assignment against the fastest exact peer "
+                 "(> 1: hotalign faster)", fontsize=9)
     return fig
+
+
+def _bar_ticks(span, inches):
+    """Colour-bar ticks (log2 positions, labels) within +-span, at most ~3 per inch."""
+    fine = [0.5, 2 / 3, 1.0, 1.5, 2.0]
+    powers = [2.0 ** k for k in range(-8, 9)]
+    for cands in (sorted(set(fine + powers)), powers, powers[::2]):
+        ticks = [t for t in cands if abs(np.log2(t)) <= span + 1e-12]
+        if len(ticks) <= max(3, int(3 * inches)) and min(
+                np.diff(np.log2(ticks)), default=span) >= 2 * span / (3 * inches):
+            break
+    return [float(np.log2(t)) for t in ticks], [f"{t:.3g}x" for t in ticks]
 
 
 def solvers_figure(results, path, labels):

@@ -27,7 +27,8 @@ Units of a layer (the real layer of n units; honest about where the units come f
 - vision block l: the block output average-pooled to a k x k grid (C k^2 units, channel-major;
   k per block, see :data:`VISION_POOL`); a layer of n units is n evenly spaced ones.
 
-Units constant over the stimuli (none in these models) would be dropped first.
+Units constant over the stimuli are dropped first (std below 1e-7 of the layer's largest:
+three units of MiniLM's last block output and four of MPNet's have a std near 1e-33).
 """
 
 from __future__ import annotations
@@ -290,7 +291,13 @@ def _unit_pool(folder, kind, block):
     else:
         A = np.concatenate([_read(folder, f"{r}.{k}{block}") for r in READOUTS
                             for k in ("block", "ffn")], axis=1).astype(np.float64)
-    return A[:, A.std(axis=0) > 1e-7 * max(float(A.std(axis=0).max()), 1e-300)]
+    return _varying(A)
+
+
+def _varying(A):
+    """The columns of A that vary over the stimuli (std above 1e-7 of the largest)."""
+    std = A.std(axis=0, dtype=np.float64)
+    return A[:, std > 1e-7 * max(float(std.max(initial=0.0)), 1e-300)]
 
 
 def _take(A, n, kind, what):
@@ -303,7 +310,7 @@ def _take(A, n, kind, what):
 
 def block_outputs(name, data_dir=None, n_stimuli=None):
     """The mean-pooled output of every block of text model ``name``: a list of (T, d) float32
-    arrays, first block first (captured on first use).
+    arrays, first block first (captured on first use), without its constant units.
 
     Raises
     ------
@@ -314,7 +321,8 @@ def block_outputs(name, data_dir=None, n_stimuli=None):
         raise ValueError(f"model: expected minilm or mpnet, got {name!r}")
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     folder = _captured(name, data_dir, n_stimuli)
-    return [np.array(_read(folder, f"mean.block{l}")) for l in range(MODELS[name]["blocks"])]
+    return [_varying(np.array(_read(folder, f"mean.block{l}")))
+            for l in range(MODELS[name]["blocks"])]
 
 
 def real_pair(family, n, m, data_dir=None, n_stimuli=None):
