@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from hotalign.bench import peers
 from hotalign.bench import solvers as bench
 
 TINY = dict(sizes=[16, 32], shapes=["square", "1:2"], costs=["uniform", "correlation-related"],
@@ -15,7 +16,7 @@ TINY = dict(sizes=[16, 32], shapes=["square", "1:2"], costs=["uniform", "correla
 
 @pytest.fixture(autouse=True)
 def _no_lapx(monkeypatch):
-    """lapx is an optional subprocess peer: keep it out unless a test asks for it."""
+    """lapx is an optional peer from its own folder: keep it out unless a test asks for it."""
     monkeypatch.delenv(bench.LAPX_ENV, raising=False)
 
 
@@ -135,7 +136,7 @@ def test_wrong_peer_is_a_finding_not_a_failure(monkeypatch, tmp_path):
 
 
 def test_cli_exit_code_zero_on_peer_mismatch(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(bench._SciPy, "cost", lambda self, out, M64, a, b: -1.0)
+    monkeypatch.setattr(peers.Peer, "cost", lambda self, out, C64, a=None, b=None: -1.0)
     args = _cli_args(["--sizes", "16", "--shapes", "square", "--costs", "integer",
                       "--repeats", "1", "--peers", "scipy", "--out", str(tmp_path)])
     assert bench.solvers_main(args) == 0

@@ -14,8 +14,13 @@ from hypothesis import strategies as st
 
 import hotalign
 from hotalign import _core
-from hotalign.bench import solvers as bench
 from hotalign.bench import families as fam
+from hotalign.bench import solvers as bench
+from hotalign.bench import suites
+from hotalign.bench.harness import certify_assignment
+
+#: the families built without captured networks (the real ones: tests/test_bench_real.py)
+OFFLINE = fam.SYNTHETIC_FAMILIES + fam.SCIPY_FAMILIES
 
 
 def _cli(argv):
@@ -25,7 +30,7 @@ def _cli(argv):
 
 
 @settings(max_examples=40)
-@given(family=st.sampled_from(fam.FAMILIES), n=st.integers(2, 24), wide=st.booleans(),
+@given(family=st.sampled_from(OFFLINE), n=st.integers(2, 24), wide=st.booleans(),
        dtype=st.sampled_from(fam.DTYPES), seed=st.integers(0, 1000))
 def test_families_optimum_certificate_permutation(family, n, wide, dtype, seed):
     m = (3 * n) // 2 if wide else n
@@ -34,7 +39,7 @@ def test_families_optimum_certificate_permutation(family, n, wide, dtype, seed):
     assert (layers is not None) == (family in fam.CORRELATION_FAMILIES)
     C64 = C.astype(np.float64)
     rows, cols, u, v, cost, status, _ = _core.linear_sum_assignment(C, False)
-    assert fam.certify_assignment(C64, rows, cols, u, v, cost) == []
+    assert certify_assignment(C64, rows, cols, u, v, cost) == []
     r, c = scipy.optimize.linear_sum_assignment(C64)
     ref = C64[r, c].sum()
     assert abs(C64[rows, cols].sum() - ref) <= 1e-9 * max(abs(ref), 1e-300)
@@ -49,7 +54,7 @@ def test_families_optimum_certificate_permutation(family, n, wide, dtype, seed):
 
 
 def test_family_problems_are_seeded():
-    for family in fam.FAMILIES:
+    for family in OFFLINE:
         a, _ = fam.family_problem(family, 6, 9, "float64", 3)
         b, _ = fam.family_problem(family, 6, 9, "float64", 3)
         np.testing.assert_array_equal(a, b)
@@ -68,14 +73,14 @@ def test_partner_costs_get_flatter_as_rho_falls():
 def test_certificate_catches_bad_duals():
     C = np.array([[1.0, 2.0], [2.0, 1.0]])
     rows, cols, u, v, cost, *_ = _core.linear_sum_assignment(C, False)
-    assert fam.certify_assignment(C, rows, cols, u, v, cost) == []
-    assert fam.certify_assignment(C, rows, cols, u + 0.5, v, cost)  # infeasible duals
-    assert fam.certify_assignment(C, rows, cols[::-1], u, v, cost)  # not tight
-    assert fam.certify_assignment(C, rows, np.array([0, 0]), u, v, cost)  # repeated column
+    assert certify_assignment(C, rows, cols, u, v, cost) == []
+    assert certify_assignment(C, rows, cols, u + 0.5, v, cost)  # infeasible duals
+    assert certify_assignment(C, rows, cols[::-1], u, v, cost)  # not tight
+    assert certify_assignment(C, rows, np.array([0, 0]), u, v, cost)  # repeated column
 
 
 def test_tiny_suite_writes_both_tables(tmp_path):
-    res = fam.run_families(["partners-0.7", "binary"], [8], repeats=1, peers=["scipy", "pot"],
+    res = suites.run_families(["partners-0.7", "binary"], [8], repeats=1, peers=["scipy", "pot"],
                            out_dir=tmp_path)
     assert res["ok"] and not res["failures"]
     assert len(res["problems"]) == 4
@@ -95,13 +100,13 @@ def test_tiny_suite_writes_both_tables(tmp_path):
 
 
 def test_cpu_clock(tmp_path):
-    res = fam.run_families(["integer"], [6], ["square"], repeats=2, peers=["scipy"],
+    res = suites.run_families(["integer"], [6], ["square"], repeats=2, peers=["scipy"],
                            clock="cpu")
     assert res["config"]["clock"] == "cpu" and res["ok"]
     rec = res["problems"][0]["lsa"]["hotalign"]
     assert rec["runs"] == 2 and all(t >= 0 for t in rec["times"])
     with pytest.raises(ValueError, match="^clock: "):
-        fam.run_families(["integer"], [6], clock="tsc")
+        suites.run_families(["integer"], [6], clock="tsc")
 
 
 def test_wrong_peer_is_a_finding(monkeypatch, tmp_path, capsys):
@@ -118,7 +123,7 @@ def test_wrong_peer_is_a_finding(monkeypatch, tmp_path, capsys):
 
 
 def test_exit_one_only_when_hotalign_fails(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(fam, "certify_assignment", lambda *a, **k: ["duals do not hold"])
+    monkeypatch.setattr(suites, "certify_assignment", lambda *a, **k: ["duals do not hold"])
     args = _cli(["--families", "integer", "--sizes", "8", "--shapes", "rect", "--repeats", "1",
                  "--peers", "none", "--out", str(tmp_path)])
     assert bench.solvers_main(args) == 1

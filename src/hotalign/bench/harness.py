@@ -1,5 +1,7 @@
-"""Shared pieces of the benchmarks: option checks, timing, the environment record, cost families
-and the plain NumPy + POT reference implementation of HOT's two levels.
+"""Shared pieces of the benchmarks: option checks, timing (:func:`time_runs` for one function,
+:func:`round_robin` for solvers compared side by side), the dual certificate of an assignment,
+the environment record, cost families and the plain NumPy + POT reference implementation of
+HOT's two levels.
 
 Every benchmark module of :mod:`hotalign.bench` imports these by their public names; none imports
 another's private helpers.
@@ -16,12 +18,14 @@ import time
 
 import numpy as np
 
-__all__ = ["plain_hot", "write_results", "COST_TYPES", "N_STIMULI", "OPENBLAS_VARS", "as_list", "blas_summary", "check_choices",
-           "check_sizes", "cost_matrix", "environment_info", "environment_line", "fail",
-           "fmt_time", "int_option", "plain_two_level", "time_runs"]
+__all__ = ["CLOCKS", "COST_TYPES", "N_STIMULI", "OPENBLAS_VARS", "RTOL", "as_list", "best_of",
+           "blas_summary", "certify_assignment", "check_choices", "check_sizes", "cost_matrix",
+           "environment_info", "environment_line", "fail", "fmt_time", "int_option",
+           "plain_hot", "plain_two_level", "round_robin", "time_runs", "write_results"]
 
 
 N_STIMULI = 2000
+RTOL = 1e-9
 
 
 COST_TYPES = (
@@ -130,6 +134,87 @@ def time_runs(fn, repeats, budget):
         out = fn()
         times.append(time.perf_counter() - t0)
     return out, warm, times
+
+
+CLOCKS = ("wall", "cpu")
+#: wall: time.perf_counter; cpu: time.process_time (CPU seconds of the whole process, all
+#: threads), immune to the descheduling of a shared machine; every assignment solver here is
+#: single-threaded, so for them both clocks measure the same work.
+_CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def round_robin(fns, repeats, budget, clock="wall"):
+    """Time several functions side by side: one untimed warm-up round, then ``repeats`` timed
+    rounds over all of them (fewer for a function whose warm-up exceeds ``budget`` seconds).
+
+    Returns ``(out, times, warm)``: per name the warm-up's result (or the exception it raised),
+    the timed runs in seconds of ``clock`` (none for a function that raised) and the warm-up's
+    wall seconds."""
+    now = _CLOCK[clock]
+    gc.collect()
+    out, warm = {}, {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        try:
+            out[name] = fn()
+        except Exception as exc:  # noqa: BLE001 - a failing peer is reported, not fatal
+            out[name] = exc
+        warm[name] = time.perf_counter() - t0  # the budget is in wall seconds
+    runs = {name: max(1, min(repeats, int(budget // warm[name]))) if budget else repeats
+            for name in fns}
+    times = {name: [] for name in fns if not isinstance(out[name], Exception)}
+    for r in range(repeats):
+        for name in times:
+            if r < runs[name]:
+                t0 = now()
+                fns[name]()
+                times[name].append(now() - t0)
+    return out, times, warm
+
+
+def best_of(records):
+    """``(name, median)`` of the fastest record whose status is ok, or ``(None, None)``."""
+    ok = {k: r for k, r in records.items() if r.get("status") == "ok"}
+    if not ok:
+        return None, None
+    name = min(ok, key=lambda k: ok[k]["median"])
+    return name, ok[name]["median"]
+
+
+def certify_assignment(C, rows, cols, u, v, cost, rtol=RTOL):
+    """Check an assignment and its duals; return the list of violated conditions (empty: ok).
+
+    For ``n <= m``: ``rows``/``cols`` assign every row to a distinct column, ``u_i + v_j <=
+    C_ij`` everywhere (relative to ``max |C|``), equality on the assignment, ``v_j <= 0`` and
+    ``v_j = 0`` on the unassigned columns, and ``cost == sum C[rows, cols] == sum u + sum v``
+    (``n > m`` symmetrically).
+    """
+    C = np.asarray(C, dtype=np.float64)
+    n, m = C.shape
+    k = min(n, m)
+    errors = []
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    if rows.shape != (k,) or cols.shape != (k,):
+        return [f"assignment has {rows.shape} rows / {cols.shape} cols, expected {k}"]
+    if len(np.unique(rows)) != k or len(np.unique(cols)) != k:
+        errors.append("assignment repeats a row or a column")
+    scale = max(float(np.abs(C[np.isfinite(C)]).max(initial=0.0)), np.finfo(float).tiny)
+    tol = rtol * scale
+    reduced = C - u[:, None] - v[None, :]
+    if not reduced.min() >= -tol:
+        errors.append(f"dual infeasible by {-reduced.min() / scale:.3g} (relative)")
+    if not np.abs(reduced[rows, cols]).max() <= tol:
+        errors.append("complementary slackness violated on the assignment")
+    free_u = np.setdiff1d(np.arange(n), rows)
+    free_v = np.setdiff1d(np.arange(m), cols)
+    if np.any(u[free_u] != 0) or np.any(v[free_v] != 0):
+        errors.append("an unassigned row or column has a nonzero potential")
+    if (n < m and np.any(v > 0)) or (n > m and np.any(u > 0)):
+        errors.append("the rectangular dual has a potential of the wrong sign")
+    total = float(C[rows, cols].sum())
+    if not abs(total - cost) <= tol * k or not abs(u.sum() + v.sum() - cost) <= tol * k:
+        errors.append(f"cost {cost!r}, assignment sum {total!r}, dual sum {u.sum() + v.sum()!r}")
+    return errors
 
 
 def environment_info(peer_versions=None) -> dict:

@@ -18,10 +18,7 @@ Ratios are ``alternative / ours`` (above 1: hotalign is faster); for the floor i
 
 from __future__ import annotations
 
-import glob
-import importlib.util
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -38,34 +35,21 @@ from .harness import (
     write_results,
 )
 from ..datasets import make_hierarchy
+from .peers import LAPX_ENV  # noqa: F401  (the lapx folder's variable, for callers)
 
 __all__ = ["run_pipeline", "format_pipeline_markdown", "plain_hot", "plain_two_level",
            "assembly_grid", "add_pipeline_arguments", "pipeline_main"]
 
-LAPX_ENV = "HOTALIGN_LAPX_PATH"
 
 
 # -- the alternatives -------------------------------------------------------------------------
 
 def load_assignment_peers():
-    """Square assignment peers installed here: ``{name: fn(C) -> col_of_row}``."""
-    peers = {}
-    try:
-        import lap
+    """Square assignment peers installed here: ``{name: fn(C) -> col_of_row}`` (``lap.lapjv``
+    and lapx's ``lapjvh``; :func:`hotalign.bench.peers.assignment_peers`)."""
+    from .peers import assignment_peers
 
-        peers["lap.lapjv"] = lambda K: lap.lapjv(K, extend_cost=False)[1]
-    except ImportError:
-        pass
-    folder = os.environ.get(LAPX_ENV)
-    if folder:
-        paths = glob.glob(os.path.join(folder, "lap", "_lapjv_rh*.so"))
-        if paths:
-            spec = importlib.util.spec_from_file_location("_lapjv_rh", paths[0])
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            # lapjvh returns aligned (rows, cols); rows are 0..n-1 in order for square input
-            peers["lapx.lapjvh"] = lambda K: mod.lapjvh(K, return_cost=False)[1]
-    return peers
+    return assignment_peers()
 
 
 def assembly_grid(Zx, Zy, solver):
@@ -335,7 +319,7 @@ def _hot_table(results):
 
 # -- CLI --------------------------------------------------------------------------------------
 
-PARTS = ("grid", "hot", "rotation", "trajectory", "lazy")
+PARTS = ("grid", "hot", "rotation", "trajectory", "lazy", "real")
 
 
 def add_pipeline_arguments(parser):
@@ -359,7 +343,29 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--out", default="bench-results",
                         help="output directory for pipeline/rotation/trajectory .md and .json "
                              "(default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="real: folder of the captured models (default: the user cache "
+                             "folder, .../hotalign/bench-data)")
     return parser
+
+
+def _real_part(args, quick, repeats, progress) -> bool:
+    """The captured-models regime (:mod:`hotalign.bench.captured`); one line when skipped."""
+    from .captured import format_captured_markdown, run_captured
+    from .real import RealUnavailable
+
+    if quick:
+        print("real: skipped with --quick (the first run captures two models, minutes; run "
+              "--only real without --quick)")
+        return True
+    try:
+        res = run_captured(data_dir=args.data, repeats=repeats, progress=progress)
+    except RealUnavailable as exc:
+        print(f"real: skipped: {exc}")
+        return True
+    print(format_captured_markdown(res))
+    write_results(res, args.out, "captured", format_captured_markdown)
+    return res["ok"]
 
 
 def pipeline_main(args) -> int:
@@ -431,6 +437,8 @@ def pipeline_main(args) -> int:
             print(format_lazy_llm_markdown(res))
             write_results(res, args.out, "lazy_llm", format_lazy_llm_markdown)
             ok &= res["ok"]
+    if "real" in parts:
+        ok &= _real_part(args, quick, repeats, progress)
     print(f"written to {args.out}/", file=sys.stderr)
     if not ok:
         print("hotalign bench: FAILED: hotalign and the plain implementation disagree",

@@ -26,7 +26,7 @@ def _fingerprint(model, torch, per_tensor=4096):
         flat = t.detach().reshape(-1)
         if flat.numel():
             idx = torch.linspace(0, flat.numel() - 1, min(per_tensor, flat.numel()),
-                                 device=flat.device).long()
+                                 device=flat.device, dtype=torch.float64).long()
             h.update(flat[idx].to(torch.float64).cpu().numpy().tobytes())
     return h.hexdigest()
 

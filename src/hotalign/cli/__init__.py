@@ -23,7 +23,7 @@ Commands
     or a ``.txt`` of sentences, written as a folder ``align`` reads (see
     :mod:`hotalign.capture`; needs ``hotalign[torch]``).
 ``hotalign bench solvers``
-    Solver benchmark: the family suite (:mod:`hotalign.bench.families`; ``--full`` for every
+    Solver benchmark: the family suite (:mod:`hotalign.bench.suites`; ``--full`` for every
     size and dtype), or with ``--costs`` the detailed comparison of :mod:`hotalign.bench.solvers`.
 ``hotalign bench pipeline``
     Grid, end-to-end HOT, HOT+R and TrajectoryHOT benchmarks (see :mod:`hotalign.bench.pipeline`
