@@ -19,7 +19,7 @@ import numpy as np
 
 from .._files import atomic_write
 from .. import _version
-from ..io.limits import default_budget, size_text
+from ..io.limits import Limits, size_text
 from ..io.npy import read_header
 from ..io.npz import member_problem
 from .codec import InvalidEntry, _array, _decode, _encode, _fail, _int
@@ -201,7 +201,7 @@ def _check_sizes(path: Path) -> None:
             if problem:
                 _fail(f"member {info.filename!r} {problem}")
             total += nbytes
-    budget = default_budget()
+    budget = Limits.of().max_memory
     if total > budget:
         _fail(f"its arrays declare {size_text(total)}, over the memory budget of "
               f"{size_text(budget)}")

@@ -6,7 +6,7 @@ import argparse
 import time
 
 from .._version import __version__
-from .options import _add_cache_options, add_command, _add_common
+from .options import _add_cache_options, add_command, add_input_options, _add_common
 from .shared import (_cache_dir, _cache_summary, _figures, _formats, _grids, _memory, _out_dir,
                      _say, _say_cache_size, TqdmProgress, UsageError)
 
@@ -164,6 +164,7 @@ def register(sub):
     align.add_argument("--unit-pair", type=_pair, default=None, metavar="L,M",
                        help="layer pair whose unit plan is drawn (default: layer 0 and its "
                             "best match)")
+    add_input_options(align)
     _add_cache_options(align, "fits and layer pairs")
     _add_common(align, "hotalign-results")
     align.set_defaults(func=_align)

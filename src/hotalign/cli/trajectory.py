@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from .options import _add_cache_options, add_command, _add_common
+from .options import _add_cache_options, add_command, add_input_options, _add_common
 from .shared import (FIGURES_SKIPPED, _cache_dir, _cache_summary, _formats, _grids, _memory,
                      _out_dir, _say, _say_cache_size, TqdmProgress)
 
@@ -88,6 +88,7 @@ def register(sub):
     traj.add_argument("--resume", action="store_true",
                       help="reuse the layer pairs cached by an earlier run in OUT/cache or "
                            "--cache-dir")
+    add_input_options(traj)
     _add_cache_options(traj, "layer pairs")
     _add_common(traj, "hotalign-trajectory")
     traj.set_defaults(func=_trajectory)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..layer import Layer
-from .limits import MAX_DEFLATE_RATIO, Limits, declared_bytes, over_budget, shape_text, size_text
+from .limits import (MAX_DEFLATE_RATIO, Limits, declared_bytes, over_budget, shape_text,
+                     size_text)
 from .system import (_LAYER_KINDS, ORDER_KEY, STIMULUS_KEY, InputError, System, _check_ids,
                      _file_digest, _layer, _ordered, _parse_order)
 

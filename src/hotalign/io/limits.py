@@ -11,12 +11,14 @@ layer read row by row is read only in pieces within it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "available_memory", "default_budget", "parse_size", "size_text"]
+__all__ = ["Limits", "available_memory", "default_budget", "parse_size", "reader_defaults",
+           "size_text"]
 
 #: The most a deflate stream can expand (about 1032 to 1 for a run of one byte), with room.
 MAX_DEFLATE_RATIO = 1100
@@ -96,11 +98,34 @@ class Limits:
     allow_external: bool = False
 
     @classmethod
-    def of(cls, max_memory=None, allow_external=False) -> Limits:
+    def of(cls, max_memory=None, allow_external=None) -> Limits:
         """Limits from the readers' options: ``max_memory`` bytes (or a size string such as
-        ``"4G"``; None: :func:`default_budget`)."""
+        ``"4G"``) and ``allow_external``; None takes the value of the enclosing
+        :func:`reader_defaults` (the CLI's ``--max-memory`` and ``--hdf5-external``), else
+        :func:`default_budget` and False."""
+        if max_memory is None:
+            max_memory = _DEFAULTS["max_memory"]
+        if allow_external is None:
+            allow_external = _DEFAULTS["allow_external"]
         budget = default_budget() if max_memory is None else parse_size(max_memory)
         return cls(budget, bool(allow_external))
+
+
+_DEFAULTS = {"max_memory": None, "allow_external": False}
+
+
+@contextlib.contextmanager
+def reader_defaults(max_memory=None, allow_external=False):
+    """Within the block, readers opened without their own options use these (the CLI sets the
+    options of a run here, so every input a subcommand reads, and its cache, obeys them)."""
+    if max_memory is not None:
+        parse_size(max_memory)
+    old = dict(_DEFAULTS)
+    _DEFAULTS.update(max_memory=max_memory, allow_external=bool(allow_external))
+    try:
+        yield
+    finally:
+        _DEFAULTS.update(old)
 
 
 def declared_bytes(shape, itemsize) -> int:

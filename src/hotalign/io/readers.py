@@ -32,7 +32,7 @@ HDF5_SUFFIXES = tuple(s for s, reader in READERS.items() if reader is hdf5.load)
 
 
 def load_system(source, layers=None, *, name="input", max_memory=None,
-                allow_external=False) -> System:
+                allow_external=None) -> System:
     """Open a system from a path or a Python object, reading headers only.
 
     Parameters
