@@ -76,6 +76,8 @@ def _open_npy(path: Path):
     try:
         _npy_header(path)
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except InputError:
+        raise
     except ValueError as exc:
         msg = str(exc)
         if "allow_pickle" in msg or "Object arrays" in msg or "Python objects" in msg:
