@@ -186,6 +186,29 @@ def test_netcdf_variable_never_written(tmp_path, good):
     assert_refused(run_cli("align", bad, good, "--out", tmp_path / "o"), "'data'", "GiB")
 
 
+def test_classic_netcdf_declaring_more_than_its_file(tmp_path, good):
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("scipy")
+    path = tmp_path / "classic.nc"
+    da = xr.DataArray(np.ones((40, 8), np.float32), dims=("presentation", "neuroid"))
+    da.to_dataset(name="data").to_netcdf(path, engine="scipy")
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"neuroid") + 8  # the dimension's length follows its padded name
+    raw[at:at + 4] = struct.pack(">i", 50_000_000)
+    path.write_bytes(bytes(raw))
+    assert_refused(run_cli("align", path, good, "--out", tmp_path / "o"), str(path))
+
+
+def test_sparse_npz_is_refused_before_it_is_hashed(tmp_path, good):
+    path = tmp_path / "sparse.npz"
+    np.savez(path, a=np.ones((40, 5)))
+    with open(path, "r+b") as f:
+        f.truncate(1 << 34)  # 16 GiB of holes after the archive
+    if os.stat(path).st_blocks * 512 > 1 << 20:
+        pytest.skip("this file system does not keep sparse files")
+    assert_refused(run_cli("align", path, good, "--out", tmp_path / "o"), "sparse")
+
+
 def test_netcdf_within_its_file_still_reads(tmp_path):
     xr = pytest.importorskip("xarray")
     pytest.importorskip("h5netcdf")

@@ -149,15 +149,18 @@ def over_budget(source, layer, shape, dtype, nbytes, budget, what="declares") ->
 
 def file_holds(path: Path, end: int, what: str) -> str | None:
     """Why the file ``path`` cannot hold data ending at byte ``end`` (None when it can): it is
-    shorter, or sparse (its data mostly never written)."""
+    shorter, or sparse (most of it never written: holes that read as zeros, yet cost as much
+    to read and hash as real data)."""
     st = os.stat(path)
     if end > st.st_size:
         return (f"{what} ends at byte {end} ({size_text(end)}) but the file has "
                 f"{st.st_size} bytes (truncated, or a header that lies)")
     blocks = getattr(st, "st_blocks", None)
-    if blocks is not None and end >= SPARSE_MIN_BYTES and blocks * 512 < end * SPARSE_MIN_FRACTION:
-        return (f"{what} declares {size_text(end)} but only {size_text(blocks * 512)} are stored "
-                "on disk (a sparse file: its data were never written)")
+    span = max(end, st.st_size)
+    if blocks is not None and span >= SPARSE_MIN_BYTES and \
+            blocks * 512 < span * SPARSE_MIN_FRACTION:
+        return (f"{what}: the file has {size_text(span)} but only {size_text(blocks * 512)} "
+                "are stored on disk (a sparse file: its data were never written)")
     return None
 
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from . import hdf5, netcdf, npy, npz, safetensors
-from .limits import Limits
+from .limits import Limits, file_holds
 from .system import InputError, System, _apply_budget, _check_lengths, _from_arrays
 
 __all__ = ["READERS", "load_system"]
@@ -97,6 +97,9 @@ def _load_path(path: Path, limits: Limits) -> System:
         return npy.load_folder(path, limits)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
+    problem = file_holds(path, 0, "the input")
+    if problem:
+        raise InputError(f"{path}: {problem}")
     reader = READERS.get(path.suffix.lower())
     if reader is not None:
         return reader(path, limits)
