@@ -181,12 +181,17 @@ def _chunked_layer(files, ranges=None, where="input", name=None) -> Layer:
                   read, on_demand=True)
 
 
+_READ = ("file_names.txt", "layers.json")  # the files of a folder read besides .npy files
+
+
 def _entries(folder: Path, root: Path):
     """The entries of ``folder`` (inside the input folder ``root``); a link that leads out of
-    ``root`` is refused (never followed), naming the link and not its target."""
+    ``root`` and would be read (a ``.npy`` file, a module folder, the stimulus names, the layer
+    order) is refused, never followed, naming the link and not its target."""
     out = []
     for p in folder.iterdir():
-        if p.is_symlink() and not inside(root, p):
+        used = p.suffix.lower() == ".npy" or p.name in _READ or p.is_dir()
+        if used and p.is_symlink() and not inside(root, p):
             raise InputError(f"{p}: a symbolic link that leads outside the folder {root}; "
                              "refusing to follow it (copy the file into the folder)")
         out.append(p)
