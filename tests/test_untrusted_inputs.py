@@ -196,7 +196,8 @@ def test_classic_netcdf_declaring_more_than_its_file(tmp_path, good):
     at = raw.index(b"neuroid") + 8  # the dimension's length follows its padded name
     raw[at:at + 4] = struct.pack(">i", 50_000_000)
     path.write_bytes(bytes(raw))
-    assert_refused(run_cli("align", path, good, "--out", tmp_path / "o"), str(path))
+    assert_refused(run_cli("align", path, good, "--out", tmp_path / "o"), str(path),
+                   "corrupt or truncated")
 
 
 def test_sparse_npz_is_refused_before_it_is_hashed(tmp_path, good):

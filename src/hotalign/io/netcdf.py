@@ -67,12 +67,16 @@ def load(path: Path, limits: Limits | None = None) -> System:
         raise InputError(f"{path}: reading NetCDF needs xarray (pip install 'hotalign[io]')"
                          ) from None
     with open(path, "rb") as f:
-        hdf5 = f.read(8) == _HDF5_MAGIC
+        magic = f.read(8)
+    hdf5 = magic == _HDF5_MAGIC
     if hdf5:
         _check_hdf5(path, limits)
     try:
         ds = xr.open_dataset(path)
     except (OSError, ValueError, RuntimeError, TypeError, KeyError, RecursionError) as exc:
+        if magic[:3] == b"CDF":  # classic NetCDF, which xarray reads itself (through SciPy)
+            raise InputError(f"{path}: corrupt or truncated NetCDF file (its header declares "
+                             f"what the file does not hold: {exc})") from None
         raise InputError(f"{path}: not a readable NetCDF file; reading one needs xarray with "
                          f"h5netcdf or netCDF4 (pip install 'hotalign[io]') ({exc})") from None
     with ds:
