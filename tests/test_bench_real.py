@@ -167,7 +167,7 @@ def test_default_data_dir(monkeypatch, tmp_path):
 
 def test_capture_fingerprint_of_a_large_tensor():
     """Evenly spaced samples of a tensor past float32's exact integers stay in bounds."""
-    from hotalign.capture import _fingerprint
+    from hotalign.capture.runner import _fingerprint
 
     big = torch.nn.Embedding(2**24 + 3, 1)
     assert len(_fingerprint(big, torch)) == 64

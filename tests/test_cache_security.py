@@ -344,3 +344,118 @@ def test_run_on_a_locked_out_exits_2_naming_the_holder(files):
     assert f"in use by another hotalign run (pid {os.getpid()})" in proc.stderr
     assert not (files / "held" / "results.json").exists()
     assert main(["align", "x.npz", "y.npz", "--splits", "1", "--quiet", "--out", "held"]) == 0
+
+
+# -- declared sizes, weights and links of cache entries -------------------------------------------
+
+
+def _npy_member(shape, dtype, data=b""):
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_2_0(
+        buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+              "shape": tuple(shape)})
+    return buf.getvalue() + data
+
+
+def _declaring_7_tib(entry):
+    """A 1 KB entry whose description declares 7 TiB."""
+    import zipfile
+
+    with zipfile.ZipFile(entry, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("__meta__.npy", _npy_member((7 << 40,), "u1", bytes(800)))
+
+
+def _zip_bomb(entry, size=1 << 30):
+    """A deflated member of ``size`` zero bytes (about size / 1000 on disk)."""
+    import zipfile
+
+    with zipfile.ZipFile(entry, "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("__meta__.npy", "w", force_zip64=True) as f:
+        f.write(_npy_member((size,), "u1"))
+        block = bytes(1 << 20)
+        for _ in range(size >> 20):
+            f.write(block)
+
+
+def _weights(value):
+    def edit(meta, arrays):
+        i = meta["state"]["plan"]["v"]["weights"]["i"]
+        arrays[f"a{i}"] = arrays[f"a{i}"].copy()
+        arrays[f"a{i}"][0] = value
+    return lambda entry: _rewrite(entry, edit)
+
+
+@pytest.mark.parametrize("craft,reason", [
+    (_declaring_7_tib, "declares"), (lambda e: _zip_bomb(e, 1 << 24), "compressed"),
+    (_weights(np.nan), "NaN"), (_weights(-0.25), "negative")])
+def test_crafted_pair_entry_sizes_and_weights_are_a_miss(tmp_path, craft, reason):
+    Zx, Zy = _layers()
+    cache = PairCache(tmp_path)
+    ref = _grid(cache, Zx, Zy)
+    for entry in sorted(tmp_path.glob("*.npz")):
+        craft(entry)
+    with pytest.warns(CacheWarning, match=reason):
+        again = _grid(cache, Zx, Zy)
+    assert cache.invalid == 4 and cache.hits == 0
+    np.testing.assert_array_equal(again.costs, ref.costs)
+    for l, row in enumerate(again.plans):
+        for m, plan in enumerate(row):
+            assert np.isfinite(plan.weights).all() and plan.weights.min() >= 0
+            np.testing.assert_array_equal(plan.to_dense(), ref.plans[l][m].to_dense())
+
+
+def test_linked_pairs_folder_is_not_followed(tmp_path, data):
+    X, Y = data
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "pairs").symlink_to(elsewhere, target_is_directory=True)
+    memory = Memory(tmp_path / "cache")
+    with pytest.warns(CacheWarning, match="symbolic link") as said:
+        a = HOT(memory=memory).fit(X, Y)
+        b = HOT(memory=memory).fit(X, Y)
+    assert len(said) == 1  # said once
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link
+    _same_fit(a, b)
+    assert memory.pairs.hits == 0 and memory.fits.hits == 1
+
+
+def test_linked_entry_is_a_miss(tmp_path):
+    Zx, Zy = _layers()
+    cache = PairCache(tmp_path)
+    ref = _grid(cache, Zx, Zy)
+    victim = tmp_path / "victim.npz"
+    first = sorted(tmp_path.glob("[0-9a-f]*.npz"))[0]
+    first.rename(victim)
+    first.symlink_to(victim)
+    with pytest.warns(CacheWarning, match="symbolic link"):
+        again = _grid(cache, Zx, Zy)
+    np.testing.assert_array_equal(again.costs, ref.costs)
+    assert not first.is_symlink()  # rewritten in place of the link
+    assert victim.is_file()
+
+
+@pytest.mark.slow
+def test_align_resume_on_a_zip_bomb_entry_stays_small(files):
+    """--resume on a 1 MB pair entry that inflates to 1 GiB: recomputed, said once, and the
+    run's peak memory stays far below what the entry declares."""
+    from test_untrusted_inputs import run_cli
+
+    argv = ["align", "x.npz", "y.npz", "--splits", "1", "--quiet", "--figure-format", "svg",
+            "--out", "run"]
+    assert main(argv) == 0
+    clean = json.loads((files / "run" / "results.json").read_text())
+    entries = sorted((files / "run" / "cache" / "pairs").glob("*.npz"))
+    _zip_bomb(entries[0])
+    _declaring_7_tib(entries[1])
+    assert entries[0].stat().st_size < 2 << 20
+    result = run_cli(*argv, "--resume", cwd=files)
+    assert result["rc"] == 0, result["stderr"]
+    warnings = [line for line in result["stderr"].splitlines() if "not valid" in line]
+    # once for the pair cache, once for the fit cache whose entry refers to the pair
+    assert len(warnings) == 2 and "Traceback" not in result["stderr"]
+    assert result["rss_mb"] < 200, result
+    again = json.loads((files / "run" / "results.json").read_text())
+    assert again["distance"] == clean["distance"] and again["C"] == clean["C"]

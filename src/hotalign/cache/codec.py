@@ -57,6 +57,16 @@ def _array(x, what, dtype, shape):
     return x
 
 
+def _finite(x, what, nonnegative=False):
+    """``x`` (an array or a float) if every value is finite (and >= 0 with ``nonnegative``)."""
+    values = np.asarray(x)
+    if not np.isfinite(values).all():
+        _fail(f"{what} holds NaN or inf")
+    if nonnegative and values.size and values.min() < 0:
+        _fail(f"{what} holds negative values")
+    return x
+
+
 def _fields(state, names, what):
     if not isinstance(state, dict) or set(state) != set(names):
         got = sorted(state) if isinstance(state, dict) else type(state).__name__
@@ -87,7 +97,8 @@ def _build_transport_result(f):
     rows = _array(f["rows"], "TransportResult.rows", np.int64, (None,))
     nnz = rows.shape[0]
     cols = _array(f["cols"], "TransportResult.cols", np.int64, (nnz,))
-    weights = _array(f["weights"], "TransportResult.weights", np.float64, (nnz,))
+    weights = _finite(_array(f["weights"], "TransportResult.weights", np.float64, (nnz,)),
+                      "TransportResult.weights", nonnegative=True)
     if nnz and (rows.min() < 0 or rows.max() >= n or cols.min() < 0 or cols.max() >= m):
         _fail("TransportResult.rows/cols index outside the plan")
     status, method = f["status"], f["method"]
@@ -133,7 +144,8 @@ def _build_pair_rotation(f):
         _fail("PairRotation.plan must be a TransportResult")
     n = plan.shape[0]
     return PairRotation(
-        plan=plan, rotation=_array(f["rotation"], "PairRotation.rotation", np.float64, (n, n)),
+        plan=plan, rotation=_finite(_array(f["rotation"], "PairRotation.rotation", np.float64,
+                                           (n, n)), "PairRotation.rotation"),
         objective=_array(f["objective"], "PairRotation.objective", np.float64, (None,)),
         n_rounds=_int(f["n_rounds"], "PairRotation.n_rounds", minimum=1),
         cost=_real(f["cost"], "PairRotation.cost"),

@@ -237,6 +237,7 @@ class Memory:
     def __init__(self, directory, read=True, report=None):
         self.directory = Path(directory)
         self.pairs = PairCache(self.directory / "pairs", read=read, report=report)
+        self.pairs.link_ok = False  # DIR/pairs: a planted link must not send entries elsewhere
         self.fits = FitCache(self.directory, read=read, report=report, pairs=self.pairs)
 
     def sweep(self) -> int:

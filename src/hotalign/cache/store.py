@@ -19,6 +19,9 @@ import numpy as np
 
 from .._files import atomic_write
 from .. import _version
+from ..io.limits import Limits, size_text
+from ..io.npy import read_header
+from ..io.npz import member_problem
 from .codec import InvalidEntry, _array, _decode, _encode, _fail, _int
 
 __all__ = ["CacheWarning", "OutLocked", "locked", "prune", "usage"]
@@ -43,6 +46,9 @@ class _Entries:
     resolve = None
     #: ``refer(obj)``: the pair-entry key to store instead of ``obj`` (or None: store it).
     refer = None
+    #: Whether ``directory`` may be a symbolic link (the folder a user names may; a subfolder
+    #: of a cache may not: a planted link would send reads and writes elsewhere).
+    link_ok = True
 
     def __init__(self, directory, read=True, report=None):
         self.directory = Path(directory)
@@ -51,9 +57,24 @@ class _Entries:
         self.hits = 0
         self.misses = 0
         self.invalid = 0
+        self._refused = None
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"
+
+    def usable(self) -> bool:
+        """False when ``directory`` is a link this cache must not follow (then nothing is read,
+        written or swept there, and it is said once)."""
+        if self._refused is None:
+            self._refused = not self.link_ok and self.directory.is_symlink()
+            if self._refused:
+                message = (f"cache folder {self.directory} is a symbolic link; not following "
+                           "it (its entries are recomputed and not stored)")
+                if self.report is not None:
+                    self.report(message)
+                else:
+                    warnings.warn(message, CacheWarning, stacklevel=4)
+        return not self._refused
 
     def reject(self, path, reason: str) -> None:
         """Count an invalid entry; say so the first time."""
@@ -74,12 +95,15 @@ class _Entries:
         file is executed: arrays are read with ``allow_pickle=False`` and objects are rebuilt only
         from the registered types (see ``_decode``).
         """
-        if not self.read:
+        if not self.read or not self.usable():
             return None
         path = self.path(key)
-        if not path.is_file():
+        if not path.is_file() and not path.is_symlink():
             return None
         try:
+            if path.is_symlink():
+                _fail("it is a symbolic link")
+            _check_sizes(path)
             with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
                 if "__meta__" not in npz.files:
                     _fail("no description")
@@ -100,7 +124,7 @@ class _Entries:
             self.reject(path, str(exc))
             return None
         except (OSError, ValueError, KeyError, TypeError, EOFError, UnicodeDecodeError,
-                RecursionError, zipfile.BadZipFile) as exc:
+                RecursionError, MemoryError, NotImplementedError, zipfile.BadZipFile) as exc:
             self.reject(path, f"unreadable: {type(exc).__name__}")
             return None
         with contextlib.suppress(OSError):  # last use, for prune(older_than=...)
@@ -110,6 +134,8 @@ class _Entries:
     def store_state(self, key, state: dict) -> bool:
         """Write ``state`` under ``key`` atomically; False if it holds an object this format
         cannot (then nothing is written). Safe to call from several threads and processes."""
+        if not self.usable():
+            return False
         arrays = []
         try:
             state = {k: _encode(v, arrays, self.refer) for k, v in state.items()}
@@ -139,7 +165,7 @@ class _Entries:
         live writers (another run on the same folder, or another thread of this one) are kept.
         """
         n = 0
-        if not self.directory.is_dir():
+        if not self.directory.is_dir() or not self.usable():
             return 0
         now = time.time()
         for p in self.directory.glob(".*.tmp"):
@@ -153,6 +179,32 @@ class _Entries:
 
     def __len__(self):
         return len(list(self.directory.glob("*.npz"))) if self.directory.is_dir() else 0
+
+
+def _check_sizes(path: Path) -> None:
+    """Refuse (as :class:`InvalidEntry`) an entry whose members declare more data than they
+    hold, or more than the memory budget in all, before any member is read. Entries are
+    written uncompressed, so a compressed member (a zip bomb) is refused too."""
+    size = path.stat().st_size
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                _fail(f"member {info.filename!r} is compressed (entries are stored as written)")
+            with zf.open(info) as f:
+                shape, _fortran, dtype = read_header(f)
+                header = f.tell()
+            nbytes = int(dtype.itemsize)
+            for d in shape:
+                nbytes *= int(d)
+            problem = member_problem(info, nbytes, header, size)
+            if problem:
+                _fail(f"member {info.filename!r} {problem}")
+            total += nbytes
+    budget = Limits.of().max_memory
+    if total > budget:
+        _fail(f"its arrays declare {size_text(total)}, over the memory budget of "
+              f"{size_text(budget)}")
 
 
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
@@ -241,8 +293,8 @@ def _cache_files(directory):
     Other files are never listed, so :func:`prune` cannot remove anything but cache entries."""
     directory = Path(directory)
     for kind, folder in (("fits", directory), ("layer_pairs", directory / "pairs")):
-        if not folder.is_dir():
-            continue
+        if not folder.is_dir() or (kind == "layer_pairs" and folder.is_symlink()):
+            continue  # a linked pairs folder is not the cache's: never listed nor pruned
         for path in folder.iterdir():
             if _ENTRY.fullmatch(path.name) and path.is_file():
                 yield kind, path

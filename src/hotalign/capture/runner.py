@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from pathlib import Path
 
 from ..io.readers import load_system
 from .errors import CaptureError, _check_model, _torch
 from .hooks import (MAX_UNITS, _batch_rows, _default_forward, _Hooks, _module_names, _pool_for,
                     _resolve_device, _select, _split_item, _to_device)
-from .writer import _prepare_out, _Writer
+from .writer import _prepare_out, _read_meta, _Writer
 
 
 def _fingerprint(model, torch, per_tensor=4096):
@@ -133,7 +132,7 @@ def capture(model, batches, out, *, layers="**", pool="auto", forward=None, devi
     work = torch.float32 if dtype == "float32" else torch.float64
     meta = None
     if (partial / "layers.json").is_file():
-        meta = json.loads((partial / "layers.json").read_text())
+        meta = _read_meta(partial)
     was_training = model.training
     model.eval()
     if move:

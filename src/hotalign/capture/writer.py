@@ -51,11 +51,15 @@ class _Writer:
         self.rows, self.batches_done, self.checked = 0, 0, False
         self.skipped_rows = 0
         if meta is not None:
-            prog = json.loads((folder / "progress.json").read_text()) \
-                if (folder / "progress.json").is_file() else {"batches": 0, "rows": 0}
-            self.batches_done, self.rows = int(prog["batches"]), int(prog["rows"])
-            self.maps = {nm: np.lib.format.open_memmap(folder / f"{nm}.npy", mode="r+")
-                         for nm in self.layers}
+            self.batches_done, self.rows = _read_progress(folder, n)
+            self.maps = {}
+            for nm in self.layers:
+                mm = np.lib.format.open_memmap(folder / f"{nm}.npy", mode="r+")
+                if mm.shape[0] != n or mm.ndim != 2:
+                    raise CaptureError(f"resume: {folder / (nm + '.npy')} has shape "
+                                       f"{mm.shape}, not ({n}, units); delete {folder} and "
+                                       "capture again")
+                self.maps[nm] = mm
             self.ids = _read_ids(folder / "ids.jsonl", self.rows)
 
     def start(self, layers, hooks, describe, mode_of):
@@ -169,6 +173,49 @@ class _Writer:
         for mm in self.maps.values():
             mm.flush()
         self.maps = {}
+
+
+def _count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _read_progress(folder: Path, n):
+    """``(batches, rows)`` recorded in ``progress.json`` (0, 0 when there is none), validated:
+    two integers, ``0 <= batches <= rows <= n`` (every batch holds a stimulus)."""
+    path = folder / "progress.json"
+    if not path.is_file():
+        return 0, 0
+    again = f"delete {folder} and capture again"
+    try:
+        prog = json.loads(path.read_bytes()[:1 << 16].decode("utf-8"))
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise CaptureError(f"resume: {path} is not valid JSON; {again}") from None
+    if not isinstance(prog, dict) or not all(_count(prog.get(k)) for k in ("batches", "rows")):
+        raise CaptureError(f"resume: {path} must hold integer counts 'batches' and 'rows' "
+                           f"(>= 0); {again}")
+    batches, rows = prog["batches"], prog["rows"]
+    if rows > n or batches > rows:
+        raise CaptureError(f"resume: {path} records {batches} batches of {rows} stimuli, "
+                           f"impossible for a capture of {n} stimuli; {again}")
+    return batches, rows
+
+
+def _read_meta(folder: Path):
+    """The ``layers.json`` of an interrupted capture, validated enough to resume from."""
+    path = folder / "layers.json"
+    again = f"delete {folder} and capture again"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise CaptureError(f"resume: {path} is not valid JSON; {again}") from None
+    order = meta.get("order") if isinstance(meta, dict) else None
+    layers = meta.get("layers") if isinstance(meta, dict) else None
+    if not isinstance(order, list) or not isinstance(layers, dict) or not all(
+            isinstance(nm, str) and nm and "/" not in nm and "\\" not in nm
+            and nm not in (".", "..") and isinstance(layers.get(nm), dict) for nm in order):
+        raise CaptureError(f"resume: {path} does not describe a capture (an 'order' of layer "
+                           f"names, each in 'layers'); {again}")
+    return meta
 
 
 def _read_ids(path: Path, rows):

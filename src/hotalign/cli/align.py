@@ -8,7 +8,7 @@ import time
 from .._version import __version__
 from . import inputs
 from .options import (INPUT_FORMATS, _add_cache_options, _add_constant_units, add_command,
-                      _add_common)
+                      add_input_options, _add_common)
 from .shared import (_bound_cache, _cache_dir, _cache_summary, _figures, _formats, _fresh_out,
                      _grids, _memory, _out_dir, _reused, _say, _say_cache_size, TqdmProgress,
                      UsageError)
@@ -227,6 +227,7 @@ def register(sub):
                        help="layer pair whose unit plan is drawn (default: layer 0 and its "
                             "best match)")
     _add_constant_units(align)
+    add_input_options(align)
     _add_cache_options(align, "fits and layer pairs")
     _add_common(align, "hotalign-results")
     align.set_defaults(func=_align)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .._version import __version__
 from .align import _check_align_args
-from .options import _add_cache_options, _add_common, add_command
+from .options import _add_cache_options, _add_common, add_command, add_input_options
 from .shared import (FIGURES_SKIPPED, TqdmProgress, UsageError, _cache_dir, _cache_summary,
                      _formats, _grids, _memory, _out_dir, _say, _say_cache_size)
 
@@ -148,6 +148,7 @@ def register(sub):
     cmp.add_argument("--resume", action="store_true",
                      help="reuse the layer pairs cached by an earlier run in OUT/cache or "
                           "--cache-dir (a killed run redoes only the unfinished pairs)")
+    add_input_options(cmp)
     _add_cache_options(cmp, "layer pairs")
     _add_common(cmp, "hotalign-comparison")
     cmp.set_defaults(func=_compare)

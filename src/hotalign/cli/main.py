@@ -62,12 +62,20 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(bench_arguments=bool(argv) and argv[0] == "bench")
     args = parser.parse_args(argv)
+    from ..io.limits import reader_defaults
+
     try:
         with contextlib.ExitStack() as args.exit_stack:  # locks held for the run
+            args.exit_stack.enter_context(reader_defaults(
+                getattr(args, "max_memory", None), getattr(args, "hdf5_external", False)))
             return args.func(args)
     except ValueError as exc:  # bad input: one line, no traceback
         message = " ".join(str(exc).split())
         print(f"hotalign: error: {message}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:  # a size the readers could not foresee: one line
+        print(f"hotalign: error: out of memory{f' ({exc})' if str(exc) else ''}; lower "
+              "--max-memory or --max-layers-in-memory", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hotalign: interrupted", file=sys.stderr)

@@ -122,6 +122,29 @@ INPUT_FORMATS = ("an .npz (one array per layer), a folder of .npy files (a hotal
                  ".h5/.hdf5 or .nc (NetCDF)")
 
 
+def _memory_size(value):
+    from ..io.limits import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 4G, 512M or 2000000 (bytes), got {value!r}") from None
+
+
+def add_input_options(p):
+    """The options of every subcommand that reads input files: the readers' memory budget and
+    the HDF5 external-data opt-in (:func:`hotalign.cli.main.main` applies them to every input
+    and cache the run reads)."""
+    p.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
+                   help="memory budget of the readers (4G, 512M, bytes): a layer read whole "
+                        "that declares more is refused before it is read, a layer read row by "
+                        "row is read in pieces within it (default: half the available memory)")
+    p.add_argument("--hdf5-external", action="store_true",
+                   help="read HDF5 datasets whose data lie in other files (external storage, "
+                        "virtual datasets); refused by default")
+
+
 def _add_common(p, out_default):
     p.add_argument("--out", default=out_default, help="output folder")
     p.add_argument("--figure-format", default="png",

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from . import inputs
-from .options import _add_cache_options, _add_constant_units, add_command, _add_common
+from .options import (_add_cache_options, _add_constant_units, add_command,
+                      add_input_options, _add_common)
 from .shared import (FIGURES_SKIPPED, _bound_cache, _cache_dir, _cache_summary, _formats,
                      _grids, _memory, _out_dir, _reused, _say, _say_cache_size, TqdmProgress)
 
@@ -98,6 +99,7 @@ def register(sub):
                       help="reuse the layer pairs cached by an earlier run in OUT/cache or "
                            "--cache-dir")
     _add_constant_units(traj)
+    add_input_options(traj)
     _add_cache_options(traj, "layer pairs")
     _add_common(traj, "hotalign-trajectory")
     traj.set_defaults(func=_trajectory)

@@ -40,6 +40,15 @@ Nothing is unpickled (``allow_pickle=False`` everywhere): object arrays are refu
 empty, truncated or mislabelled file raises :class:`InputError` (a ``ValueError``) whose message
 names the file and the problem.
 
+Files are untrusted. Before anything is allocated, a layer's declared size (shape x itemsize)
+is compared with what the file can hold (a zip member's size and a bound on its compression
+ratio, a file's length and the bytes it has on disk, the storage HDF5 allocated) and, for a
+layer read whole, with the memory budget (``load_system(max_memory=)``, ``--max-memory``;
+default half of the available memory); a layer read row by row is never read in larger
+pieces. A link that leaves an input folder, HDF5 external storage and virtual datasets (unless
+``allow_external=True``), tensors sharing bytes and an incomplete capture are refused
+(:mod:`hotalign.io.limits`).
+
 Memory
 ------
 Opening a system reads only headers. A layer's data are read when the layer is used; memory-mapped

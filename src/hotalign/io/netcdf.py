@@ -7,24 +7,81 @@ from pathlib import Path
 import numpy as np
 
 from ..layer import Layer
+from .limits import Limits, declared_bytes, shape_text, size_text
 from .system import _LAYER_KINDS, InputError, System, _check_ids, _file_digest, _layer
 
 __all__ = ["load"]
 
 
-def load(path: Path) -> System:
-    """A NetCDF assembly: layers by the ``layer``/``region`` coordinate, or one per variable."""
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+_PHONY = b"This is a netCDF dimension but not a netCDF variable"
+
+
+def _check_hdf5(path: Path, limits: Limits):
+    """NetCDF-4 (HDF5) files: refuse, before xarray reads anything, a variable that declares
+    more data than HDF5 stored for it or whose data lie in other files (a dimension without
+    values is stored as an empty dataset, which is fine)."""
+    import h5py
+
+    from .hdf5 import dataset_problem
+
+    def visit(name, obj):
+        if not isinstance(obj, h5py.Dataset):
+            return
+        label = obj.attrs.get("NAME", b"")
+        if isinstance(label, (bytes, str)) and str(label).find(_PHONY.decode()) >= 0:
+            return
+        problem = dataset_problem(obj, limits.allow_external)
+        if problem:
+            raise InputError(f"{path}: variable {name!r} {problem}")
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: not a readable NetCDF-4 (HDF5) file ({exc})") from None
+
+
+def _check_classic(path: Path, ds):
+    """Classic NetCDF files: no variable may declare more data than the file's length."""
+    size = path.stat().st_size
+    for v in ds.variables:
+        need = declared_bytes(ds[v].shape, ds[v].dtype.itemsize)
+        if need > size:
+            raise InputError(f"{path}: variable {v!r} declares "
+                             f"{shape_text(ds[v].shape, ds[v].dtype)} ({size_text(need)}) but "
+                             f"the file has {size} bytes")
+
+
+def load(path: Path, limits: Limits | None = None) -> System:
+    """A NetCDF assembly: layers by the ``layer``/``region`` coordinate, or one per variable.
+    Each variable's declared size is checked against what the file stores before it is read."""
+    limits = limits or Limits.of()
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover - optional dependency
         raise InputError(f"{path}: reading NetCDF needs xarray (pip install 'hotalign[io]')"
                          ) from None
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    hdf5 = magic == _HDF5_MAGIC
+    if hdf5:
+        _check_hdf5(path, limits)
     try:
         ds = xr.open_dataset(path)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError, RecursionError) as exc:
+        if magic[:3] == b"CDF":  # classic NetCDF, which xarray reads itself (through SciPy)
+            raise InputError(f"{path}: corrupt or truncated NetCDF file (its header declares "
+                             f"what the file does not hold: {exc})") from None
         raise InputError(f"{path}: not a readable NetCDF file; reading one needs xarray with "
                          f"h5netcdf or netCDF4 (pip install 'hotalign[io]') ({exc})") from None
     with ds:
+        if not hdf5:
+            _check_classic(path, ds)
         names = [v for v in ds.data_vars if "presentation" in ds[v].dims]
         if not names:
             raise InputError(f"{path}: no variable has a 'presentation' dimension (expected a "

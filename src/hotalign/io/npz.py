@@ -9,14 +9,19 @@ from pathlib import Path
 import numpy as np
 
 from ..layer import Layer
+from .npy import read_header
+from .limits import MAX_DEFLATE_RATIO, Limits, declared_bytes, over_budget, size_text
 from .system import (STIMULUS_KEY, InputError, System, _check_ids, _file_digest, _layer,
                      natural_key)
 
 __all__ = ["load"]
 
 
-def load(path: Path) -> System:
-    """An ``.npz`` file: one layer per member, in natural order."""
+def load(path: Path, limits: Limits | None = None) -> System:
+    """An ``.npz`` file: one layer per member, in natural order. Each member's declared size is
+    checked against the member's stored size (and a compressed member's against the most
+    deflate can expand) before anything is read."""
+    limits = limits or Limits.of()
     try:
         zf = zipfile.ZipFile(path)
         infos = zf.infolist()
@@ -24,28 +29,33 @@ def load(path: Path) -> System:
         raise InputError(f"{path}: not a valid .npz (zip) file, or truncated ({exc})") from None
     members = {}
     ids = None
+    archive = path.stat().st_size
     try:
         for info in infos:
             if not info.filename.endswith(".npy"):
                 continue
             key = info.filename[:-4]
             with zf.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
                 shape, fortran, dtype = read_header(f)
                 header_len = f.tell() if hasattr(f, "tell") else None
             if dtype.hasobject:
                 raise InputError(f"{path}: member {key!r} is an object (pickled) array, which is "
                                  "not loaded (allow_pickle=False)")
-            nbytes = int(np.prod(shape)) * dtype.itemsize
+            nbytes = declared_bytes(shape, dtype.itemsize)
+            problem = member_problem(info, nbytes, header_len, archive)
+            if problem:
+                raise InputError(f"{path}: member {key!r} {problem}")
             if key == STIMULUS_KEY:
+                if nbytes > limits.max_memory:
+                    raise InputError(over_budget(path, key, shape, dtype, nbytes,
+                                                 limits.max_memory))
                 ids = _check_ids(_read_npz_member(path, key), str(path))
                 continue
             members[key] = (shape, fortran, dtype, info, header_len, nbytes)
     except InputError:
         raise
-    except (ValueError, zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+    except (ValueError, zipfile.BadZipFile, OSError, EOFError, KeyError, NotImplementedError,
+            RuntimeError) as exc:
         raise InputError(f"{path}: corrupt or truncated .npz ({exc})") from None
     finally:
         zf.close()
@@ -55,6 +65,25 @@ def load(path: Path) -> System:
     size = path.stat().st_size
     handles = [_npz_layer(path, k, *members[k], size) for k in keys]
     return System(str(path), keys, handles, ids, _file_digest(path))
+
+
+def member_problem(info: zipfile.ZipInfo, nbytes: int, header_len, archive_size=None
+                   ) -> str | None:
+    """Why a zip member whose ``.npy`` header declares ``nbytes`` of data cannot hold them (None
+    when it can): more than the member's size, or a size that its compressed bytes could not
+    expand to (a zip bomb or a lying directory)."""
+    header = header_len or 0
+    if archive_size is not None and info.compress_size > archive_size:
+        return (f"claims {size_text(info.compress_size)} of stored bytes but the file has "
+                f"{size_text(archive_size)} (truncated)")
+    if nbytes + header > info.file_size:
+        return (f"declares {size_text(nbytes)} of data but the member holds "
+                f"{size_text(max(info.file_size - header, 0))} (truncated, or a header that lies)")
+    if info.compress_type != zipfile.ZIP_STORED and \
+            info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1) + 4096:
+        return (f"claims to expand {size_text(info.compress_size)} to "
+                f"{size_text(info.file_size)}, more than compression can (a zip bomb?)")
+    return None
 
 
 def _npz_layer(path, key, shape, fortran, dtype, info, header_len, nbytes, size) -> Layer:
@@ -92,5 +121,5 @@ def _read_npz_member(path, key):
             return npz[key]
     except ValueError as exc:
         raise InputError(f"{path}: member {key!r} cannot be read ({exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise InputError(f"{path}: member {key!r} is corrupt or truncated ({exc})") from None

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..layer import Layer
+from .limits import Limits, file_holds
 from .system import (ORDER_KEY, STIMULUS_KEY, InputError, System, _array_layer, _check_ids,
                      _file_digest, _layer, _ordered, _parse_order)
 
@@ -26,8 +27,9 @@ def _is_count(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
-def load(path: Path) -> System:
-    """A ``.safetensors`` file: one layer per tensor."""
+def load(path: Path, limits: Limits | None = None) -> System:
+    """A ``.safetensors`` file: one layer per tensor. Tensors must lie in distinct byte ranges
+    of the file (as the safetensors library requires)."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
@@ -44,12 +46,16 @@ def load(path: Path) -> System:
             raise ValueError("header is not a JSON object")
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path}: corrupt safetensors header ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: corrupt safetensors header (JSON nested too deeply)"
+                         ) from None
     metadata = header.pop("__metadata__", None)
     order = None
     if isinstance(metadata, dict) and ORDER_KEY in metadata:
         order = _parse_order(metadata[ORDER_KEY], f"{path} (__metadata__)")
     base = 8 + n
     entries = {}
+    spans = []
     for key, spec in header.items():
         try:
             dt, shape, (start, stop) = spec["dtype"], spec["shape"], spec["data_offsets"]
@@ -73,6 +79,12 @@ def load(path: Path) -> System:
             raise InputError(f"{path}: truncated safetensors file (tensor {key!r} ends at byte "
                              f"{base + stop}, file has {size})")
         entries[key] = (dtype, shape, base + start, dt == "BF16")
+        spans.append((start, stop, key))
+    _check_spans(path, spans)
+    problem = file_holds(path, base + max((stop for _, stop, _ in spans), default=0),
+                         "the tensor data")
+    if problem:
+        raise InputError(f"{path}: {problem}")
 
     def tensor(key, dtype, shape, offset, bf16) -> Layer:
         if int(np.prod(shape)) == 0:
@@ -91,6 +103,17 @@ def load(path: Path) -> System:
     keys = _ordered(list(entries), order, f"{path} (__metadata__ {ORDER_KEY})")
     return System(str(path), keys, [tensor(k, *entries[k]) for k in keys], ids,
                   _file_digest(path))
+
+
+def _check_spans(path, spans):
+    """Refuse tensors that share or overlap a byte range (one stored block read as many
+    layers)."""
+    spans = sorted((a, b, k) for a, b, k in spans if b > a)
+    for (a0, b0, k0), (a1, b1, k1) in zip(spans, spans[1:]):
+        if a1 < b0:
+            raise InputError(f"{path}: corrupt safetensors header: tensors {k0!r} and {k1!r} "
+                             f"overlap (bytes {a0}-{b0} and {a1}-{b1}); each tensor must have "
+                             "its own bytes")
 
 
 def _bf16_to_float32(raw):

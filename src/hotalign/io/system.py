@@ -19,6 +19,7 @@ import numpy as np
 
 from .._validation import REAL_KINDS, as_array, as_sequence, describe
 from ..layer import Layer
+from .limits import declared_bytes, over_budget
 
 __all__ = ["InputError", "System", "check_stimuli", "natural_key", "select_layers"]
 
@@ -97,17 +98,47 @@ class System:
 
 def _layer(source, name, shape, dtype, reader, *, on_demand) -> Layer:
     """The handle of layer ``name`` of ``source``: ``reader`` as :class:`Layer` wants it, with
-    read errors (corrupt or truncated files) reported as :class:`InputError` naming both."""
+    read errors (corrupt or truncated files) reported as :class:`InputError` naming both.
+
+    A handle read row by row (``on_demand``) checks every read against its ``max_bytes`` (the
+    memory budget, set by :func:`hotalign.io.load_system`): a read of more rows than the budget
+    holds is refused before anything is allocated."""
+    handle = None
 
     def read(rows):
+        budget = getattr(handle, "max_bytes", None)
+        if on_demand and budget is not None:
+            raw = handle.raw_shape
+            part = (raw[0] if rows is None else len(rows), *raw[1:])
+            need = declared_bytes(part, handle.dtype.itemsize)
+            if need > budget:
+                raise InputError(over_budget(source, name, part, handle.dtype, need, budget,
+                                             "would read"))
         try:
             return reader(rows)
         except InputError:
             raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        except MemoryError:
+            raise InputError(f"{source}: cannot read layer {name!r}: out of memory (shape "
+                             f"{tuple(shape)} {np.dtype(dtype)}); lower --max-memory") from None
+        except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile,
+                EOFError) as exc:
             raise InputError(f"{source}: cannot read layer {name!r}: {exc}") from None
 
-    return Layer(shape, dtype, read, on_demand=on_demand, name=f"{source}:{name}")
+    handle = Layer(shape, dtype, read, on_demand=on_demand, name=f"{source}:{name}")
+    return handle
+
+
+def _apply_budget(system: System, budget: int) -> None:
+    """Give every handle of ``system`` the memory budget; a layer read whole (not row by row)
+    whose declared size exceeds it is refused now, before it is read."""
+    for name, h in zip(system.names, system.handles):
+        h.max_bytes = budget
+        if not h.on_demand:
+            need = declared_bytes(h.raw_shape, h.dtype.itemsize)
+            if need > budget:
+                raise InputError(over_budget(system.source, name, h.raw_shape, h.dtype, need,
+                                             budget))
 
 
 def _array_layer(source, name, arr) -> Layer:
@@ -250,7 +281,7 @@ def _parse_order(value, source):
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InputError(f"{source}: {ORDER_KEY} is not a JSON list of layer names") from None
     if isinstance(value, dict):
         value = value.get("order")
