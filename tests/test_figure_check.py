@@ -111,15 +111,27 @@ def test_rotation_and_coupling_figures():
                                                    [f"epoch{k}" for k in range(6)]), "coupling")
 
 
+def _contrast(rgb, text):
+    """WCAG contrast ratio of a text colour (black or white) on a cell colour."""
+    c = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    lum = c @ [0.2126, 0.7152, 0.0722]
+    return (lum + 0.05) / 0.05 if text == "black" else 1.05 / (lum + 0.05)
+
+
 def test_cell_text_contrasts_with_its_cell():
-    fig = plotting.plot_layer_costs(np.linspace(0, 1, 12).reshape(3, 4))
+    C = np.linspace(0, 1, 12).reshape(3, 4)
+    fig = plotting.plot_layer_costs(C)
     ax = fig.axes[0]
     im = ax.images[0]
+    colours = {}
     for t in ax.texts:
         m, l = (int(round(v)) for v in t.get_position())
-        rgb = np.array(im.cmap(im.norm(im.get_array()[l, m]))[:3])
-        dark = rgb @ [0.2126, 0.7152, 0.0722] < 0.35
-        assert t.get_color() == ("white" if dark else "black"), (l, m, rgb)
+        rgb = np.array(im.cmap(im.norm(C[l, m]))[:3])
+        other = "black" if t.get_color() == "white" else "white"
+        assert _contrast(rgb, t.get_color()) >= _contrast(rgb, other), (l, m, rgb)
+        colours[l, m] = t.get_color()
+    # magma_r: the largest distance is the darkest cell, the smallest the lightest
+    assert colours[2, 3] == "white" and colours[0, 0] == "black"
 
 
 def test_plot_command_errors(tmp_path):

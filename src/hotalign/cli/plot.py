@@ -131,8 +131,11 @@ def _plot(args) -> int:
         results = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path}: cannot read a results.json ({exc})") from None
-    if not isinstance(results, dict):
-        raise UsageError(f"{path}: not a results document")
+    if not isinstance(results, dict) or results.get("command", "align") != "align" or \
+            not isinstance(results.get("P"), dict):
+        command = results.get("command") if isinstance(results, dict) else None
+        raise UsageError(f"{path}: not a results.json of hotalign align"
+                         + (f" (command {command!r})" if command else ""))
     if not plotting.available():
         print(FIGURES_SKIPPED)
         return 2
