@@ -140,3 +140,20 @@ def test_plot_command_errors(tmp_path):
     bad.write_text('{"command": "trajectory"}')
     assert main(["plot", str(bad)]) == 2
     assert main(["plot", str(bad), "--format", "jpg"]) == 2
+
+
+def test_one_to_one_unit_plan_shows_matched_correlations():
+    from hotalign import HOT
+
+    X, Y, _ = make_hierarchy(200, (12, 12), (12, 12), random_state=0)
+    plan = HOT().fit(X, Y).unit_plans_[0][0]
+    fig = plotting.plot_unit_plan(plan, x_name="X a", y_name="Y b")
+    check_figure(fig, "unit_plan one-to-one")
+    curve = fig.axes[0].collections[0].get_offsets()[:, 1]
+    r = plotting.matched_correlations(plan)
+    np.testing.assert_allclose(curve, np.sort(r)[::-1], atol=1e-12)
+    # the potentials give the correlation of each matched pair
+    from hotalign.costs import correlation_cost
+
+    K = correlation_cost(X[0], Y[0])
+    np.testing.assert_allclose(r, 1 - K[plan.rows, plan.cols], atol=1e-9)

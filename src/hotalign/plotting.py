@@ -248,9 +248,9 @@ def plot_unit_plan(plan, *, x_name="X layer", y_name="Y layer", max_units=None):
 
     Left: the plan's cells, X units sorted by their matched correlation (best at the top), Y
     units by the X unit they receive the most mass from; colour = matched correlation
-    ``1 - K`` (colour bar), area = mass. Right: histogram of the matched-unit correlations
-    (weighted by mass). Equal-width layers are matched one to one, so the plan alone is a
-    permutation; the correlations are what is informative.
+    ``1 - K`` (colour bar), area = mass. A one-to-one plan (equal widths: a permutation, whose
+    picture would be a bare diagonal) shows instead each X unit's matched correlation, sorted.
+    Right: histogram of the matched-unit correlations (weighted by mass).
     """
     if not isinstance(plan, TransportResult):
         raise ValueError(f"plan must be a hotalign.TransportResult, got {type(plan).__name__}")
@@ -272,15 +272,27 @@ def plot_unit_plan(plan, *, x_name="X layer", y_name="Y layer", max_units=None):
     rank[np.argsort(centre, kind="stable")] = np.arange(m)
     fig = _figure(10, 4.8)
     ax, hist = fig.subplots(1, 2, width_ratios=[1.25, 1])
-    size = 4 + 40 * (w / w.max() if w.size and w.max() > 0 else w)
-    dots = ax.scatter(rank[cols], row_rank[rows], s=size, c=r, cmap="viridis", vmin=-1, vmax=1,
-                      linewidths=0)
+    one_to_one = n == m and plan.nnz == n
+    if one_to_one:  # a permutation: its picture is a diagonal; show the matched correlations
+        best = np.sort(unit_r[np.isfinite(unit_r)])[::-1]
+        dots = ax.scatter(np.arange(best.size), best, s=8, c=best, cmap="viridis", vmin=-1,
+                          vmax=1, linewidths=0)
+        ax.set_xlim(-0.5, n - 0.5)
+        ax.set_ylim(-1.02, 1.02)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xlabel(f"{x_name} unit, sorted by matched correlation")
+        ax.set_ylabel("matched correlation 1 - K")
+        ax.set_title(f"one-to-one matching of {n} units")
+    else:
+        size = 4 + 40 * (w / w.max() if w.size and w.max() > 0 else w)
+        dots = ax.scatter(rank[cols], row_rank[rows], s=size, c=r, cmap="viridis", vmin=-1,
+                          vmax=1, linewidths=0)
+        ax.set_xlim(-0.5, m - 0.5)
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_xlabel(f"{y_name} unit (by matched {x_name} unit)")
+        ax.set_ylabel(f"{x_name} unit (best matched first)")
+        ax.set_title(f"plan cells ({plan.nnz}; area = mass)")
     fig.colorbar(dots, ax=ax, label="matched correlation 1 - K")
-    ax.set_xlim(-0.5, m - 0.5)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel(f"{y_name} unit (by matched {x_name} unit)")
-    ax.set_ylabel(f"{x_name} unit (best matched first)")
-    ax.set_title(f"plan cells ({plan.nnz}; area = mass)")
     med = float(np.median(unit_r[np.isfinite(unit_r)])) if np.isfinite(unit_r).any() else 0.0
     hist.hist(r, bins=30, range=(-1, 1), weights=w * n, color="#3b75af")
     hist.axvline(med, color="black", linestyle="--", linewidth=1.2)

@@ -10,7 +10,10 @@ Commands
     figures in DIR. Every fit is cached in ``DIR/cache`` and every solved layer pair in
     ``DIR/cache/pairs`` (see :mod:`hotalign.cache`; ``--cache-dir`` elsewhere, ``--no-cache``
     not at all); ``--resume`` reuses them, so a killed run redoes only the layer pairs that were
-    not finished. The cache's size is printed at the end.
+    not finished. The cache's size is printed at the end. ``--null N`` adds a
+    stimulus-permutation null (:mod:`hotalign.null`).
+``hotalign plot RESULTS [--out DIR] [--format png,pdf]``
+    The figures of an ``align`` run, redrawn from its ``results.json`` (and ``plans.npz``).
 ``hotalign trajectory A B --out DIR``
     Two folders of checkpoints: the checkpoint coupling (needs ``hotalign.TrajectoryHOT``);
     layer pairs cached and resumed as for ``align``.
