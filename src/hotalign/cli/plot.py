@@ -85,8 +85,11 @@ def result_figures(results: dict, unit_plan=None, unit_pair=None) -> dict:
               f"(mean ± sd over splits{'' if null is None else '; dashed: null'})")
     if unit_plan is not None:
         l, m = unit_pair
-        figures["unit_plan"] = plotting.plot_unit_plan(unit_plan, x_name=f"{xs[0]} {xn[l]}",
-                                                       y_name=f"{ys[0]} {yn[m]}")
+        def named(key, name):  # "X conv1", but "X[0]" as it is
+            return name if str(name).startswith(key) else f"{key} {name}"
+
+        figures["unit_plan"] = plotting.plot_unit_plan(unit_plan, x_name=named("X", xn[l]),
+                                                       y_name=named("Y", yn[m]))
     return figures
 
 
