@@ -103,3 +103,29 @@ def test_bad_n_null(data, bad, match):
 def test_null_needs_hot(data):
     with pytest.raises(ValueError, match="needs the 'hot' method"):
         evaluate(*data, n_splits=2, n_null=3, methods=["pairwise_best"])
+
+
+def test_align_null_option(tmp_path, data, capsys):
+    from hotalign.cli import main
+
+    X, Y = data
+    np.savez(tmp_path / "x.npz", **{f"l{k}": A for k, A in enumerate(X)})
+    np.savez(tmp_path / "y.npz", **{f"m{k}": B for k, B in enumerate(Y)})
+    args = ["align", str(tmp_path / "x.npz"), str(tmp_path / "y.npz"), "--splits", "2",
+            "--no-cache", "--figure-format", "svg"]
+    assert main([*args, "--out", str(tmp_path / "bad"), "--null", "-1"]) == 2
+    assert "--null must be >= 0" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "ok"), "--null", "4"]) == 0
+    assert "null (4 stimulus permutations): HOT score" in capsys.readouterr().out
+    import json
+
+    res = json.loads((tmp_path / "ok" / "results.json").read_text())
+    assert res["parameters"]["null"] == 4 and res["null"]["n_permutations"] == 4
+    assert res["evaluation"]["n_null"] == 4
+
+
+def test_plan_figure_agreement_needs_n_splits():
+    from hotalign import plotting
+
+    with pytest.raises(ValueError, match="agreement must have the shape of P"):
+        plotting.plot_layer_plan(np.eye(2) / 2, agreement=[[1, 0], [0, 1]])
