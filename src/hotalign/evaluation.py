@@ -306,7 +306,7 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
             Sx, Sy = _held_systems(plain_est, X_train, Y_train, systems)
             # its own stream, spawned: the splits do not depend on whether a null is drawn
             null = permutation_null(plain_est, Sx, Sy, X_test, Y_test, n_null,
-                                    np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]),
+                                    np.random.default_rng(_spawned(rng)),
                                     n_threads=plain_est.n_threads)
             null.update(split=0, observed_distance=float(distances[0]))
         for rot, model in models.items():
@@ -340,6 +340,13 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         params["n_null"] = n_null
     return Evaluation(methods, split_scores, layer_scores, plans, costs, distances, left_out,
                       params, rot_plans, rot_costs, rot_distances, null if n_null else None)
+
+
+def _spawned(rng):
+    """A child seed sequence of ``rng``'s (drawing it leaves ``rng``'s stream unchanged)."""
+    bits = rng.bit_generator
+    seq = getattr(bits, "seed_seq", None) or getattr(bits, "_seed_seq")
+    return seq.spawn(1)[0]
 
 
 def _held_systems(estimator, X_train, Y_train, systems):
