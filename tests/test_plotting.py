@@ -64,7 +64,7 @@ def test_heatmap_labels(fitted):
 
 def test_score_bars_named_by_method(fitted):
     fig = plotting.plot_layer_scores({"hot": [0.5, 0.6], "hot_r": [0.7, 0.8]})
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]  # outside the axes
     assert labels == ["HOT", "HOT+R"]
     assert "higher is better" in fig.axes[0].get_ylabel()
 

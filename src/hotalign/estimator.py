@@ -249,9 +249,9 @@ class HOT(ParamsMixin):
                 return self
         self._marginals(X, Y)
         kind = self._pair_kind()
-        dtype = dtype if kind.dtype is None else kind.dtype
         budget = self.max_layers_in_memory if kind.budgeted else None
-        how = (policy, np.dtype(dtype), budget is None)
+        how = self._system_key()
+        dtype = how[1]
         systems = {} if systems is None else systems
         if how not in systems:
             systems[how] = tuple(standardize_system(A, name, policy=policy, dtype=dtype,
@@ -299,6 +299,15 @@ class HOT(ParamsMixin):
             self._layer_marginals = plan_record(self._layer_plan(C), *self.marginal_rule_,
                                                 plan=self.layer_plan_)
         return self._layer_marginals
+
+    def _system_key(self):
+        """How this fit standardises its systems: (policy, dtype, held), the key of the
+        ``systems`` dict of :meth:`_fit`."""
+        policy, _, dtype = self._check_params()
+        kind = self._pair_kind()
+        dtype = dtype if kind.dtype is None else kind.dtype
+        budget = self.max_layers_in_memory if kind.budgeted else None
+        return policy, np.dtype(dtype), budget is None
 
     def _pair_kind(self):
         """The pair kind of this fit (:mod:`hotalign.kinds`): plain, or HOT+R's options."""

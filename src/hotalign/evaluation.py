@@ -14,6 +14,8 @@ from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_wei
 from .estimator import HOT, _check_systems
 from .layer import Layer
 from .slack import evaluation_record, fitted_slack
+from .systems import standardize_system
+from .null import null_record, permutation_null, split_agreement, split_interval
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -45,6 +47,10 @@ class Evaluation:
     chosen_slack, rotation_chosen_slack : ndarray, shape (n_splits,), or None
         With ``HOT(layer_marginals="auto")``: the slack chosen on each split's training rows
         (inf: semi-relaxed) for the plain and the HOT+R fit.
+    null : dict or None
+        The stimulus-permutation null (``n_null > 0``), see :mod:`hotalign.null`:
+        ``scores`` (N,), ``layer_scores`` (N, L), ``distances`` (N,) of the permutations of
+        split ``split``, with that split's ``observed_score`` and ``observed_distance``.
     """
 
     methods: tuple
@@ -61,6 +67,7 @@ class Evaluation:
     layer_marginals: dict | None = None
     chosen_slack: np.ndarray | None = None
     rotation_chosen_slack: np.ndarray | None = None
+    null: dict | None = None
 
     def mean(self, method="hot") -> float:
         """Mean held-out score of a method over the splits."""
@@ -89,6 +96,12 @@ class Evaluation:
             its meaning), ``constant_units`` (with ``full``), ``rotation`` (HOT+R methods) and,
             for relaxed layer marginals, ``layer_marginals`` (the rule, and with "auto" the
             slack chosen per split; :func:`hotalign.slack.evaluation_record`).
+            Uncertainty: ``scores[m]["interval_95"]`` and ``distance["interval_95"]``
+            (``percentile`` and ``t`` intervals over the splits,
+            :func:`hotalign.null.split_interval`), ``split_agreement`` (how stable each cell of
+            P is across splits, :func:`hotalign.null.split_agreement`) and, when the run had
+            ``n_null > 0``, ``null`` (:func:`hotalign.null.null_record`: per statistic the
+            observed value, the null's mean, ``range_95`` and ``p_value``).
         """
         L, M = self.layer_plans.shape[1:]
         x_names = [f"layer_{l}" for l in range(L)] if x_names is None else list(x_names)
@@ -107,14 +120,17 @@ class Evaluation:
                     "layers": {name: {"mean": float(self.layer_scores[m][:, l].mean()),
                                       "std": float(self.layer_scores[m][:, l].std())}
                                for l, name in enumerate(x_names)},
-                    "n_units_left_out": self.n_left_out[m].tolist()}
+                    "n_units_left_out": self.n_left_out[m].tolist(),
+                    "interval_95": split_interval(self.split_scores[m])}
                 for m in self.methods
             },
             "distance": with_full({
                 "meaning": "<C, P>, network-level HOT distance (lower = more alike)",
                 "mean_over_splits": float(self.distances.mean()),
                 "std_over_splits": float(self.distances.std()),
-                "splits": self.distances.tolist()}, None if full is None else full.distance_),
+                "splits": self.distances.tolist(),
+                "interval_95": split_interval(self.distances)},
+                None if full is None else full.distance_),
             "C": with_full({
                 "meaning": "C[l][m]: soft-matching (unit transport) distance of X layer l and Y "
                            "layer m (lower = more alike); rows X layers, columns Y layers",
@@ -130,6 +146,18 @@ class Evaluation:
         if marginals is not None:
             out["layer_marginals"] = marginals
             out["P"]["meaning"] = marginals["P_meaning"]
+        out["split_agreement"] = {
+            "meaning": "stability of the layer plan P over the splits: support_count[l][m] "
+                       "splits of n_splits put mass on the cell (L x P > 1e-9), "
+                       "row_argmax_fraction the fraction in which it is its row's largest, "
+                       "std the standard deviation of L x P; the mean plan is "
+                       "P.mean_over_splits",
+            **split_agreement(self.layer_plans)}
+        if self.null is not None:
+            null = self.null
+            out["null"] = null_record(
+                null, null["observed_score"], null["observed_distance"], x_names,
+                {"split": null["split"]})
         if full is not None and getattr(full, "lazy_certificate_", None) is not None:
             out["lazy"] = _lazy_record(full)
         if full is not None:
@@ -180,7 +208,7 @@ class Evaluation:
 
 
 def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0,
-             estimator=None, progress=None) -> Evaluation:
+             estimator=None, progress=None, n_null=0) -> Evaluation:
     """Fit HOT on random training rows and score it and its baselines on the held-out rows.
 
     The protocol of Shah & Khosla (2025): for each of ``n_splits`` random splits, fit on
@@ -212,6 +240,12 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         outside the plan, the plain fit solves every pair.
     progress : callable, optional
         ``progress(split_done, n_splits)`` after each split.
+    n_null : int
+        Permutations of the stimulus-permutation null (0: none; needs the ``"hot"`` method).
+        On the first split, Y's rows are permuted jointly across its layers (within the
+        training rows and within the held-out rows) ``n_null`` times, and each permutation is
+        fitted and scored like the split, sharing that split's standardised layers (see
+        :mod:`hotalign.null`). The null holds the split's standardised layers in memory.
 
     Returns
     -------
@@ -235,6 +269,10 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
             f"test_size={test_size} leaves {n_test} held-out and {T - n_test} training rows of "
             f"T={T}; both need at least 3"
         )
+    n_null = check_int(n_null, "n_null", minimum=0)
+    if n_null and "hot" not in methods:
+        raise ValueError(f"n_null={n_null} needs the 'hot' method in methods, got "
+                         f"{list(methods)}")
     estimator = HOT() if estimator is None else estimator
     want_plain = any(m in METHODS for m in methods)
     want_rot = any(m in ROTATION_METHODS for m in methods)
@@ -282,6 +320,13 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
         X_test = [A[test] for A in X]
         Y_test = [B[test] for B in Y]
         perm_seed = rng.integers(2**63)
+        if n_null and s == 0:
+            Sx, Sy = _held_systems(plain_est, X_train, Y_train, systems)
+            # its own stream, spawned: the splits do not depend on whether a null is drawn
+            null = permutation_null(plain_est, Sx, Sy, X_test, Y_test, n_null,
+                                    np.random.default_rng(_spawned(rng)),
+                                    n_threads=plain_est.n_threads)
+            null.update(split=0, observed_distance=float(distances[0]))
         for rot, model in models.items():
             weightings = {m: layer_weights(m, model.layer_plan_, model.layer_costs_,
                                            random_state=perm_seed)
@@ -292,6 +337,8 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
                 layer_scores[m][s] = scores
                 left_out[m][s] = counts
                 split_scores[m][s] = scores.mean()
+        if n_null and s == 0:
+            null["observed_score"] = float(split_scores["hot"][0])
         if progress is not None:
             progress(s + 1, n_splits)
     params = {
@@ -309,11 +356,31 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
     }
     rule = estimator.layer_marginals
     auto = rule == "auto"
+    if n_null:
+        params["n_null"] = n_null
     return Evaluation(methods, split_scores, layer_scores, plans, costs, distances, left_out,
                       params, rot_plans, rot_costs, rot_distances,
                       None if rule == "uniform" else {"rule": rule, "slack": estimator.slack},
                       chosen[not want_plain] if auto else None,
-                      chosen[True] if auto and want_plain and want_rot else None)
+                      chosen[True] if auto and want_plain and want_rot else None,
+                      null if n_null else None)
+
+
+def _spawned(rng):
+    """A child seed sequence of ``rng``'s (drawing it leaves ``rng``'s stream unchanged)."""
+    bits = rng.bit_generator
+    seq = getattr(bits, "seed_seq", None) or getattr(bits, "_seed_seq")
+    return seq.spawn(1)[0]
+
+
+def _held_systems(estimator, X_train, Y_train, systems):
+    """The split's standardised systems as ``estimator`` fitted them (standardised and held
+    here when its fit was restored from a cache or standardises under a memory budget)."""
+    policy, dtype, held = estimator._system_key()
+    if not held or (policy, dtype, held) not in systems:
+        return tuple(standardize_system(A, name, policy=policy, dtype=dtype)
+                     for A, name in ((X_train, "X"), (Y_train, "Y")))
+    return systems[policy, dtype, held]
 
 
 def _with_params(estimator, **params):

@@ -23,6 +23,7 @@ __all__ = [
     "plot_layer_costs",
     "plot_layer_plan",
     "plot_layer_plan_with_marginals",
+    "matched_correlations",
     "plot_layer_scores",
     "plot_unit_plan",
     "save",
@@ -85,37 +86,78 @@ def _series(values, name: str, length=None) -> dict:
 
 
 def _heat_size(L, M):
-    return min(3 + 0.45 * M, 16), min(2.5 + 0.4 * L, 14)
+    return min(3.6 + 0.6 * M, 18), min(2.8 + 0.45 * L, 15)
 
 
-def _heatmap(ax, A, x_names, y_names, cmap, label, annotate):
+def _text_colour(rgba) -> str:
+    """Black or white, whichever contrasts more with a cell of colour ``rgba`` (WCAG relative
+    luminance of the sRGB colour)."""
+    c = np.asarray(rgba[:3], dtype=float)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    lum = float(linear @ [0.2126, 0.7152, 0.0722])
+    return "black" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "white"
+
+
+def _heatmap(ax, A, x_names, y_names, cmap, label, annotate, *, x_system="X", y_system="Y",
+             text=None):
+    """A heatmap of A (rows: layers of X, columns: layers of Y) with its colour bar; cells
+    annotated with ``text[l][m]`` (default the value), in black or white by the cell colour."""
     im = ax.imshow(A, cmap=cmap, aspect="auto", interpolation="nearest")
     L, M = A.shape
     ax.set_yticks(range(L), labels=list(x_names) if x_names is not None else range(L))
+    long = y_names is not None and max(len(str(n)) for n in y_names) > 4
     ax.set_xticks(range(M), labels=list(y_names) if y_names is not None else range(M),
-                  rotation=45 if M > 4 else 0, ha="right" if M > 4 else "center")
-    ax.set_ylabel("X layer")
-    ax.set_xlabel("Y layer")
+                  rotation=90 if (M > 4 or long) else 0)
+    ax.set_ylabel(f"{x_system} layer")
+    ax.set_xlabel(f"{y_system} layer")
     if annotate and L * M <= 144:
-        hi = np.nanmax(A) if np.isfinite(A).any() else 1.0
         for l in range(L):
             for m in range(M):
-                ax.text(m, l, f"{A[l, m]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if A[l, m] < 0.6 * hi else "black")
+                if not np.isfinite(A[l, m]):
+                    continue
+                s = f"{A[l, m]:.2f}" if text is None else text[l][m]
+                if s:
+                    ax.text(m, l, s, ha="center", va="center", fontsize=7,
+                            color=_text_colour(im.cmap(im.norm(A[l, m]))))
     ax.figure.colorbar(im, ax=ax, label=label)
     return im
 
 
-def plot_layer_plan(P, x_names=None, y_names=None, *, title="Layer plan P"):
+def plot_layer_plan(P, x_names=None, y_names=None, *, title=None, agreement=None,
+                    n_splits=None, x_system="X", y_system="Y"):
     """Heatmap of the layer plan, shown as ``L * P`` (each row sums to 1: how layer l of X is
-    spread over the layers of Y)."""
+    spread over the layers of Y).
+
+    Parameters
+    ----------
+    P : array_like, shape (L, M)
+        A layer plan (e.g. the mean over splits).
+    agreement : array_like of int, shape (L, M), optional
+        Splits (of ``n_splits``) in which each cell carries mass; shown under the value
+        ("0.98" over "5/5"). Cells with no mass in any split are left blank.
+    x_system, y_system : str
+        The systems' names on the axes.
+    """
     P = _matrix(P, "P")
     x_names, y_names = _labels(x_names, P.shape[0], "x_names"), _labels(y_names, P.shape[1],
                                                                        "y_names")
+    text = None
+    if agreement is not None:
+        agreement = _matrix(agreement, "agreement")
+        if agreement.shape != P.shape or n_splits is None:
+            raise ValueError(f"agreement must have the shape of P {P.shape} and come with "
+                             f"n_splits, got {agreement.shape}")
+        text = [[f"{P[l, m] * P.shape[0]:.2f}\n{int(agreement[l, m])}/{n_splits}"
+                 if agreement[l, m] > 0 else "" for m in range(P.shape[1])]
+                for l in range(P.shape[0])]
+        if title is None:
+            title = (f"Layer plan: mean over {n_splits} splits\n(cell: L x P; splits of "
+                     f"{n_splits} that put mass there)")
     fig = _figure(*_heat_size(*P.shape))
     ax = fig.add_subplot()
-    _heatmap(ax, P * P.shape[0], x_names, y_names, "viridis", "L x P (row sums 1)", True)
-    ax.set_title(title)
+    _heatmap(ax, P * P.shape[0], x_names, y_names, "viridis", "L x P (row sums 1)", True,
+             x_system=x_system, y_system=y_system, text=text)
+    ax.set_title("Layer plan P" if title is None else title)
     return fig
 
 
@@ -174,27 +216,36 @@ def plot_layer_plan_with_marginals(P, lower=None, upper=None, x_names=None, y_na
     return fig
 
 
-def plot_layer_costs(C, x_names=None, y_names=None, *, title="Layer-pair distances C"):
+def plot_layer_costs(C, x_names=None, y_names=None, *, title="Layer-pair distances C",
+                     x_system="X", y_system="Y"):
     """Heatmap of the unit-level transport costs C (soft-matching distance, lower = more
-    alike), with the row-wise minimum (Pairwise-Best) marked."""
+    alike), with the row-wise minimum (Pairwise-Best) outlined; the legend sits below the
+    axes."""
+    from matplotlib.patches import Rectangle
+
     C = _matrix(C, "C")
     x_names, y_names = _labels(x_names, C.shape[0], "x_names"), _labels(y_names, C.shape[1],
                                                                        "y_names")
     fig = _figure(*_heat_size(*C.shape))
     ax = fig.add_subplot()
-    _heatmap(ax, C, x_names, y_names, "magma_r", "distance (lower = more alike)", True)
-    best = np.argmin(C, axis=1)
-    ax.scatter(best, np.arange(C.shape[0]), marker="s", s=60, facecolors="none",
-               edgecolors="cyan", linewidths=1.5, label="row minimum")
-    ax.legend(loc="upper right", fontsize=7)
+    _heatmap(ax, C, x_names, y_names, "magma_r", "distance (lower = more alike)", True,
+             x_system=x_system, y_system=y_system)
+    finite = np.where(np.isfinite(C), C, np.inf)
+    box = None
+    for l, m in enumerate(np.argmin(finite, axis=1)):
+        box = ax.add_patch(Rectangle((m - 0.46, l - 0.46), 0.92, 0.92, fill=False,
+                                     edgecolor="#00c8ff", linewidth=2.0,
+                                     label="row minimum (Pairwise-Best)"))
+    if box is not None:
+        fig.legend(handles=[box], loc="outside lower center", fontsize=8, frameon=False)
     ax.set_title(title)
     return fig
 
 
-def plot_layer_scores(layer_scores, x_names=None, *, errors=None,
-                      title="Held-out reconstruction per layer"):
+def plot_layer_scores(layer_scores, x_names=None, *, errors=None, null=None,
+                      title="Held-out reconstruction per layer", x_system="X"):
     """Grouped bars: the per-layer score (mean Pearson correlation, higher is better) of each
-    method.
+    method, with the permutation null's level when given.
 
     Parameters
     ----------
@@ -202,6 +253,9 @@ def plot_layer_scores(layer_scores, x_names=None, *, errors=None,
         Mean score of each layer per method (e.g. ``ev.layer_scores[m].mean(axis=0)``).
     errors : dict of str -> array_like, shape (L,), optional
         Error bars (e.g. the standard deviation over splits).
+    null : dict, optional
+        The null's HOT score: ``{"mean": float, "range_95": [low, high]}`` (results.json's
+        ``null.hot_score``), drawn as a dashed line over a grey band.
     """
     layer_scores = _series(layer_scores, "layer_scores")
     methods = list(layer_scores)
@@ -212,7 +266,7 @@ def plot_layer_scores(layer_scores, x_names=None, *, errors=None,
         if missing:
             raise ValueError(f"errors has no entry for {missing}")
     x_names = _labels(x_names, L, "x_names")
-    fig = _figure(min(4 + 0.6 * L * max(1, len(methods)) / 2, 18), 3.8)
+    fig = _figure(min(4.5 + 0.6 * L * max(1, len(methods)) / 2, 18), 4.6)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(methods))
     x = np.arange(L)
@@ -220,43 +274,89 @@ def plot_layer_scores(layer_scores, x_names=None, *, errors=None,
         yerr = None if errors is None else np.asarray(errors[m])
         ax.bar(x + (k - (len(methods) - 1) / 2) * width, np.asarray(layer_scores[m]), width,
                yerr=yerr, capsize=2, label=LABELS.get(m, m))
+    if null is not None:
+        lo, hi = (float(v) for v in null["range_95"])
+        ax.axhspan(lo, hi, color="0.6", alpha=0.35, linewidth=0,
+                   label=f"null 95% range [{lo:.3f}, {hi:.3f}]")
+        ax.axhline(float(null["mean"]), color="black", linestyle="--", linewidth=1.2,
+                   label=f"null (permuted stimuli) HOT score {float(null['mean']):.3f}")
+    long = x_names is not None and max(len(str(n)) for n in x_names) > 4
     ax.set_xticks(x, labels=list(x_names) if x_names is not None else x,
-                  rotation=45 if L > 6 else 0, ha="right" if L > 6 else "center")
-    ax.set_xlabel("X layer")
-    ax.set_ylabel("score: mean unit correlation (higher is better)")
+                  rotation=90 if (L > 6 or long) else 0)
+    ax.set_xlabel(f"{x_system} layer")
+    ax.set_ylabel("score: mean unit correlation\n(higher is better)")
     ax.axhline(0, color="black", linewidth=0.6)
-    ax.legend(fontsize=7, ncols=min(4, len(methods)))
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8,
+               ncols=min(3, len(methods) + (2 if null is not None else 0)), frameon=False)
     ax.set_title(title)
     return fig
 
 
-def plot_unit_plan(plan, *, x_name="X layer", y_name="Y layer", max_units=None):
-    """The sparse unit plan Q of one layer pair: a dot per nonzero cell, its area the mass.
+def matched_correlations(plan) -> np.ndarray:
+    """Correlation ``1 - K[i, j]`` of every cell of a unit plan, from its dual potentials
+    (``K[i, j] = u[i] + v[j]`` on the support of an optimal plan); shape (nnz,)."""
+    u, v = np.asarray(plan.u, dtype=float), np.asarray(plan.v, dtype=float)
+    return 1.0 - (u[np.asarray(plan.rows)] + v[np.asarray(plan.cols)])
 
-    Units of Y are ordered by the X unit they receive the most mass from, so a (noisy)
-    permutation shows as a diagonal.
+
+def plot_unit_plan(plan, *, x_name="X layer", y_name="Y layer", max_units=None):
+    """What the unit plan Q of one layer pair says: how well each unit is matched.
+
+    Left: the plan's cells, X units sorted by their matched correlation (best at the top), Y
+    units by the X unit they receive the most mass from; colour = matched correlation
+    ``1 - K`` (colour bar), area = mass. A one-to-one plan (equal widths: a permutation, whose
+    picture would be a bare diagonal) shows instead each X unit's matched correlation, sorted.
+    Right: histogram of the matched-unit correlations (weighted by mass).
     """
     if not isinstance(plan, TransportResult):
         raise ValueError(f"plan must be a hotalign.TransportResult, got {type(plan).__name__}")
     n, m = plan.shape
     rows, cols, w = np.asarray(plan.rows), np.asarray(plan.cols), np.asarray(plan.weights)
-    # order Y's units by the barycentre of the X units sending them mass
+    r = matched_correlations(plan)
+    # each X unit's matched correlation (mass-weighted); rows sorted by it, best first
+    mass_x = np.bincount(rows, weights=w, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit_r = np.bincount(rows, weights=w * r, minlength=n) / mass_x
+    unit_r[~np.isfinite(unit_r)] = -np.inf
+    row_rank = np.empty(n, dtype=np.int64)
+    row_rank[np.argsort(-unit_r, kind="stable")] = np.arange(n)
     mass = np.bincount(cols, weights=w, minlength=m)
     with np.errstate(invalid="ignore", divide="ignore"):
-        centre = np.bincount(cols, weights=w * rows, minlength=m) / mass
+        centre = np.bincount(cols, weights=w * row_rank[rows], minlength=m) / mass
     centre[~np.isfinite(centre)] = n
     rank = np.empty(m, dtype=np.int64)
     rank[np.argsort(centre, kind="stable")] = np.arange(m)
-    fig = _figure(5.5, 5)
-    ax = fig.add_subplot()
-    size = 4 + 40 * (w / w.max() if w.size and w.max() > 0 else w)
-    ax.scatter(rank[cols], rows, s=size, c=w * n, cmap="viridis", vmin=0, vmax=1,
-               linewidths=0)
-    ax.set_xlim(-0.5, m - 0.5)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel(f"{y_name} unit (sorted by matched {x_name} unit)")
-    ax.set_ylabel(f"{x_name} unit")
-    ax.set_title(f"Unit plan {x_name} -> {y_name}: {plan.nnz} cells, cost {plan.cost:.3f}")
+    fig = _figure(10, 4.8)
+    ax, hist = fig.subplots(1, 2, width_ratios=[1.25, 1])
+    one_to_one = n == m and plan.nnz == n
+    if one_to_one:  # a permutation: its picture is a diagonal; show the matched correlations
+        best = np.sort(unit_r[np.isfinite(unit_r)])[::-1]
+        dots = ax.scatter(np.arange(best.size), best, s=8, c=best, cmap="viridis", vmin=-1,
+                          vmax=1, linewidths=0)
+        ax.set_xlim(-0.5, n - 0.5)
+        ax.set_ylim(-1.02, 1.02)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xlabel(f"{x_name} unit, sorted by matched correlation")
+        ax.set_ylabel("matched correlation 1 - K")
+        ax.set_title(f"one-to-one matching of {n} units")
+    else:
+        size = 4 + 40 * (w / w.max() if w.size and w.max() > 0 else w)
+        dots = ax.scatter(rank[cols], row_rank[rows], s=size, c=r, cmap="viridis", vmin=-1,
+                          vmax=1, linewidths=0)
+        ax.set_xlim(-0.5, m - 0.5)
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_xlabel(f"{y_name} unit (by matched {x_name} unit)")
+        ax.set_ylabel(f"{x_name} unit (best matched first)")
+        ax.set_title(f"plan cells ({plan.nnz}; area = mass)")
+    fig.colorbar(dots, ax=ax, label="matched correlation 1 - K")
+    med = float(np.median(unit_r[np.isfinite(unit_r)])) if np.isfinite(unit_r).any() else 0.0
+    hist.hist(r, bins=30, range=(-1, 1), weights=w * n, color="#3b75af")
+    hist.axvline(med, color="black", linestyle="--", linewidth=1.2)
+    hist.set_xlabel("matched-unit correlation 1 - K")
+    hist.set_ylabel(f"{x_name} units")
+    hist.set_title(f"median {med:.3f} (dashed)")
+    fig.suptitle(f"Unit plan {x_name} -> {y_name}: how well each unit is matched\n"
+                 f"(soft-matching distance {plan.cost:.3f})")
     return fig
 
 
@@ -276,8 +376,9 @@ def plot_checkpoint_coupling(D, coupling, x_names=None, y_names=None, *,
     k, kk = np.nonzero(G > 0)
     if k.size:
         ax.scatter(kk, k, s=20 + 200 * G[k, kk] / G.max(), facecolors="none",
-                   edgecolors="cyan", linewidths=1.5, label="coupling")
-        ax.legend(loc="upper right", fontsize=7)
+                   edgecolors="cyan", linewidths=1.5, label="coupling (area = mass)")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8,
+                   frameon=False)
     ax.set_xlabel("checkpoint of B")
     ax.set_ylabel("checkpoint of A")
     ax.set_title(title)

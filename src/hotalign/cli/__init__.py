@@ -14,7 +14,10 @@ Commands
     not finished; it says how many it reused. A non-empty DIR is refused without
     ``--resume`` or ``--force``. After the run the cache is pruned, least recently used entries
     first, to ``--cache-max-size`` (default 4 GiB), and its size is printed.
-    ``--constant-units drop`` leaves out layers whose units are all constant.
+    ``--constant-units drop`` leaves out layers whose units are all constant. ``--null N`` adds
+    a stimulus-permutation null (:mod:`hotalign.null`).
+``hotalign plot RESULTS [--out DIR] [--format png,pdf]``
+    The figures of an ``align`` run, redrawn from its ``results.json`` (and ``plans.npz``).
 ``hotalign trajectory A B --out DIR``
     Two folders of checkpoints: the checkpoint coupling (needs ``hotalign.TrajectoryHOT``);
     layer pairs cached and resumed as for ``align``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from .._version import __version__
@@ -58,6 +59,8 @@ def _check_align_args(args):
         raise UsageError(f"--test-size must be in (0, 1), got {args.test_size}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if getattr(args, "null", 0) < 0:
+        raise UsageError(f"--null must be >= 0, got {args.null}")
     if args.max_layers_in_memory is not None and args.max_layers_in_memory < 2:
         raise UsageError(f"--max-layers-in-memory must be >= 2, got {args.max_layers_in_memory}")
 
@@ -107,7 +110,8 @@ def _align(args) -> int:
         with _grids(args, pair_bar), inputs.named_layers(names):
             ev = evaluate(X, Y, methods=ALL_METHODS if args.rotation else METHODS,
                           n_splits=args.splits, test_size=args.test_size,
-                          random_state=args.seed, estimator=est, progress=split_bar)
+                          random_state=args.seed, estimator=est, progress=split_bar,
+                          n_null=args.null)
             full = est.fit(X, Y)  # plans, C and P on all rows
             full_r = None
             if args.rotation:
@@ -124,10 +128,10 @@ def _align(args) -> int:
         "estimator": repr(estimator), "threads": args.threads, "scheduler": scheduler,
         "constant_units": args.constant_units,
         "dropped_constant_layers": dict(zip("XY", args.dropped_layers)),
+        **({"null": args.null} if args.null else {}),
     }
     summary = align_results(Xs, Ys, parameters, ev, full, full_r,
                             _cache_summary(cache_dir, fits=fits, layer_pairs=pairs), elapsed)
-    write_json(out / "results.json", summary)
     write_plans(out / "plans.npz", full.unit_plans_, Xs.names, Ys.names)
     if full_r is not None:
         write_plans(out / "plans_rotation.npz", full_r.unit_plans_, Xs.names, Ys.names)
@@ -136,12 +140,20 @@ def _align(args) -> int:
     if full.unit_plans_[l][m] is None:
         raise UsageError(f"--unit-pair {l},{m}: the lazy fit did not solve this pair (it is "
                          "outside the layer plan); pick a pair of the plan or drop --lazy")
-    written = _figures(
-        out, formats, P=full.layer_plan_, C=full.layer_costs_, x_names=Xs.names,
-        y_names=Ys.names,
-        layer_scores={k: ev.layer_scores[k].mean(axis=0) for k in ev.methods},
-        errors={k: ev.layer_scores[k].std(axis=0) for k in ev.methods},
-        unit_plan=full.unit_plans_[l][m], pair_names=(f"X {Xs.names[l]}", f"Y {Ys.names[m]}"))
+    summary["parameters"]["unit_pair"] = [l, m]
+    write_json(out / "results.json", summary)
+    # drawn from the file as written, as `hotalign plot` redraws them
+    written = _figures(out, formats, json.loads((out / "results.json").read_text()),
+                       full.unit_plans_[l][m], (l, m))
+    _say(args, ev.table())
+    if ev.null is not None:
+        rec = summary["null"]
+        for key, what in (("hot_score", "HOT score"), ("distance", "HOT distance")):
+            lo, hi = rec[key]["range_95"]
+            _say(args, f"null ({rec['n_permutations']} stimulus permutations): {what} "
+                       f"{rec[key]['observed']:.4f} on split 0 vs null mean "
+                       f"{rec[key]['mean']:.4f}, 95% [{lo:.4f}, {hi:.4f}], "
+                       f"p = {rec[key]['p_value']:.3g}")
     from .. import plotting
 
     if full.marginal_rule_[0] != "uniform" and plotting.available():
@@ -149,7 +161,6 @@ def _align(args) -> int:
         written += plotting.save(plotting.plot_layer_plan_with_marginals(
             full.layer_plan_, lm["lower"], lm["upper"], Xs.names, Ys.names),
             out / "layer_marginals", formats)
-    _say(args, ev.table())
     _say(args, f"HOT distance <C, P> = {full.distance_:.4f} (lower = more alike); "
                f"{elapsed:.1f} s")
     _reused(args, fits=fits, layer_pairs=pairs)
@@ -197,6 +208,10 @@ def register(sub):
                        help="the slack s of --layer-marginals slack (a number >= 0, or inf)")
     align.add_argument("--splits", type=int, default=5, help="random train/test splits")
     align.add_argument("--test-size", type=float, default=0.2, help="held-out fraction")
+    align.add_argument("--null", type=int, default=0, metavar="N",
+                       help="stimulus-permutation null: N permutations of Y's rows on the "
+                            "first split, refitted and scored; results.json gets the null's "
+                            "mean, 95%% range and p-values (default 0: none)")
     align.add_argument("--seed", type=int, default=0, help="seed of the random splits")
     align.add_argument("--threads", type=int, default=None,
                        help="worker threads (or LocalCluster workers); default all CPUs")

@@ -68,12 +68,10 @@ def _demo(args) -> int:
         y_names = [f"Y[{k}]" for k in range(len(Y))]
         hot = HOT().fit(X, Y)  # plans of the chosen pair, fitted on all rows
         pair = (0, int(hot.layer_plan_[0].argmax()))
-        written = _figures(
-            out, formats, P=P, C=ev.layer_costs.mean(axis=0), x_names=x_names, y_names=y_names,
-            layer_scores={m: ev.layer_scores[m].mean(axis=0) for m in ev.methods},
-            errors={m: ev.layer_scores[m].std(axis=0) for m in ev.methods},
-            unit_plan=hot.unit_plans_[pair[0]][pair[1]],
-            pair_names=(x_names[pair[0]], y_names[pair[1]]))
+        results = {"systems": {"X": "X (synthetic)", "Y": "Y (synthetic)"},
+                   "inputs": {"X": {"layers": x_names}, "Y": {"layers": y_names}},
+                   **ev.to_dict(x_names, y_names)}
+        written = _figures(out, formats, results, hot.unit_plans_[pair[0]][pair[1]], pair)
         if written:
             print(f"\nFigures: {', '.join(str(p) for p in written)}")
     return 0 if exact and np.array_equal(found, planted) else 1

@@ -8,7 +8,7 @@ import sys
 import traceback
 
 from .._version import __version__
-from . import align, cache, capture, compare, demo, info, layers, trajectory
+from . import align, cache, capture, compare, demo, info, layers, plot, trajectory
 from .options import HelpFormatter, Parser, _examples, add_command
 
 __all__ = ["build_parser", "main"]
@@ -27,7 +27,7 @@ def build_parser(bench_arguments=True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hotalign {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for command in (demo, align, compare, layers, capture, trajectory):
+    for command in (demo, align, compare, plot, layers, capture, trajectory):
         command.register(sub)
     bench = add_command(sub, "bench", "benchmarks against POT, SciPy, lap and plain NumPy",
                         "hotalign bench solvers --sizes 256,512 --repeats 3 --out bench-results",

@@ -292,24 +292,16 @@ def _say(args, *parts, **kw):
 FIGURES_SKIPPED = "figures skipped: matplotlib is not installed (pip install 'hotalign[plot]')"
 
 
-def _figures(out: Path, formats, *, P, C, x_names, y_names, layer_scores=None, errors=None,
-             unit_plan=None, pair_names=None) -> list[Path]:
-    """Write the figures; none (and a note on stderr) when matplotlib is not installed."""
+def _figures(out: Path, formats, results: dict, unit_plan=None, unit_pair=None) -> list[Path]:
+    """Write the figures of a results document (:func:`hotalign.cli.plot.result_figures`);
+    none (and a note on stderr) when matplotlib is not installed."""
     from .. import plotting
+    from .plot import result_figures
 
     written = []
     if not plotting.available():
         print(FIGURES_SKIPPED, file=sys.stderr)
         return written
-    written += plotting.save(plotting.plot_layer_plan(P, x_names, y_names), out / "layer_plan",
-                             formats)
-    written += plotting.save(plotting.plot_layer_costs(C, x_names, y_names),
-                             out / "layer_distances", formats)
-    if layer_scores is not None:
-        written += plotting.save(plotting.plot_layer_scores(layer_scores, x_names, errors=errors),
-                                 out / "layer_scores", formats)
-    if unit_plan is not None:
-        written += plotting.save(
-            plotting.plot_unit_plan(unit_plan, x_name=pair_names[0], y_name=pair_names[1]),
-            out / "unit_plan", formats)
+    for name, fig in result_figures(results, unit_plan, unit_pair).items():
+        written += plotting.save(fig, out / name, formats)
     return written

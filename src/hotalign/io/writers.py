@@ -42,8 +42,8 @@ def _jsonable(obj):
 
 
 def write_plans(path, unit_plans, x_names, y_names) -> None:
-    """Save sparse unit plans to ``.npz``: ``{l}_{m}_rows/cols/weights/shape`` per
-    pair, ``cost`` (L, M) and the layer names (no pickles; atomic). Pairs a lazy
+    """Save sparse unit plans to ``.npz``: ``{l}_{m}_rows/cols/weights/shape`` and the
+    dual potentials ``{l}_{m}_u/v`` per pair, ``cost`` (L, M) and the layer names (no pickles; atomic). Pairs a lazy
     fit did not solve (plan None) are left out, with cost NaN."""
     arrays = {"x_layers": np.array(x_names, dtype=str), "y_layers": np.array(y_names, dtype=str)}
     costs = np.empty((len(unit_plans), len(unit_plans[0])))
@@ -56,6 +56,8 @@ def write_plans(path, unit_plans, x_names, y_names) -> None:
             arrays[f"{l}_{m}_cols"] = plan.cols
             arrays[f"{l}_{m}_weights"] = plan.weights
             arrays[f"{l}_{m}_shape"] = np.array(plan.shape, dtype=np.int64)
+            arrays[f"{l}_{m}_u"] = np.asarray(plan.u, dtype=np.float64)
+            arrays[f"{l}_{m}_v"] = np.asarray(plan.v, dtype=np.float64)
             costs[l, m] = plan.cost
     arrays["cost"] = costs
     buf = _io.BytesIO()
@@ -74,5 +76,6 @@ def read_plans(path) -> dict:
                 if f"{l}_{m}_rows" not in npz.files:  # not solved by a lazy fit
                     continue
                 out["plans"][(l, m)] = {k: npz[f"{l}_{m}_{k}"]
-                                        for k in ("rows", "cols", "weights", "shape")}
+                                        for k in ("rows", "cols", "weights", "shape", "u", "v")
+                                        if f"{l}_{m}_{k}" in npz.files}
     return out
