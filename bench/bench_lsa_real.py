@@ -19,7 +19,8 @@ import numpy as np
 
 import hotalign
 from hotalign import _core
-from hotalign.bench.families import _load_peers, _round_robin, certify_assignment
+from hotalign.bench.harness import certify_assignment, round_robin
+from hotalign.bench.peers import load_peers
 
 
 def measure(path, peers, repeats, budget):
@@ -30,10 +31,11 @@ def measure(path, peers, repeats, budget):
     fns = {"hotalign": lambda: hotalign.linear_sum_assignment(C)}
     if C.shape[0] == C.shape[1]:
         fns["hotalign.solve_transport"] = lambda: hotalign.solve_transport(C)
-    for name, fn in peers.items():
-        fns[name] = (lambda f=fn: f(C))
-    out, times = _round_robin(fns, repeats, budget, clock="cpu")
-    ref = float(C64[out["scipy"]].sum()) if "scipy" in times else None
+    for name, peer in peers.items():
+        if peer.applies(*C.shape) is None:
+            fns[name] = (lambda p=peer: p.solve(C))
+    out, times, _ = round_robin(fns, repeats, budget, clock="cpu")
+    ref = float(C64[tuple(out["scipy"])].sum()) if "scipy" in times else None
     if ref is not None and abs(ref - float(cost)) > 1e-9 * max(1.0, abs(ref)):
         errs.append(f"objective {float(cost)!r} != scipy {ref!r}")
     med = {k: float(np.median(t)) for k, t in times.items()}
@@ -55,7 +57,7 @@ def main(argv=None):
     p.add_argument("--peers", default="scipy,lap,lapx,pot")
     p.add_argument("--out")
     a = p.parse_args(argv)
-    peers, skipped = _load_peers(a.peers.split(","))
+    peers, skipped = load_peers(a.peers.split(","))
     for k, why in skipped.items():
         print(f"# {k}: {why}", file=sys.stderr)
     files = sorted(f for f in Path(a.costs).glob("*.npy") if fnmatch.fnmatch(f.stem, a.match))

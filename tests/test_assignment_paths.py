@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotalign import _core, linear_sum_assignment
-from hotalign.bench.families import certify_assignment
+from hotalign.bench.harness import certify_assignment
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 #: sizes around the SIMD block widths (8 columns per AVX2 step, 16 in the path search's scan)

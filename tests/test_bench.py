@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hotalign.bench import peers
+from hotalign.bench import commands
 from hotalign.bench import solvers as bench
 
 TINY = dict(sizes=[16, 32], shapes=["square", "1:2"], costs=["uniform", "correlation-related"],
@@ -22,7 +23,7 @@ def _no_lapx(monkeypatch):
 
 def _cli_args(argv):
     parser = argparse.ArgumentParser()
-    bench.add_solvers_arguments(parser)
+    commands.add_solvers_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -139,7 +140,7 @@ def test_cli_exit_code_zero_on_peer_mismatch(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(peers.Peer, "cost", lambda self, out, C64, a=None, b=None: -1.0)
     args = _cli_args(["--sizes", "16", "--shapes", "square", "--costs", "integer",
                       "--repeats", "1", "--peers", "scipy", "--out", str(tmp_path)])
-    assert bench.solvers_main(args) == 0
+    assert commands.solvers_main(args) == 0
     captured = capsys.readouterr()
     assert "MISMATCH" in captured.out and "FAILED" not in captured.err
 
@@ -151,7 +152,7 @@ def test_cli_exit_code_one_when_hotalign_certificate_fails(monkeypatch, tmp_path
                         lambda self, M, a=None, b=None: {"dual_infeasibility": 1.0})
     args = _cli_args(["--sizes", "16", "--shapes", "square", "--costs", "integer",
                       "--repeats", "1", "--peers", "none", "--out", str(tmp_path)])
-    assert bench.solvers_main(args) == 1
+    assert commands.solvers_main(args) == 1
     captured = capsys.readouterr()
     assert "dual certificate fails" in captured.out and "FAILED" in captured.err
 
@@ -160,7 +161,7 @@ def test_cli_tiny_run(tmp_path, capsys):
     args = _cli_args(["--sizes", "16,32", "--shapes", "square,2:1", "--costs", "binary,spatial",
                       "--marginals", "uniform,random", "--dtype", "float32", "--repeats", "1",
                       "--peers", "none", "--out", str(tmp_path)])
-    assert bench.solvers_main(args) == 0
+    assert commands.solvers_main(args) == 0
     out = capsys.readouterr().out
     assert "| binary | 16 x 16 | uniform | JV |" in out
     assert json.loads((tmp_path / "solvers.json").read_text("utf-8"))["config"]["dtype"] == \
@@ -207,5 +208,5 @@ def test_bad_arguments_raise_value_error(kwargs, option):
 def test_bad_cli_options_raise_value_error(tmp_path, argv, option):
     args = _cli_args(argv + ["--out", str(tmp_path)])
     with pytest.raises(ValueError, match=f"^{option}: "):
-        bench.solvers_main(args)
+        commands.solvers_main(args)
     assert not any(tmp_path.iterdir())  # rejected before any work

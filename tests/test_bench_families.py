@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import hotalign
 from hotalign import _core
 from hotalign.bench import families as fam
+from hotalign.bench import commands
 from hotalign.bench import solvers as bench
 from hotalign.bench import suites
 from hotalign.bench.harness import certify_assignment
@@ -25,7 +26,7 @@ OFFLINE = fam.SYNTHETIC_FAMILIES + fam.SCIPY_FAMILIES
 
 def _cli(argv):
     parser = argparse.ArgumentParser()
-    bench.add_solvers_arguments(parser)
+    commands.add_solvers_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -117,7 +118,7 @@ def test_wrong_peer_is_a_finding(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(scipy.optimize, "linear_sum_assignment", wrong)
     args = _cli(["--families", "uniform", "--sizes", "8", "--shapes", "square", "--repeats", "1",
                  "--peers", "scipy", "--out", str(tmp_path)])
-    assert bench.solvers_main(args) == 0
+    assert commands.solvers_main(args) == 0
     out = capsys.readouterr().out
     assert "Findings: 1 peer result(s)" in out and "scipy: cost" in out
 
@@ -126,7 +127,7 @@ def test_exit_one_only_when_hotalign_fails(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(suites, "certify_assignment", lambda *a, **k: ["duals do not hold"])
     args = _cli(["--families", "integer", "--sizes", "8", "--shapes", "rect", "--repeats", "1",
                  "--peers", "none", "--out", str(tmp_path)])
-    assert bench.solvers_main(args) == 1
+    assert commands.solvers_main(args) == 1
     captured = capsys.readouterr()
     assert "hotalign certificate: duals do not hold" in captured.out
     assert "FAILED" in captured.err
@@ -142,5 +143,5 @@ def test_exit_one_only_when_hotalign_fails(monkeypatch, tmp_path, capsys):
 ])
 def test_bad_suite_options(tmp_path, argv, option):
     with pytest.raises(ValueError, match=f"^{option}: "):
-        bench.solvers_main(_cli(argv + ["--out", str(tmp_path)]))
+        commands.solvers_main(_cli(argv + ["--out", str(tmp_path)]))
     assert not any(tmp_path.iterdir())

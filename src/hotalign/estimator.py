@@ -23,6 +23,7 @@ from .hierarchy import (plan_distance, reconstruct, reconstruct_layer,
 from .kinds import PLAIN, ROTATION_ATTRIBUTES, Rotation
 from .lazy import certified_layer_plan
 from .results import GridResult, TransportResult
+from .slack_search import search_slack
 from .systems import standardize_system
 from .marginals import check_rule, check_slack, marginal_layer_plan, plan_record
 
@@ -275,10 +276,8 @@ class HOT(ParamsMixin):
             slack = None if self.slack is None else tuple(check_slack(self.slack))
             self.marginal_rule_ = (self.layer_marginals, slack)
             return
-        from .slack import select_slack
-
-        selection = select_slack(X, Y, grid=self.slack, n_splits=self.slack_splits,
-                                 random_state=self.random_state, estimator=self)
+        selection = search_slack(self, X, Y, grid=self.slack, n_splits=self.slack_splits,
+                                 random_state=self.random_state)
         self.slack_selection_ = selection.state()
         self.marginal_rule_ = ("slack", (selection.chosen, selection.chosen))
 

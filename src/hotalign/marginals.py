@@ -61,10 +61,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_array, check_choice
+from ._validation import as_array, as_sequence, check_choice
 from .transport import solve_transport
 
-__all__ = ["DEFAULT_SLACK_GRID", "LAYER_MARGINALS", "MarginalPlan", "bounded_layer_plan",
+__all__ = ["DEFAULT_SLACK_GRID", "LAYER_MARGINALS", "MarginalPlan", "bounded_layer_plan", "check_slack_grid",
            "certify", "column_bounds", "marginal_layer_plan"]
 
 #: Rules of :class:`hotalign.HOT`'s ``layer_marginals`` ("auto" chooses a slack on held-out
@@ -346,8 +346,6 @@ def check_rule(layer_marginals, slack, *, allow_auto=True):
                              "allowed, or a pair (low, high))")
         check_slack(slack)
     elif rule == "auto":
-        from .slack import check_slack_grid
-
         check_slack_grid(slack)
     elif slack is not None:
         raise ValueError(f"slack={slack!r} has no effect with layer_marginals={rule!r}: use "
@@ -375,3 +373,19 @@ def plan_record(result: MarginalPlan, rule, slack, plan=None) -> dict:
         "objective": float(np.sum(result.certificate_costs * plan)),
         "certificate": dict(certificate),
     }
+
+
+def check_slack_grid(grid, name="slack"):
+    """Candidate slacks: a non-empty sequence of numbers >= 0 (inf allowed), sorted, unique."""
+    if grid is None:
+        return np.array(DEFAULT_SLACK_GRID)
+    values = as_sequence(grid, name, "a list of candidate slacks", numbers_ok=True)
+    if not values:
+        raise ValueError(f"{name} is empty: give at least one candidate slack")
+    out = []
+    for k, s in enumerate(values):
+        low, high = check_slack(s, f"{name}[{k}]")
+        if low != high:
+            raise ValueError(f"{name}[{k}]: candidate slacks must be single numbers, got {s!r}")
+        out.append(low)
+    return np.unique(np.array(out))

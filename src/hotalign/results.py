@@ -183,6 +183,13 @@ class PairRotation:
         return self.plan.status
 
 
+class MaxIterWarning(UserWarning):
+    """POT-style ``numItermax`` reached: the returned plan is feasible but maybe not optimal."""
+
+
+_MAX_ITER_MESSAGE = "numItermax reached before optimality. Try to increase numItermax."
+
+
 class MaxIterError(RuntimeError):
     """The iteration limit was reached before optimality.
 

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from . import _arrays, _core
-from .results import TransportResult, raise_for_status
+from .results import _MAX_ITER_MESSAGE, MaxIterWarning, TransportResult, raise_for_status
 
 __all__ = ["cost_gradient", "is_sparse", "plan_like", "solve_sparse"]
 
@@ -71,11 +71,10 @@ def solve_sparse(M, a, b, limit, max_iter):
     """Solve on the arcs of the sparse ``M``; returns ``(TransportResult, arcs)``.
 
     ``a``, ``b``: validated NumPy marginals (None: uniform); ``limit`` POT's ``numItermax``
-    (reached: :class:`~hotalign.transport.MaxIterWarning`) or ``max_iter`` (reached:
+    (reached: :class:`~hotalign.results.MaxIterWarning`) or ``max_iter`` (reached:
     :class:`~hotalign.results.MaxIterError`). ``arcs`` is ``(rows, cols, costs)`` of ``M``.
     Raises ValueError when the arcs cannot carry the marginals.
     """
-    from .transport import _MAX_ITER_MESSAGE, MaxIterWarning
 
     shape, rows, cols, costs = _arcs(M)
     n, m = shape

@@ -26,7 +26,7 @@ from ._validation import (
     mass_rtol,
     match_mass,
 )
-from .results import MaxIterError, raise_for_status, result_from_core
+from .results import _MAX_ITER_MESSAGE, MaxIterError, MaxIterWarning, raise_for_status, result_from_core
 
 __all__ = [
     "MarginalMismatchError",
@@ -289,12 +289,6 @@ def emd2(a, b, M, processes=1, numItermax=None, log=False, return_matrix=False,
     res, info = _solve_pot(*args, method=method)
     return _emd2_output(io, a, b, M, res, info, log, return_matrix)
 
-
-class MaxIterWarning(UserWarning):
-    """POT-style ``numItermax`` reached: the returned plan is feasible but maybe not optimal."""
-
-
-_MAX_ITER_MESSAGE = "numItermax reached before optimality. Try to increase numItermax."
 
 
 def _dtype_of(x):

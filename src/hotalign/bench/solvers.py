@@ -79,14 +79,12 @@ __all__ = [
     "PEERS",
     "ProblemSpec",
     "SolverMismatchError",
-    "add_solvers_arguments",
     "environment_info",
     "format_markdown",
     "make_problem",
     "problem_grid",
     "run_problems",
     "run_solvers",
-    "solvers_main",
 ]
 
 MARGINALS = ("uniform", "random")
@@ -534,7 +532,3 @@ def _write_outputs(results, out_dir: Path):
 
 
 from .reports import format_markdown  # noqa: E402  (re-exported: the renderer of this run)
-
-
-# The command (``hotalign bench solvers``) lives in :mod:`hotalign.bench.commands`.
-from .commands import add_solvers_arguments, solvers_main  # noqa: E402

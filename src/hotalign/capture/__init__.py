@@ -83,7 +83,8 @@ from .hooks import MAX_UNITS, list_layers
 from .models import load_model
 from .runner import capture
 from .stimuli import IMAGE_SUFFIXES, read_stimuli
-from .tree import glob_match, layer_tree
+from .globs import glob_match
+from .tree import layer_tree
 from .writer import FORMAT
 
 __all__ = ["CaptureError", "ConstantLayerWarning", "capture", "glob_match", "layer_tree",

@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from .errors import CaptureError, _check_model, _torch
-from .tree import glob_match
+from .globs import glob_match
 
 
 MAX_UNITS = 16384

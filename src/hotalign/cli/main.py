@@ -39,7 +39,7 @@ def build_parser(bench_arguments=True) -> argparse.ArgumentParser:
         "hotalign bench solvers --sizes 1000 --shapes square --peers scipy --dtype float32",
         "hotalign bench solvers --costs uniform --marginals random --transpose --out bench-results")
     if bench_arguments:
-        from ..bench.solvers import add_solvers_arguments, solvers_main
+        from ..bench.commands import add_solvers_arguments, solvers_main
 
         add_solvers_arguments(solvers)
         solvers.set_defaults(func=solvers_main)

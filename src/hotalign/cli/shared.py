@@ -293,10 +293,10 @@ FIGURES_SKIPPED = "figures skipped: matplotlib is not installed (pip install 'ho
 
 
 def _figures(out: Path, formats, results: dict, unit_plan=None, unit_pair=None) -> list[Path]:
-    """Write the figures of a results document (:func:`hotalign.cli.plot.result_figures`);
+    """Write the figures of a results document (:func:`hotalign.cli.figures.result_figures`);
     none (and a note on stderr) when matplotlib is not installed."""
     from .. import plotting
-    from .plot import result_figures
+    from .figures import result_figures
 
     written = []
     if not plotting.available():
