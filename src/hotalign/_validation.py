@@ -368,3 +368,18 @@ def check_same_stimuli(n_x: int, n_y: int, x_name: str = "X", y_name: str = "Y",
     if n_x != n_y:
         raise ValueError(f"{x_name} and {y_name} must hold the same stimuli: {x_name} has "
                          f"{n_x} {what}, {y_name} has {n_y}")
+
+
+def check_splits(T: int, n_splits, test_size) -> tuple[int, int]:
+    """``(n_splits, n_test)`` of random train/test splits of ``T`` rows (the protocol of
+    :func:`hotalign.evaluate`): ``1 <= n_splits <= T``, ``0 < test_size < 1``, and at least 3
+    held-out and 3 training rows."""
+    n_splits = check_int(n_splits, "n_splits", minimum=1)
+    if n_splits > T:
+        raise ValueError(f"n_splits must be at most the number of rows T={T}, got {n_splits}")
+    check_float(test_size, "test_size", low=0.0, high=1.0, open_low=True, open_high=True)
+    n_test = int(round(float(test_size) * T))
+    if n_test < 3 or T - n_test < 3:
+        raise ValueError(f"test_size={test_size} leaves {n_test} held-out and {T - n_test} "
+                         f"training rows of T={T}; both need at least 3")
+    return n_splits, n_test

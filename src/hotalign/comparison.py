@@ -38,13 +38,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import (check_callable, check_choice, check_float, check_int, check_layers,
+from ._validation import (check_callable, check_choice, check_layers,
+                          check_splits,
                           check_random_state)
 from .baselines import LABELS, layer_weights
 from .cache.memory import as_memory
 from .estimator import HOT
 from .grid import solve_systems
-from .hierarchy import layer_plan, plan_distance
+from .hierarchy import plan_distance
 from .layer import Layer
 from .results import GridResult, TransportResult
 from .systems import StandardizedSystem, standardize_system
@@ -239,14 +240,7 @@ def compare(systems, *, method="HOT", n_splits=5, test_size=0.2, random_state=0,
     layers = [check_layers(A, name, min_rows=3, check_finite=False)
               for A, name in zip(layers, names)]
     T = layers[0][0].shape[0]
-    n_splits = check_int(n_splits, "n_splits", minimum=1)
-    if n_splits > T:
-        raise ValueError(f"n_splits must be at most the number of rows T={T}, got {n_splits}")
-    check_float(test_size, "test_size", low=0.0, high=1.0, open_low=True, open_high=True)
-    n_test = int(round(float(test_size) * T))
-    if n_test < 3 or T - n_test < 3:
-        raise ValueError(f"test_size={test_size} leaves {n_test} held-out and {T - n_test} "
-                         f"training rows of T={T}; both need at least 3")
+    n_splits, n_test = check_splits(T, n_splits, test_size)
     cache = None if memory is None else as_memory(memory).pairs
     N = len(names)
     sizes = [len(A) for A in layers]

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import (check_callable, check_choice, check_float, check_int, check_names,
+from ._validation import (check_callable, check_choice, check_int, check_names,
+                          check_splits,
                           check_random_state)
 from .baselines import ALL_METHODS, LABELS, METHODS, ROTATION_METHODS, layer_weights
 from .estimator import HOT, _check_systems
@@ -259,16 +260,7 @@ def evaluate(X, Y, *, methods=METHODS, n_splits=5, test_size=0.2, random_state=0
                          f"{type(estimator).__name__}")
     X, Y = _check_systems(X, Y)
     T = X[0].shape[0]
-    n_splits = check_int(n_splits, "n_splits", minimum=1)
-    if n_splits > T:
-        raise ValueError(f"n_splits must be at most the number of rows T={T}, got {n_splits}")
-    check_float(test_size, "test_size", low=0.0, high=1.0, open_low=True, open_high=True)
-    n_test = int(round(float(test_size) * T))
-    if n_test < 3 or T - n_test < 3:
-        raise ValueError(
-            f"test_size={test_size} leaves {n_test} held-out and {T - n_test} training rows of "
-            f"T={T}; both need at least 3"
-        )
+    n_splits, n_test = check_splits(T, n_splits, test_size)
     n_null = check_int(n_null, "n_null", minimum=0)
     if n_null and "hot" not in methods:
         raise ValueError(f"n_null={n_null} needs the 'hot' method in methods, got "
