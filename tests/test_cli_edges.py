@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from hotalign.cli import build_parser, main
 from hotalign.cli.options import _byte_size
 from hotalign.cli.shared import TqdmProgress
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +117,7 @@ def test_missing_hf_model_is_one_line_and_exit_2(spec, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     (tmp_path / "s.txt").write_text("a sentence\n")
-    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
            "HF_HOME": str(tmp_path / "hf-home")}
     proc = subprocess.run([sys.executable, "-m", "hotalign", "capture", spec, "s.txt", "--out",
                            "o"], cwd=tmp_path, capture_output=True, text=True, env=env,
@@ -168,7 +166,7 @@ def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch):
 
 def test_align_prints_progress_lines_to_a_pipe(tmp_path):
     _systems(constant=False)
-    env = {**os.environ, "PYTHONPATH": str(SRC), "HOTALIGN_PROGRESS_INTERVAL": "0"}
+    env = {**os.environ, "HOTALIGN_PROGRESS_INTERVAL": "0"}
     argv = [sys.executable, "-m", "hotalign", "align", "X.npz", "Y.npz", "--splits", "2"]
     proc = subprocess.run([*argv, "--out", "r"], cwd=tmp_path, capture_output=True, text=True,
                           env=env, timeout=300, check=False)

@@ -22,7 +22,6 @@ import pytest
 from hotalign.io import InputError, load_system
 
 HERE = Path(__file__).resolve().parent
-SRC = HERE.parent / "src"
 
 # Runs the command given as arguments; prints its exit code, stderr, seconds and peak RSS.
 _WRAPPER = """
@@ -40,7 +39,7 @@ MAX_RSS_MB = 200.0
 
 def run_cli(*args, cwd=None, env=None):
     """``python -m hotalign ARGS`` in a fresh interpreter: rc, stderr, seconds, peak RSS."""
-    environ = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
+    environ = {**os.environ, **(env or {})}
     out = subprocess.run([sys.executable, "-c", _WRAPPER, sys.executable, "-m", "hotalign",
                           *map(str, args)], capture_output=True, text=True, env=environ,
                          cwd=cwd, timeout=180)
