@@ -184,7 +184,7 @@ def make_depth_mismatch(n_stimuli=1000, deep_depth=12, shallow_depth=4, width=48
     X : list of ndarray, shapes (n_stimuli, width)
     Y : list of ndarray, shapes (n_stimuli, width)
     truth : dict
-        ``groups`` (list of int arrays), ``weights`` (L x M: 1 / |group| on each group, the
+        ``groups`` (list of int arrays), ``weights`` (L x M: 1 / ``|group|`` on each group, the
         planted mixture of Y's layers in each layer of X).
     """
     n_stimuli = check_int(n_stimuli, "n_stimuli", minimum=2)

@@ -288,7 +288,10 @@ class HOT(ParamsMixin):
     @property
     def layer_marginals_(self) -> dict:
         """The layer-level LP of the fit (see the class notes): bounds, column sums, duals and
-        the certificate of ``layer_plan_`` on the costs the plan was solved on."""
+        the certificate of ``layer_plan_`` on the costs the plan was solved on.
+
+        :meta private:
+        """
         if "_layer_marginals" not in vars(self):
             if "marginal_rule_" not in vars(self):
                 raise AttributeError("layer_marginals_: this HOT instance is not fitted yet")

@@ -301,7 +301,7 @@ def certify(C, P, row_duals, column_duals, lower, upper, tol=1e-12) -> dict:
     Returns
     -------
     dict
-        ``row_residual`` (max |P 1 - 1/L|), ``bound_violation`` (max excess of a column sum
+        ``row_residual`` (max ``|P 1 - 1/L|``), ``bound_violation`` (max excess of a column sum
         over its interval), ``negative_mass``, ``min_reduced_cost`` (min of C - alpha - beta,
         relative), ``complementary_cells`` (sum P (C - alpha - beta), relative),
         ``complementary_bounds`` (sum of mu (col - lower) + nu (upper - col), relative),
