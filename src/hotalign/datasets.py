@@ -105,14 +105,7 @@ def make_hierarchy(n_stimuli=1000, x_widths=(64, 64, 64, 64), y_widths=(96, 96, 
 
     x_pos, y_pos = positions(L), positions(M)
     pool_size = max(max(x_widths), max(y_widths))
-    latent = rng.standard_normal((n_stimuli, n_latent))
-    pools = []
-    for _ in range(S):
-        drive = latent @ (rng.standard_normal((n_latent, pool_size)) / np.sqrt(n_latent))
-        pools.append(np.maximum(drive, 0.0) + 0.1 * drive)
-        mix = np.linalg.qr(rng.standard_normal((n_latent, n_latent)))[0]
-        latent = np.tanh(latent @ mix) + 0.6 * rng.standard_normal(latent.shape)
-        latent /= latent.std(axis=0)
+    pools = _latent_stages(rng, n_stimuli, n_latent, S, pool_size)
 
     def layers(widths, pos):
         out, units = [], []
@@ -208,14 +201,7 @@ def make_depth_mismatch(n_stimuli=1000, deep_depth=12, shallow_depth=4, width=48
         if not groups or any(g.size == 0 for g in groups):
             raise ValueError("groups must name at least one group, each with at least one "
                              "layer of Y")
-    latent = rng.standard_normal((n_stimuli, n_latent))
-    clean = []
-    for _ in range(M):
-        drive = latent @ (rng.standard_normal((n_latent, width)) / np.sqrt(n_latent))
-        clean.append(np.maximum(drive, 0.0) + 0.1 * drive)
-        mix = np.linalg.qr(rng.standard_normal((n_latent, n_latent)))[0]
-        latent = np.tanh(latent @ mix) + 0.6 * rng.standard_normal(latent.shape)
-        latent /= latent.std(axis=0)
+    clean = _latent_stages(rng, n_stimuli, n_latent, M, width)
 
     def noisy(A, level):
         return A + level * A.std(axis=0) * rng.standard_normal(A.shape)
@@ -239,3 +225,19 @@ def _widths(widths, name):
         raise ValueError(f"{name} is empty: x_widths and y_widths must each name at least one "
                          "layer")
     return tuple(out)
+
+
+def _latent_stages(rng, n_stimuli, n_latent, depth, width):
+    """``depth`` stages of a latent chain, each read out by ``width`` leaky-ReLU units:
+    stage k drives its units from latent state k, and the state moves on by a random rotation,
+    a tanh and fresh noise (the shared generator of :func:`make_hierarchy` and
+    :func:`make_depth_mismatch`; ``rng`` is drawn in this order)."""
+    latent = rng.standard_normal((n_stimuli, n_latent))
+    stages = []
+    for _ in range(depth):
+        drive = latent @ (rng.standard_normal((n_latent, width)) / np.sqrt(n_latent))
+        stages.append(np.maximum(drive, 0.0) + 0.1 * drive)
+        mix = np.linalg.qr(rng.standard_normal((n_latent, n_latent)))[0]
+        latent = np.tanh(latent @ mix) + 0.6 * rng.standard_normal(latent.shape)
+        latent /= latent.std(axis=0)
+    return stages
